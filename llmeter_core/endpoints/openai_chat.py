@@ -1,0 +1,167 @@
+"""OpenAI Chat Completions (``POST {base_url}/chat/completions``), streaming or not, for any
+OpenAI-compatible server (OpenAI, vLLM, llama.cpp, TGI, LiteLLM proxy, the emulator).
+
+Measured as LLMeter defines it: time to first token at the first chunk with non-empty
+content (role-only and usage-only chunks do not count), time to last token at the last
+content chunk. Token counts come from ``usage`` (asked for with
+``stream_options.include_usage``); servers that ignore it (llama.cpp) leave them ``None``
+and the runner's tokenizer counts the text instead.
+
+Transport is aiohttp, not the ``openai`` SDK: see ``_http.py`` for why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+
+from ..clock import now_ns
+from ..response import InvocationResponse
+from ._http import OpenAICompatibleEndpoint, StreamError, describe_error, sse_events, trim_message
+
+__all__ = ["OpenAIChatEndpoint"]
+
+_loads = orjson.loads
+
+
+class OpenAIChatEndpoint(OpenAICompatibleEndpoint):
+    """Chat Completions endpoint. See ``OpenAICompatibleEndpoint`` for the settings."""
+
+    endpoint_type = "openai-chat"
+    api_path = "/chat/completions"
+
+    @staticmethod
+    def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """``{"messages": [{"role": "user", "content": prompt}], "max_tokens": n}``; extra
+        keyword arguments (``temperature``...) are added to the body as they are."""
+        payload: dict[str, Any] = {"messages": [{"role": "user", "content": prompt}]}
+        if max_tokens is not None:
+            payload["max_tokens"] = max_tokens
+        payload.update(kwargs)
+        return payload
+
+    def prepare_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A new body with ``model``, ``extra_body`` and the stream flags of this endpoint
+        (a stream always asks for usage)."""
+        body = {**payload, **self.extra_body, "model": self.model_id, "stream": self.stream}
+        if self.stream:
+            options = body.get("stream_options")
+            body["stream_options"] = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+        else:
+            body.pop("stream_options", None)
+        return body
+
+    async def parse_response(self, raw: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
+        if self.stream:
+            await _read_stream(raw, start_ns, out)
+        else:
+            await _read_body(raw, start_ns, out)
+
+
+async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
+    """Read an SSE stream of ``chat.completion.chunk`` objects into ``out``.
+
+    Text pieces are collected in a list and joined once; ``out`` gets the text and the last
+    content time in ``finally`` so a broken stream keeps what arrived.
+    """
+    pieces: list[str] = []
+    last_ns = 0
+    done = False
+    finish_reason: str | None = None
+    try:
+        async for _event, data in sse_events(response.content):
+            if data == b"[DONE]":
+                # Keep reading to the end of the body (only the chunked-encoding terminator
+                # is left): a response abandoned before its end closes its connection
+                # instead of returning it to the pool.
+                done = True
+                continue
+            chunk = _loads(data)
+            choices = chunk.get("choices")
+            if choices:
+                choice = choices[0]
+                delta = choice.get("delta")
+                if delta:
+                    content = delta.get("content")
+                    if content:
+                        if content.__class__ is not str:
+                            content = _parts_text(content)
+                        if content:
+                            last_ns = now_ns()
+                            if out.time_to_first_token is None:
+                                out.time_to_first_token = (last_ns - start_ns) / 1e9
+                            pieces.append(content)
+                reason = choice.get("finish_reason")
+                if reason:
+                    finish_reason = reason
+            usage = chunk.get("usage")
+            if usage:
+                _read_usage(usage, out)
+            if out.id is None:
+                out.id = chunk.get("id")
+            error = chunk.get("error")
+            if error:
+                raise StreamError("stream_error", trim_message(describe_error(error)))
+    finally:
+        if pieces:
+            out.response_text = "".join(pieces)
+            out.time_to_last_token = (last_ns - start_ns) / 1e9
+        if finish_reason is not None:
+            out.annotations["finish_reason"] = finish_reason
+        response.release()
+    if not done and finish_reason is None:
+        raise StreamError("incomplete_stream", "the stream ended without [DONE] or a finish_reason")
+    if out.response_text is None:
+        out.response_text = ""
+
+
+async def _read_body(response: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
+    """Read a non-streaming ``chat.completion`` body into ``out``."""
+    try:
+        body = await response.read()
+    finally:
+        response.release()
+    out.time_to_last_token = (now_ns() - start_ns) / 1e9
+    data = _loads(body)
+    out.id = data.get("id")
+    error = data.get("error")
+    if error:
+        raise StreamError("response_error", trim_message(describe_error(error)))
+    choices = data.get("choices") or []
+    text = ""
+    if choices:
+        choice = choices[0]
+        message = choice.get("message") or {}
+        content = message.get("content")
+        text = content if isinstance(content, str) else _parts_text(content) if content else ""
+        if choice.get("finish_reason"):
+            out.annotations["finish_reason"] = choice["finish_reason"]
+    out.response_text = text
+    usage = data.get("usage")
+    if usage:
+        _read_usage(usage, out)
+
+
+def _read_usage(usage: dict[str, Any], out: InvocationResponse) -> None:
+    """Chat usage: prompt/completion tokens, cached and reasoning details when present."""
+    prompt = usage.get("prompt_tokens")
+    if prompt is not None:
+        out.num_tokens_input = prompt
+    completion = usage.get("completion_tokens")
+    if completion is not None:
+        out.num_tokens_output = completion
+    details = usage.get("prompt_tokens_details")
+    if details and details.get("cached_tokens") is not None:
+        out.num_tokens_input_cached = details["cached_tokens"]
+    details = usage.get("completion_tokens_details")
+    if details and details.get("reasoning_tokens") is not None:
+        out.num_tokens_output_reasoning = details["reasoning_tokens"]
+
+
+def _parts_text(content: Any) -> str:
+    """Text of content sent as a list of parts (``[{"type": "text", "text": ...}]``)."""
+    if isinstance(content, list):
+        return "".join(p.get("text") or "" if isinstance(p, dict) else str(p) for p in content)
+    return str(content) if content is not None else ""
