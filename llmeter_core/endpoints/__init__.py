@@ -1,0 +1,69 @@
+"""Endpoints: one provider API per module, all sharing the lifecycle in ``base.py``.
+
+``ENDPOINT_TYPES`` is the plain registry of spec-file ``type`` names. Each entry names its
+class by import path and is imported only when used, so a run against an OpenAI-compatible
+server never pays for importing the AWS SDK (and vice versa).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Endpoint, extract_prompt
+
+__all__ = ["Endpoint", "ENDPOINT_TYPES", "endpoint_class", "create_endpoint", "extract_prompt"]
+
+ENDPOINT_TYPES: dict[str, str] = {
+    "openai-chat": "llmeter_core.endpoints.openai_chat:OpenAIChatEndpoint",
+    "openai-responses": "llmeter_core.endpoints.openai_responses:OpenAIResponsesEndpoint",
+    "bedrock-converse": "llmeter_core.endpoints.bedrock_converse:BedrockConverse",
+    "bedrock-converse-stream": "llmeter_core.endpoints.bedrock_converse:BedrockConverseStream",
+    "bedrock-invoke": "llmeter_core.endpoints.bedrock_invoke:BedrockInvokeModel",
+    "bedrock-invoke-stream": "llmeter_core.endpoints.bedrock_invoke:BedrockInvokeModelStream",
+    "sagemaker": "llmeter_core.endpoints.sagemaker:SageMakerEndpoint",
+    "sagemaker-stream": "llmeter_core.endpoints.sagemaker:SageMakerStreamEndpoint",
+    "litellm": "llmeter_core.endpoints.litellm_endpoint:LiteLLMEndpoint",
+}
+
+
+def endpoint_class(type_name: str) -> type[Endpoint]:
+    """The class registered for a spec ``type``; a ConfigError names the known types."""
+    try:
+        target = ENDPOINT_TYPES[type_name]
+    except KeyError:
+        known = ", ".join(sorted(ENDPOINT_TYPES))
+        raise ConfigError("endpoint.type", f"unknown endpoint type {type_name!r} (known: {known})") from None
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError("endpoint.type", f"{type_name!r} needs a package that is not installed: {exc}") from exc
+    return getattr(module, class_name)
+
+
+def create_endpoint(type_name: str, **kwargs: Any) -> Endpoint:
+    """Build an endpoint from spec fields, naming any unknown or missing field."""
+    cls = endpoint_class(type_name)
+    signature = inspect.signature(cls.__init__)
+    params = {name: p for name, p in signature.parameters.items() if name != "self"}
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if not accepts_any:
+        for name in kwargs:
+            if name not in params:
+                allowed = ", ".join(n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL)
+                raise ConfigError(f"endpoint.{name}", f"not a field of endpoint type {type_name!r} (fields: {allowed})")
+    for name, p in params.items():
+        if p.default is inspect.Parameter.empty and p.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+        ) and name not in kwargs:
+            raise ConfigError(f"endpoint.{name}", f"required for endpoint type {type_name!r}")
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("endpoint", f"{type_name}: {exc}") from exc
