@@ -1,0 +1,175 @@
+"""Exact, incremental, mergeable run statistics.
+
+One implementation serves the live snapshots, the final stats.json and stats recomputed from
+a loaded responses.jsonl, so the three always agree (LLMeter computed them with different
+formulas). It is exact, not a sketch: each successful response adds one float per metric
+(8 bytes), so percentiles are computed over every value, and two ``RunningStats`` from
+shards of one run ``merge`` into exactly the stats of the whole run.
+
+How each stats.json key is computed (times in seconds, token counts in tokens):
+
+- ``<metric>-average|min|max|p50|p90|p95|p99`` over *successful* responses that report the
+  metric, for the metrics in ``METRICS``. Percentiles use numpy's default ``"linear"``
+  method (type 7 of Hyndman & Fan): the value at rank ``q·(n-1)`` interpolated between its
+  neighbours, so a percentile never leaves the range of the data. Failed requests are counted
+  but never mixed into latency percentiles.
+- ``total_requests``: measured requests (warm-up excluded), failed ones included.
+- ``failed_requests``, ``failed_requests_rate``: responses with an error, excluding
+  ``incomplete`` ones (requests cancelled by the run's end, not by the endpoint), which are
+  counted in ``incomplete_requests``. ``errors``: count by ``error_type`` (incomplete
+  included).
+- ``total_input_tokens``, ``total_output_tokens``, ``total_cached_input_tokens``: sums over
+  successful responses.
+- ``requests_per_minute`` = total_requests · 60 / (last request_time − first request_time):
+  the *send window*, so slow tail responses do not depress it.
+- ``average_input_tokens_per_minute``, ``average_output_tokens_per_minute``, ``output_tps``:
+  token totals over (end_time − first request_time).
+"""
+
+from __future__ import annotations
+
+from array import array
+from datetime import datetime
+from typing import Any, Iterable
+
+import numpy as np
+
+from .response import INCOMPLETE, InvocationResponse
+
+__all__ = ["METRICS", "AGGREGATES", "PERCENTILES", "RunningStats", "percentile"]
+
+METRICS: tuple[str, ...] = (
+    "time_to_first_token",
+    "time_to_last_token",
+    "time_per_output_token",
+    "num_tokens_input",
+    "num_tokens_output",
+    "num_tokens_input_cached",
+)
+PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
+AGGREGATES: tuple[str, ...] = ("average", "min", "max") + tuple(f"p{p}" for p in PERCENTILES)
+
+
+def percentile(values: Any, q: float) -> float:
+    """The documented percentile method: numpy's ``linear`` interpolation."""
+    return float(np.percentile(np.asarray(values, dtype=float), q, method="linear"))
+
+
+class RunningStats:
+    """Accumulates responses; ``to_stats(end_time)`` gives the stats.json keys at any time."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, array] = {m: array("d") for m in METRICS}
+        self.total_requests = 0
+        self.failed_requests = 0
+        self.incomplete_requests = 0
+        self.errors: dict[str, int] = {}
+        self.total_input_tokens = 0
+        self.total_output_tokens = 0
+        self.total_cached_input_tokens = 0
+        self.first_request_time: datetime | None = None
+        self.last_request_time: datetime | None = None
+
+    @classmethod
+    def from_responses(cls, responses: Iterable[InvocationResponse]) -> "RunningStats":
+        stats = cls()
+        for response in responses:
+            stats.update(response)
+        return stats
+
+    def update(self, r: InvocationResponse) -> None:
+        """Add one measured response (cheap: a few attribute reads and appends)."""
+        self.total_requests += 1
+        sent = r.request_time
+        if sent is not None:
+            if self.first_request_time is None or sent < self.first_request_time:
+                self.first_request_time = sent
+            if self.last_request_time is None or sent > self.last_request_time:
+                self.last_request_time = sent
+        if r.error is not None or r.error_type is not None:
+            kind = r.error_type or "unknown"
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+            if kind == INCOMPLETE:
+                self.incomplete_requests += 1
+            else:
+                self.failed_requests += 1
+            return
+        values = self._values
+        for name in METRICS:
+            value = getattr(r, name)
+            if value is not None:
+                values[name].append(value)
+        self.total_input_tokens += r.num_tokens_input or 0
+        self.total_output_tokens += r.num_tokens_output or 0
+        self.total_cached_input_tokens += r.num_tokens_input_cached or 0
+
+    def merge(self, other: "RunningStats") -> "RunningStats":
+        """A new RunningStats equal to having seen both sets of responses (exact)."""
+        merged = RunningStats()
+        for name in METRICS:
+            merged._values[name] = self._values[name] + other._values[name]
+        for attr in (
+            "total_requests",
+            "failed_requests",
+            "incomplete_requests",
+            "total_input_tokens",
+            "total_output_tokens",
+            "total_cached_input_tokens",
+        ):
+            setattr(merged, attr, getattr(self, attr) + getattr(other, attr))
+        merged.errors = dict(self.errors)
+        for kind, count in other.errors.items():
+            merged.errors[kind] = merged.errors.get(kind, 0) + count
+        firsts = [t for t in (self.first_request_time, other.first_request_time) if t is not None]
+        lasts = [t for t in (self.last_request_time, other.last_request_time) if t is not None]
+        merged.first_request_time = min(firsts) if firsts else None
+        merged.last_request_time = max(lasts) if lasts else None
+        return merged
+
+    def metric_values(self, name: str) -> np.ndarray:
+        """The recorded values of one metric (a read-only view, no copy)."""
+        return np.frombuffer(self._values[name], dtype=float) if len(self._values[name]) else np.empty(0)
+
+    def to_stats(self, end_time: datetime | None) -> dict[str, Any]:
+        """stats.json keys as of ``end_time`` (the run's end, or now for a live snapshot)."""
+        out: dict[str, Any] = {}
+        for name in METRICS:
+            values = self.metric_values(name)
+            if values.size == 0:
+                for agg in AGGREGATES:
+                    out[f"{name}-{agg}"] = None
+                continue
+            out[f"{name}-average"] = float(values.mean())
+            out[f"{name}-min"] = float(values.min())
+            out[f"{name}-max"] = float(values.max())
+            for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES, method="linear")):
+                out[f"{name}-p{p}"] = float(v)
+        total = self.total_requests
+        out["total_requests"] = total
+        out["failed_requests"] = self.failed_requests
+        out["failed_requests_rate"] = self.failed_requests / total if total else 0.0
+        out["incomplete_requests"] = self.incomplete_requests
+        out["errors"] = dict(sorted(self.errors.items()))
+        out["total_input_tokens"] = self.total_input_tokens
+        out["total_output_tokens"] = self.total_output_tokens
+        out["total_cached_input_tokens"] = self.total_cached_input_tokens
+
+        send_window = _seconds(self.first_request_time, self.last_request_time)
+        out["requests_per_minute"] = total * 60.0 / send_window if send_window else None
+        output_window = _seconds(self.first_request_time, end_time)
+        if output_window:
+            out["average_input_tokens_per_minute"] = self.total_input_tokens * 60.0 / output_window
+            out["average_output_tokens_per_minute"] = self.total_output_tokens * 60.0 / output_window
+            out["output_tps"] = self.total_output_tokens / output_window
+        else:
+            out["average_input_tokens_per_minute"] = None
+            out["average_output_tokens_per_minute"] = None
+            out["output_tps"] = None
+        return out
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    seconds = (end - start).total_seconds()
+    return seconds if seconds > 0 else None
