@@ -1,0 +1,75 @@
+"""Stop conditions: what bounds a run, as objects the runner asks, never branches on.
+
+A closed-loop client asks ``allows(sent_by_this_client)`` before each request; the runner asks
+``deadline_s`` to arm its end-of-run timer and ``progress`` for live snapshots. A new bound
+(an open-loop schedule running out, an SLO breached) is another small class here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .errors import ConfigError
+
+__all__ = ["Bound", "RequestCount", "Duration", "make_bound"]
+
+
+class Bound:
+    expected_requests: int | None = None
+    deadline_s: float | None = None
+
+    def allows(self, sent_by_client: int) -> bool:
+        raise NotImplementedError
+
+    def progress(self, done: int, elapsed_s: float) -> float:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class RequestCount(Bound):
+    """``n_requests`` per client (LLMeter's meaning)."""
+
+    n_requests: int
+    clients: int
+
+    @property
+    def expected_requests(self) -> int:  # type: ignore[override]
+        return self.n_requests * self.clients
+
+    def allows(self, sent_by_client: int) -> bool:
+        return sent_by_client < self.n_requests
+
+    def progress(self, done: int, elapsed_s: float) -> float:
+        return min(done / self.expected_requests, 1.0)
+
+
+@dataclass(frozen=True)
+class Duration(Bound):
+    """Send for ``seconds``; what is in flight at the end is drained or cancelled."""
+
+    seconds: float
+
+    @property
+    def deadline_s(self) -> float:  # type: ignore[override]
+        return self.seconds
+
+    def allows(self, sent_by_client: int) -> bool:
+        return True  # the runner's deadline timer ends the run
+
+    def progress(self, done: int, elapsed_s: float) -> float:
+        return min(elapsed_s / self.seconds, 1.0)
+
+
+def make_bound(clients: int, n_requests: int | None, run_duration: float | timedelta | None) -> Bound:
+    """Exactly one of ``n_requests`` and ``run_duration``; anything else is a ConfigError."""
+    if (n_requests is None) == (run_duration is None):
+        raise ConfigError("n_requests", "give exactly one of n_requests (per client) and run_duration")
+    if n_requests is not None:
+        if isinstance(n_requests, bool) or not isinstance(n_requests, int) or n_requests < 1:
+            raise ConfigError("n_requests", f"must be a whole number >= 1, got {n_requests!r}")
+        return RequestCount(n_requests, clients)
+    seconds = run_duration.total_seconds() if isinstance(run_duration, timedelta) else run_duration
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ConfigError("run_duration", f"must be a positive number of seconds or a timedelta, got {run_duration!r}")
+    return Duration(float(seconds))

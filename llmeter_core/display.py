@@ -1,0 +1,68 @@
+"""A rich live display of a run, for terminals and Jupyter notebooks.
+
+It is a live-stats sink: it only redraws when a snapshot arrives (every ``live_interval``),
+from a worker thread, with rich's auto-refresh off, so it never competes with the run it
+watches. In Jupyter, rich renders the same Live display as an updating output cell.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from .live import LiveSnapshot, grouped_rows
+
+__all__ = ["LiveDisplay", "render_snapshot"]
+
+
+def render_snapshot(snapshot: LiveSnapshot) -> Group:
+    """The renderable for one snapshot: a progress line and a grouped stats table."""
+    if snapshot.expected_requests:
+        bound = f"{snapshot.responses_done:,}/{snapshot.expected_requests:,} requests"
+    elif snapshot.run_duration_s:
+        bound = f"{snapshot.elapsed_s:,.0f}/{snapshot.run_duration_s:,.0f} s"
+    else:
+        bound = f"{snapshot.responses_done:,} requests"
+    state = "interrupted" if snapshot.interrupted else ("done" if snapshot.final else "running")
+    header = Text.assemble(
+        (f"{snapshot.run_name} ", "bold"),
+        (f"[{state}] ", "yellow" if snapshot.interrupted else "green"),
+        f"{bound} · {snapshot.in_flight} in flight · {snapshot.elapsed_s:,.1f} s",
+    )
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("group")
+    table.add_column("stat")
+    table.add_column("value", justify="right")
+    last_group = None
+    for group, label, value in grouped_rows(snapshot.stats):
+        table.add_row(group if group != last_group else "", label, value)
+        last_group = group
+    bar = ProgressBar(total=1.0, completed=min(max(snapshot.progress, 0.0), 1.0), width=40)
+    return Group(header, bar, table)
+
+
+class LiveDisplay:
+    """Sink showing the latest snapshot in place. Use as a context manager around the run."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+        self._live: Live | None = None
+
+    def __enter__(self) -> "LiveDisplay":
+        self._live = Live(console=self.console, auto_refresh=False, transient=False)
+        self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def __call__(self, snapshot: LiveSnapshot) -> None:
+        if self._live is not None:
+            self._live.update(render_snapshot(snapshot), refresh=True)
+        elif snapshot.final:
+            self.console.print(render_snapshot(snapshot))

@@ -1,0 +1,80 @@
+"""Live stats: a snapshot every ``live_interval`` seconds, handed to pluggable sinks.
+
+A sink is any callable taking a ``LiveSnapshot``. An ``async`` sink is awaited in the run's
+ticker task (off every client's path); a plain function runs in a worker thread, so a slow
+sink (an HTTP call to a Prefect server, a terminal redraw) never stalls the event loop that
+times the requests. The snapshot's ``stats`` are computed by the same ``RunningStats`` code
+as stats.json, with "now" as the end time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Union
+
+__all__ = ["LiveSnapshot", "LiveSink", "DISPLAY_GROUPS", "format_value", "grouped_rows"]
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """The state of a run at one moment."""
+
+    run_name: str
+    elapsed_s: float
+    requests_sent: int
+    responses_done: int
+    in_flight: int
+    expected_requests: int | None
+    run_duration_s: float | None
+    progress: float
+    stats: dict[str, Any] = field(default_factory=dict)
+    final: bool = False
+    interrupted: bool = False
+
+
+LiveSink = Callable[[LiveSnapshot], Union[None, Awaitable[None]]]
+
+#: Display groups: (group title, [(label, stats.json key), ...]). Display-level naming only;
+#: the stats keep their stats.json names.
+DISPLAY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Throughput", (("requests/min", "requests_per_minute"), ("output tok/s", "output_tps"))),
+    (
+        "TTFT (s)",
+        (("p50", "time_to_first_token-p50"), ("p90", "time_to_first_token-p90"), ("p99", "time_to_first_token-p99")),
+    ),
+    (
+        "TTLT (s)",
+        (("p50", "time_to_last_token-p50"), ("p90", "time_to_last_token-p90"), ("p99", "time_to_last_token-p99")),
+    ),
+    ("Tokens", (("input", "total_input_tokens"), ("output", "total_output_tokens"), ("cached", "total_cached_input_tokens"))),
+    ("Errors", (("failed", "failed_requests"), ("rate", "failed_requests_rate"), ("incomplete", "incomplete_requests"))),
+)
+
+
+def format_value(key: str, value: Any) -> str:
+    """Human formatting for one stat: times in ms below 1 s, rates with one decimal."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if key.endswith("_rate"):
+            return f"{value:.1%}"
+        if key.startswith(("time_to_", "time_per_")):
+            return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.3f} s"
+        return f"{value:,.1f}"
+    return str(value)
+
+
+def grouped_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(group, label, formatted value) rows for displays and artifacts."""
+    rows = []
+    for group, items in DISPLAY_GROUPS:
+        for label, key in items:
+            rows.append((group, label, format_value(key, stats.get(key))))
+    errors = stats.get("errors") or {}
+    for kind, count in errors.items():
+        rows.append(("Errors", kind, f"{count:,}"))
+    return rows

@@ -1,0 +1,456 @@
+"""The runner: closed-loop clients sending payloads to one endpoint, bounded by a count or a
+duration, recording every response.
+
+How a run goes:
+
+1. Every option is checked and the payloads are read before anything is sent: bad input is a
+   ``ConfigError`` naming the field.
+2. ``endpoint.open()`` builds the connection pool; optional warm-up requests (per client) are
+   sent and discarded.
+3. ``clients`` asyncio tasks each loop: ask the bound, pick the next payload of their own
+   shuffle, run the request in its own task, record the response. Recording is synchronous
+   and small (token fallback, stats update, one jsonl line into a buffer).
+4. The run ends when the bound says so. At the end of a duration, ``drain`` (default) stops
+   sending and waits up to ``grace_period`` for requests in flight; ``cancel`` aborts them,
+   and they are recorded as ``incomplete``. SIGINT/SIGTERM (or ``request_stop()`` from any
+   thread) stops sending at once, cancels what is in flight, keeps everything measured and
+   marks the run ``interrupted``.
+5. summary.json then stats.json are written and a remote run folder is uploaded.
+
+Per-request timing belongs to ``Endpoint.call``; the runner only decides when to send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import signal
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .bounds import Bound, make_bound
+from .callbacks import Callback
+from .clock import now_ns, utc_now
+from .endpoints.base import Endpoint
+from .errors import ConfigError
+from .live import LiveSink, LiveSnapshot
+from .payloads import PayloadSource, client_order, describe_source, load_payloads
+from .response import InvocationResponse
+from .results import Result
+from .stats import RunningStats
+from .storage import RunFolder
+from .tokenizers import Tokenizer, WhitespaceTokenizer, count_tokens, describe_tokenizer
+
+__all__ = ["Runner", "END_MODES"]
+
+log = logging.getLogger(__name__)
+
+END_MODES = ("drain", "cancel")
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
+
+
+class Runner:
+    """One load-test run. Build it, then ``await runner.run()`` (or ``run_sync()``).
+
+    ``n_requests`` is per client; exactly one of ``n_requests`` and ``run_duration``
+    (seconds or timedelta) bounds the run. ``output_path`` is any fsspec URL; the run folder
+    is ``<output_path>/<run_name>/``. Without an output path nothing is written to disk.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        payload: PayloadSource,
+        *,
+        clients: int = 1,
+        n_requests: int | None = None,
+        run_duration: float | timedelta | None = None,
+        output_path: str | Path | None = None,
+        run_name: str | None = None,
+        run_description: str | None = None,
+        timeout: float | None = 60.0,
+        warmup_requests: int = 0,
+        end_mode: str = "drain",
+        grace_period: float = 30.0,
+        callbacks: Sequence[Callback] = (),
+        tokenizer: Tokenizer | None = None,
+        low_memory: bool = False,
+        live_interval: float = 5.0,
+        live_sinks: Iterable[LiveSink] = (),
+        display: bool = False,
+        seed: int = 0,
+        handle_signals: bool = True,
+    ):
+        if not isinstance(endpoint, Endpoint):
+            raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
+        _check_int("clients", clients, minimum=1)
+        _check_int("warmup_requests", warmup_requests, minimum=0)
+        _check_int("seed", seed, minimum=None)
+        self.bound: Bound = make_bound(clients, n_requests, run_duration)
+        if timeout is not None and not _positive(timeout):
+            raise ConfigError("timeout", f"must be a positive number of seconds or None, got {timeout!r}")
+        if end_mode not in END_MODES:
+            raise ConfigError("end_mode", f"must be one of {', '.join(END_MODES)}, got {end_mode!r}")
+        if not _positive(grace_period, allow_zero=True):
+            raise ConfigError("grace_period", f"must be a number of seconds >= 0, got {grace_period!r}")
+        if not _positive(live_interval):
+            raise ConfigError("live_interval", f"must be a positive number of seconds, got {live_interval!r}")
+        if run_name is not None and not _RUN_NAME.match(str(run_name)):
+            raise ConfigError("run_name", f"use letters, digits and . _ = + - only (it names a folder), got {run_name!r}")
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise ConfigError("callbacks", f"{callback!r} is not a llmeter_core.Callback")
+        if tokenizer is not None and not callable(getattr(tokenizer, "encode", None)):
+            raise ConfigError("tokenizer", "must have an encode(text) method")
+
+        self.endpoint = endpoint
+        self.payload_source = payload
+        self.payloads = load_payloads(payload)
+        self.clients = clients
+        self.n_requests = n_requests
+        self.run_duration = self.bound.deadline_s
+        self.output_path = str(output_path) if output_path is not None else None
+        self.run_name = run_name or utc_now().strftime("%Y%m%d-%H%M%S")
+        self.run_description = run_description
+        self.timeout = float(timeout) if timeout is not None else None
+        self.warmup_requests = warmup_requests
+        self.end_mode = end_mode
+        self.grace_period = float(grace_period)
+        self.callbacks = list(callbacks)
+        self.tokenizer: Tokenizer = tokenizer or WhitespaceTokenizer()
+        self.low_memory = low_memory
+        self.live_interval = float(live_interval)
+        self.live_sinks = list(live_sinks)
+        self.display = display
+        self.seed = seed
+        self.handle_signals = handle_signals
+
+        self._folder = RunFolder(self.output_path, self.run_name) if self.output_path else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self._interrupted = False
+        self._inflight: set[asyncio.Task[InvocationResponse]] = set()
+        self._sent = 0
+        self._done = 0
+        self._started_ns = 0
+        self._stats = RunningStats()
+        self._responses: list[InvocationResponse] = []
+        self._result: Result | None = None
+        self._grace_timer: asyncio.TimerHandle | None = None
+        self._ran = False
+
+    # -- control ------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Interrupt the run from any thread or signal handler: stop sending, cancel what is in
+        flight, keep everything measured, mark the run interrupted."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._interrupted = self._stopping = True
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._interrupt()
+        else:
+            loop.call_soon_threadsafe(self._interrupt)
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
+
+    def run_config(self) -> dict[str, Any]:
+        """run_config.json: every option, the endpoint's public settings; no secrets."""
+        return {
+            "run_name": self.run_name,
+            "run_description": self.run_description,
+            "endpoint": self.endpoint.to_config(),
+            "tokenizer": describe_tokenizer(self.tokenizer),
+            "clients": self.clients,
+            "n_requests": self.n_requests,
+            "run_duration": self.run_duration,
+            "payload": describe_source(self.payload_source),
+            "payload_count": len(self.payloads),
+            "timeout": self.timeout,
+            "warmup_requests": self.warmup_requests,
+            "end_mode": self.end_mode,
+            "grace_period": self.grace_period,
+            "callbacks": [c.to_config() for c in self.callbacks],
+            "low_memory": self.low_memory,
+            "live_interval": self.live_interval,
+            "seed": self.seed,
+            "output_path": self._folder.url if self._folder else None,
+        }
+
+    def run_sync(self) -> Result:
+        """Run in a new event loop (for scripts and the CLI)."""
+        return asyncio.run(self.run())
+
+    # -- the run --------------------------------------------------------------------------
+    async def run(self) -> Result:
+        if self._ran:
+            raise ConfigError("runner", "a Runner runs once; build a new one for another run")
+        self._ran = True
+        if self._folder is not None:
+            await asyncio.to_thread(self._folder.check_new)
+        self._loop = asyncio.get_running_loop()
+        display = None
+        if self.display:
+            from .display import LiveDisplay
+
+            display = LiveDisplay().__enter__()
+            self.live_sinks.append(display)
+        restore_signals = self._install_signal_handlers()
+        start_time = utc_now()
+        try:
+            if self._folder is not None:
+                self._folder.open()
+                self._folder.write_json("run_config.json", self.run_config())
+                self._folder.write_lines("payload.jsonl", [_dumps(p) for p in self.payloads])
+            await self.endpoint.open()
+            try:
+                for callback in self.callbacks:
+                    await callback.before_run(self)
+                await self._warm_up()
+                start_time = utc_now()
+                self._started_ns = now_ns()
+                await self._run_clients()
+            finally:
+                await self.endpoint.aclose()
+        finally:
+            restore_signals()
+            result = self._finish_result(start_time)
+            try:
+                for callback in self.callbacks:
+                    await callback.after_run(result)
+            finally:
+                contributed: dict[str, Any] = {}
+                for callback in self.callbacks:
+                    contributed.update(callback.contributed_stats())
+                result.compute_stats(self._stats, contributed)
+                await self._emit(final=True)
+                if display is not None:
+                    display.__exit__(None, None, None)
+                if self._folder is not None:
+                    self._folder.flush()
+                    self._folder.write_json("summary.json", result.summary())
+                    self._folder.write_json("stats.json", result.stats)
+                    result.output_path = await asyncio.to_thread(self._folder.publish)
+        return result
+
+    async def _warm_up(self) -> None:
+        if not self.warmup_requests or self._stopping:
+            return
+
+        async def one_client(client: int) -> None:
+            order = client_order(self.payloads, client, self.seed + 7919)
+            for _ in range(self.warmup_requests):
+                if self._stopping:
+                    return
+                task = asyncio.get_running_loop().create_task(self.endpoint.call(next(order), self.timeout))
+                self._inflight.add(task)
+                try:
+                    await task
+                finally:
+                    self._inflight.discard(task)
+
+        await asyncio.gather(*(one_client(c) for c in range(self.clients)))
+
+    async def _run_clients(self) -> None:
+        loop = asyncio.get_running_loop()
+        ticker = loop.create_task(self._tick())
+        timers: list[asyncio.TimerHandle] = []
+        if self.bound.deadline_s is not None:
+            timers.append(loop.call_later(self.bound.deadline_s, self._end_of_duration))
+        clients = [loop.create_task(self._client(c)) for c in range(self.clients)]
+        try:
+            await asyncio.gather(*clients)
+        finally:
+            for timer in timers:
+                timer.cancel()
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+            for task in clients:
+                task.cancel()
+            ticker.cancel()
+            await asyncio.gather(ticker, *clients, return_exceptions=True)
+
+    async def _client(self, client: int) -> None:
+        order = client_order(self.payloads, client, self.seed)
+        bound = self.bound
+        loop = asyncio.get_running_loop()
+        call = self.endpoint.call
+        timeout = self.timeout
+        callbacks = self.callbacks
+        sent = 0
+        while not self._stopping and bound.allows(sent):
+            payload = next(order)
+            for callback in callbacks:
+                replaced = await callback.before_invoke(payload)
+                if replaced is not None:
+                    payload = replaced
+            if self._stopping:
+                break
+            sent += 1
+            self._sent += 1
+            task = loop.create_task(call(payload, timeout))
+            self._inflight.add(task)
+            try:
+                response = await task
+            finally:
+                self._inflight.discard(task)
+            for callback in callbacks:
+                await callback.after_invoke(response)
+            self._record(response)
+
+    def _record(self, response: InvocationResponse) -> None:
+        tokenizer = self.tokenizer
+        if response.num_tokens_output is None and response.response_text is not None:
+            response.num_tokens_output = count_tokens(tokenizer, response.response_text)
+        if response.num_tokens_input is None and response.input_prompt is not None:
+            response.num_tokens_input = count_tokens(tokenizer, response.input_prompt)
+        ttft, ttlt, n_out = response.time_to_first_token, response.time_to_last_token, response.num_tokens_output
+        if response.time_per_output_token is None and ttft is not None and ttlt is not None and n_out and n_out > 1:
+            response.time_per_output_token = (ttlt - ttft) / (n_out - 1)
+        self._done += 1
+        self._stats.update(response)
+        if self._folder is not None:
+            self._folder.append_response(response.to_json())
+        if not self.low_memory:
+            self._responses.append(response)
+
+    # -- ending ---------------------------------------------------------------------------
+    def _end_of_duration(self) -> None:
+        self._stopping = True
+        if self.end_mode == "cancel" or self.grace_period == 0:
+            self._cancel_inflight()
+        else:
+            self._grace_timer = asyncio.get_running_loop().call_later(self.grace_period, self._cancel_inflight)
+
+    def _interrupt(self) -> None:
+        if not self._interrupted:
+            log.warning("run %s interrupted: stopping, keeping what was measured", self.run_name)
+        self._interrupted = True
+        self._stopping = True
+        self._cancel_inflight()
+
+    def _cancel_inflight(self) -> None:
+        for task in list(self._inflight):
+            task.cancel()
+
+    def _install_signal_handlers(self):
+        """SIGINT/SIGTERM -> request_stop, when running in the main thread; returns an undo."""
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        loop = asyncio.get_running_loop()
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.getsignal(sig)
+                loop.add_signal_handler(sig, self._interrupt)
+            except (NotImplementedError, RuntimeError, ValueError):
+                previous.pop(sig, None)
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+        return restore
+
+    def _finish_result(self, start_time: datetime) -> Result:
+        end_time = utc_now()
+        result = Result(
+            responses=self._responses,
+            total_requests=self._done,
+            clients=self.clients,
+            n_requests=self.n_requests,
+            run_duration=self.run_duration,
+            total_test_time=(end_time - start_time).total_seconds(),
+            model_id=self.endpoint.model_id,
+            output_path=self._folder.url if self._folder else None,
+            endpoint_name=self.endpoint.endpoint_name,
+            provider=self.endpoint.provider,
+            run_name=self.run_name,
+            run_description=self.run_description,
+            start_time=start_time,
+            first_request_time=self._stats.first_request_time,
+            last_request_time=self._stats.last_request_time,
+            end_time=end_time,
+            interrupted=self._interrupted,
+        )
+        self._result = result
+        return result
+
+    # -- live stats -------------------------------------------------------------------------
+    async def _tick(self) -> None:
+        """Flush responses.jsonl every second; emit a snapshot every live_interval."""
+        step = min(1.0, self.live_interval)
+        next_snapshot = self.live_interval
+        elapsed = 0.0
+        while True:
+            await asyncio.sleep(step)
+            elapsed += step
+            if self._folder is not None:
+                self._folder.flush()
+            if elapsed + 1e-9 >= next_snapshot:
+                next_snapshot += self.live_interval
+                await self._emit(final=False)
+
+    def snapshot(self, final: bool = False) -> LiveSnapshot:
+        elapsed = (now_ns() - self._started_ns) / 1e9 if self._started_ns else 0.0
+        if final and self._result is not None:
+            stats = self._result.stats
+        else:
+            stats = self._stats.to_stats(utc_now())
+        return LiveSnapshot(
+            run_name=self.run_name,
+            elapsed_s=elapsed,
+            requests_sent=self._sent,
+            responses_done=self._done,
+            in_flight=len(self._inflight),
+            expected_requests=self.bound.expected_requests,
+            run_duration_s=self.bound.deadline_s,
+            progress=1.0 if final and not self._interrupted else self.bound.progress(self._done, elapsed),
+            stats=stats,
+            final=final,
+            interrupted=self._interrupted,
+        )
+
+    async def _emit(self, final: bool) -> None:
+        if not self.live_sinks:
+            return
+        snap = self.snapshot(final)
+        for sink in self.live_sinks:
+            try:
+                if inspect.iscoroutinefunction(sink) or inspect.iscoroutinefunction(getattr(sink, "__call__", None)):
+                    await sink(snap)
+                else:
+                    await asyncio.to_thread(sink, snap)
+            except Exception:  # a broken sink must not end the run
+                log.exception("live stats sink %r failed", sink)
+
+
+def _dumps(payload: dict[str, Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps(payload, default=str)
+
+
+def _check_int(name: str, value: Any, minimum: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(name, f"must be a whole number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(name, f"must be >= {minimum}, got {value}")
+
+
+def _positive(value: Any, allow_zero: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value >= 0 if allow_zero else value > 0
+
