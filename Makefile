@@ -1,0 +1,36 @@
+# Two commands matter: `make demo` runs the main job on the built-in emulator, `make test`
+# runs the tests. Each creates or refreshes .venv and installs what it needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test ui bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install whenever pyproject.toml changes.
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@ $(VENV)/.installed-base
+
+install: $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-base
+	$(BIN)/llmeter-flows demo $(if $(RESULTS),--results $(RESULTS),)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+ui: $(VENV)/.installed-base
+	PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 $(BIN)/prefect server start --host 127.0.0.1 --port $(or $(PORT),4200) --analytics-off
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/engine_benchmark.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
