@@ -1,0 +1,143 @@
+"""What an emulator serves: latency model, output length, faults, usage extras, seed.
+
+A latency or length setting is either a number (fixed) or a distribution spec drawn once per
+request from the emulator's seeded generator, so two runs with the same seed and the same
+arrival order get the same schedule::
+
+    {"dist": "fixed", "value": 100}
+    {"dist": "normal", "mean": 100, "std": 10}          # clipped at 0
+    {"dist": "uniform", "low": 50, "high": 150}
+    {"dist": "lognormal", "median": 100, "sigma": 0.3}  # exp(N(ln median, sigma))
+
+Every spec may add ``"min"``/``"max"`` to clip. Fault rates are probabilities per request,
+drawn from the same generator; their sum must not exceed 1.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, Union
+
+from llmeter_core.errors import ConfigError
+
+__all__ = ["EmulatorConfig", "DistSpec", "DISCONNECT_MODES", "parse_dist", "validate_dist"]
+
+DistSpec = Union[float, int, dict]
+
+DISCONNECT_MODES = ("auto", "drop", "error")
+
+_DIST_KEYS = {
+    "fixed": ("value",),
+    "normal": ("mean", "std"),
+    "uniform": ("low", "high"),
+    "lognormal": ("median", "sigma"),
+}
+
+
+def validate_dist(field: str, spec: Any) -> None:
+    """Raise ConfigError naming ``field`` unless ``spec`` is a number or a valid distribution."""
+    if isinstance(spec, bool):
+        raise ConfigError(field, "expected a number or a distribution, got a bool")
+    if isinstance(spec, (int, float)):
+        if spec < 0:
+            raise ConfigError(field, f"must be >= 0, got {spec}")
+        return
+    if not isinstance(spec, dict):
+        raise ConfigError(field, f"expected a number or a distribution dict, got {spec!r}")
+    kind = spec.get("dist")
+    if kind not in _DIST_KEYS:
+        raise ConfigError(field, f"unknown dist {kind!r}; expected one of {sorted(_DIST_KEYS)}")
+    allowed = {"dist", "min", "max", *_DIST_KEYS[kind]}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ConfigError(field, f"unknown keys {sorted(unknown)} for dist {kind!r}")
+    for key in _DIST_KEYS[kind]:
+        value = spec.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{field}.{key}", f"required number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{field}.{key}", f"must be >= 0, got {value}")
+    if kind == "uniform" and spec["low"] > spec["high"]:
+        raise ConfigError(field, "uniform needs low <= high")
+    if kind == "lognormal" and spec["median"] <= 0:
+        raise ConfigError(f"{field}.median", "must be > 0")
+
+
+def parse_dist(text: str) -> DistSpec:
+    """Parse a CLI value: a number (``"100"``) or a JSON distribution spec."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("dist", f"not a number or JSON distribution: {text!r} ({exc})") from None
+
+
+@dataclass
+class EmulatorConfig:
+    """Settings of one emulator. All times in milliseconds.
+
+    ``cached_tokens``/``reasoning_tokens`` are reported in usage (cached capped at the prompt
+    size; reasoning tokens are added to the completion count as real APIs do, but no text is
+    streamed for them). ``disconnect_mode`` decides what a ``rate_disconnect`` fault does
+    mid-stream: ``drop`` closes the connection, ``error`` sends an in-band error (an OpenAI
+    ``error`` chunk/event, an AWS eventstream ``exception`` message), ``auto`` is ``drop``
+    for OpenAI and ``error`` for Bedrock/SageMaker streams. ``max_records`` bounds the
+    per-request ground truth kept in memory (oldest dropped first).
+    """
+
+    ttft_ms: DistSpec = 100.0
+    itl_ms: DistSpec = 10.0
+    output_tokens: DistSpec = 20
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_disconnect: float = 0.0
+    rate_slow_first_byte: float = 0.0
+    slow_first_byte_ms: float = 1000.0
+    retry_after_s: float = 1.0
+    disconnect_mode: Literal["auto", "drop", "error"] = "auto"
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    model: str = "emulator-model"
+    seed: int = 0
+    max_records: int = 100_000
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first bad field."""
+        for name in ("ttft_ms", "itl_ms", "output_tokens"):
+            validate_dist(name, getattr(self, name))
+        rates = ("rate_429", "rate_500", "rate_disconnect", "rate_slow_first_byte")
+        for name in rates:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ConfigError(name, f"must be a probability in [0, 1], got {value!r}")
+        if sum(getattr(self, name) for name in rates) > 1 + 1e-9:
+            raise ConfigError("rate_429", "the fault rates must sum to at most 1")
+        for name in ("slow_first_byte_ms", "retry_after_s", "cached_tokens", "reasoning_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(name, f"must be a number >= 0, got {value!r}")
+        if self.disconnect_mode not in DISCONNECT_MODES:
+            raise ConfigError("disconnect_mode", f"expected one of {DISCONNECT_MODES}")
+        if not isinstance(self.max_records, int) or self.max_records < 0:
+            raise ConfigError("max_records", "must be an int >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able settings (served by ``GET /emulator/stats``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EmulatorConfig":
+        """Build from a dict, rejecting unknown keys by name."""
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ConfigError(key, f"unknown emulator setting; expected one of {sorted(known)}")
+        return cls(**data)

@@ -1,0 +1,93 @@
+"""What the emulator actually served, for checking a benchmark's measurements against.
+
+Counters (requests by API, faults by kind, tokens served) and one ``RequestTruth`` per
+request, keyed by the request id the client sees (the OpenAI response ``id`` and
+``x-request-id`` header, the AWS ``x-amzn-RequestId``). Records are bounded: the oldest are
+dropped beyond ``max_records`` so a long benchmark keeps flat memory.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["RequestTruth", "GroundTruth"]
+
+
+@dataclass(slots=True)
+class RequestTruth:
+    """One request as served. Times in ms from the handler's start.
+
+    ``ttft_ms`` and ``itl_ms`` are what was scheduled (TTFT includes a slow-first-byte
+    delay); ``first_token_ms``/``last_token_ms`` are when the server actually wrote those
+    tokens (None if never written). ``tokens_sent`` may be below ``output_tokens`` when a
+    disconnect fault cut the stream.
+    """
+
+    request_id: str
+    api: str
+    stream: bool
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    ttft_ms: float
+    itl_ms: float
+    fault: str | None = None
+    finish_reason: str | None = None
+    tokens_sent: int = 0
+    first_token_ms: float | None = None
+    last_token_ms: float | None = None
+    completed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class GroundTruth:
+    """Counters and per-request records of one emulator. Single event loop: no locking."""
+
+    def __init__(self, max_records: int = 100_000):
+        self.max_records = max_records
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (``POST /emulator/reset``)."""
+        self.requests_by_api: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.completed = 0
+        self.output_tokens_sent = 0
+        self.records: OrderedDict[str, RequestTruth] = OrderedDict()
+
+    def begin(self, truth: RequestTruth) -> RequestTruth:
+        """Count a request as received and keep its record."""
+        self.requests_by_api[truth.api] += 1
+        if truth.fault is not None:
+            self.faults[truth.fault] += 1
+        if self.max_records:
+            records = self.records
+            records[truth.request_id] = truth
+            if len(records) > self.max_records:
+                records.popitem(last=False)
+        return truth
+
+    def finish(self, truth: RequestTruth) -> None:
+        """Count a request whose response was sent in full."""
+        truth.completed = True
+        self.completed += 1
+        self.output_tokens_sent += truth.tokens_sent
+
+    def get(self, request_id: str) -> RequestTruth | None:
+        return self.records.get(request_id)
+
+    def stats(self) -> dict[str, Any]:
+        """The JSON served by ``GET /emulator/stats``."""
+        return {
+            "requests": sum(self.requests_by_api.values()),
+            "requests_by_api": dict(self.requests_by_api),
+            "completed": self.completed,
+            "faults": dict(self.faults),
+            "faults_total": sum(self.faults.values()),
+            "output_tokens_sent": self.output_tokens_sent,
+            "records_kept": len(self.records),
+        }

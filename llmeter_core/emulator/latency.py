@@ -1,0 +1,92 @@
+"""The latency model: per-request sampling of TTFT, inter-token latency and output length.
+
+Pure functions over a ``random.Random``; no I/O. Token ``i`` (0-based) of a request is due at
+``start + ttft + i * itl`` on the event loop's clock, computed from the request's start rather
+than by adding sleeps one after another, so scheduling jitter never accumulates
+(``wait_until``). A request whose tokens are all due already is never put to sleep, which is
+what makes a zero-latency emulator cheap enough to benchmark a client against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from dataclasses import dataclass
+
+from llmeter_core.emulator.config import DistSpec, EmulatorConfig
+
+__all__ = ["sample", "Schedule", "plan_schedule", "wait_until"]
+
+
+def sample(spec: DistSpec, rng: random.Random) -> float:
+    """One draw from a number or distribution spec (see ``config``), clipped at 0 and min/max."""
+    if not isinstance(spec, dict):
+        return float(spec)
+    kind = spec["dist"]
+    if kind == "fixed":
+        value = float(spec["value"])
+    elif kind == "normal":
+        value = rng.gauss(spec["mean"], spec["std"])
+    elif kind == "uniform":
+        value = rng.uniform(spec["low"], spec["high"])
+    else:  # lognormal
+        value = rng.lognormvariate(math.log(spec["median"]), spec["sigma"])
+    if "min" in spec:
+        value = max(value, spec["min"])
+    if "max" in spec:
+        value = min(value, spec["max"])
+    return max(value, 0.0)
+
+
+@dataclass(slots=True, frozen=True)
+class Schedule:
+    """What one request will be served: delays in seconds and the token count.
+
+    ``first_byte_s`` is an extra delay before the response starts (the slow-first-byte
+    fault); it is included in ``ttft_s``. ``truncated`` is True when the client's max-tokens
+    cap cut the sampled length (finish reason "length").
+    """
+
+    ttft_s: float
+    itl_s: float
+    n_tokens: int
+    truncated: bool
+    first_byte_s: float = 0.0
+
+    def due(self, index: int) -> float:
+        """Offset from the request's start at which token ``index`` is due."""
+        return self.ttft_s + index * self.itl_s
+
+    @property
+    def zero_latency(self) -> bool:
+        """True when nothing is ever waited for."""
+        return self.ttft_s <= 0 and self.itl_s <= 0
+
+
+def plan_schedule(
+    config: EmulatorConfig,
+    rng: random.Random,
+    max_tokens: int | None,
+    first_byte_s: float = 0.0,
+) -> Schedule:
+    """Draw TTFT, ITL and length for one request and apply the client's token cap.
+
+    At least one token is always served, even when ``max_tokens`` is 0 or the draw rounds to 0,
+    so every successful response has a first token to time.
+    """
+    ttft_s = sample(config.ttft_ms, rng) / 1000.0
+    itl_s = sample(config.itl_ms, rng) / 1000.0
+    n = max(1, int(round(sample(config.output_tokens, rng))))
+    truncated = False
+    if max_tokens is not None and max_tokens < n:
+        n = max(1, max_tokens)
+        truncated = True
+    return Schedule(ttft_s + first_byte_s, itl_s, n, truncated, first_byte_s)
+
+
+async def wait_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+    """Sleep until ``loop.time()`` reaches ``deadline``; return at once if it has."""
+    delay = deadline - loop.time()
+    if delay > 0:
+        await asyncio.sleep(delay)

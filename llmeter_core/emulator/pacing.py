@@ -1,0 +1,105 @@
+"""Writing a response's bytes on schedule, coalescing whatever is already due.
+
+``Pacer.wait(offset)`` flushes what is pending and sleeps until ``start + offset`` only when
+that moment is still ahead; bytes of tokens that are already due go out in one write. A
+response whose every part is due at once (zero latency) is never streamed: ``finish``
+returns it as one plain ``web.Response``, one write instead of one per chunk. Response
+headers go out at the first wait that actually sleeps, i.e. before the first token when the
+TTFT is positive, as a real server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from llmeter_core.emulator.ground_truth import RequestTruth
+
+__all__ = ["Pacer", "drop_connection"]
+
+
+class Pacer:
+    """Schedules the writes of one streamed response and records what was sent when."""
+
+    __slots__ = ("_request", "_response", "_loop", "_start", "_truth", "_pending", "_pending_tokens", "_prepared")
+
+    def __init__(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        start: float,
+        truth: RequestTruth,
+    ):
+        self._request = request
+        self._response = response
+        self._loop = asyncio.get_running_loop()
+        self._start = start
+        self._truth = truth
+        self._pending: list[bytes] = []
+        self._pending_tokens = 0
+        self._prepared = False
+
+    def add(self, data: bytes, tokens: int = 0) -> None:
+        """Queue bytes (carrying ``tokens`` output tokens) for the next write."""
+        self._pending.append(data)
+        self._pending_tokens += tokens
+
+    async def wait(self, offset_s: float) -> None:
+        """Flush and sleep until ``offset_s`` after the request's start, if that is ahead."""
+        due = self._start + offset_s
+        loop = self._loop
+        if due > loop.time():
+            await self.flush()
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def flush(self) -> None:
+        """Send the headers (once) and whatever is pending."""
+        if not self._prepared:
+            self._prepared = True
+            await self._response.prepare(self._request)
+        if not self._pending:
+            return
+        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending.clear()
+        await self._response.write(data)
+        if self._pending_tokens:
+            self._record(self._pending_tokens)
+            self._pending_tokens = 0
+
+    def _record(self, tokens: int) -> None:
+        truth = self._truth
+        elapsed_ms = (self._loop.time() - self._start) * 1000.0
+        if truth.tokens_sent == 0:
+            truth.first_token_ms = elapsed_ms
+        truth.last_token_ms = elapsed_ms
+        truth.tokens_sent += tokens
+
+    async def finish(self) -> web.StreamResponse:
+        """Send the rest and end the response; unstreamed responses go out as one body."""
+        if not self._prepared:
+            body = b"".join(self._pending)
+            self._pending.clear()
+            if self._pending_tokens:
+                self._record(self._pending_tokens)
+                self._pending_tokens = 0
+            response = self._response
+            return web.Response(body=body, status=response.status, headers=response.headers)
+        await self.flush()
+        await self._response.write_eof()
+        return self._response
+
+    async def drop(self) -> web.StreamResponse:
+        """Send what is pending, then cut the connection without ending the response."""
+        await self.flush()
+        drop_connection(self._request)
+        return self._response
+
+
+def drop_connection(request: web.Request) -> None:
+    """Close the client's connection abruptly (no end of body, no chunked terminator)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()

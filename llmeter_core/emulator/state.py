@@ -1,0 +1,99 @@
+"""Per-emulator state and the start of every request: id, fault, schedule, ground truth.
+
+Handlers call ``EmulatorState.begin`` once they know the API, the prompt size and the
+client's token cap; everything random about the request is drawn there, in a fixed order
+(fault, TTFT, ITL, length), from the one seeded generator.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from llmeter_core.emulator.config import EmulatorConfig
+from llmeter_core.emulator.faults import FaultPicker
+from llmeter_core.emulator.ground_truth import GroundTruth, RequestTruth
+from llmeter_core.emulator.latency import Schedule, plan_schedule
+
+__all__ = ["EmulatorState", "Served", "STATE_KEY", "count_words"]
+
+
+def count_words(text: object) -> int:
+    """Whitespace word count of a string (0 for anything else): the emulator's tokenizer."""
+    return len(text.split()) if isinstance(text, str) else 0
+
+
+@dataclass(slots=True)
+class Served:
+    """One request being served: its id, fault, schedule, loop-clock start and record."""
+
+    request_id: str
+    fault: str | None
+    schedule: Schedule
+    start: float
+    truth: RequestTruth
+
+
+class EmulatorState:
+    """Config, seeded generator, fault picker and ground truth of one emulator app."""
+
+    def __init__(self, kind: str, config: EmulatorConfig):
+        self.kind = kind
+        self.config = config
+        self.truth = GroundTruth(config.max_records)
+        self.faults = FaultPicker(config)
+        self._id_base = os.urandom(4).hex()
+        self.reset()
+
+    def reset(self) -> None:
+        """Re-seed and clear counters, so a reset emulator replays the same draws."""
+        self.rng = random.Random(self.config.seed)
+        self.truth.reset()
+        self._next_id = 0
+
+    def new_id(self, prefix: str = "") -> str:
+        self._next_id += 1
+        return f"{prefix}{self._id_base}{self._next_id:010x}"
+
+    def begin(
+        self,
+        api: str,
+        stream: bool,
+        start: float,
+        input_tokens: int,
+        max_tokens: int | None,
+        id_prefix: str = "",
+    ) -> Served:
+        """Draw this request's fault and schedule and record it as received."""
+        config = self.config
+        rng = self.rng
+        fault = self.faults.pick(rng)
+        first_byte_s = config.slow_first_byte_ms / 1000.0 if fault == "slow_first_byte" else 0.0
+        schedule = plan_schedule(config, rng, max_tokens, first_byte_s)
+        request_id = self.new_id(id_prefix)
+        truth = RequestTruth(
+            request_id=request_id,
+            api=api,
+            stream=stream,
+            input_tokens=input_tokens,
+            cached_tokens=min(int(config.cached_tokens), input_tokens),
+            output_tokens=schedule.n_tokens,
+            ttft_ms=schedule.ttft_s * 1000.0,
+            itl_ms=schedule.itl_s * 1000.0,
+            fault=fault,
+        )
+        self.truth.begin(truth)
+        return Served(request_id, fault, schedule, start, truth)
+
+    def stream_error_mode(self, family: str) -> str:
+        """``drop`` or ``error``: what a disconnect fault does to a stream of this family."""
+        mode = self.config.disconnect_mode
+        if mode != "auto":
+            return mode
+        return "drop" if family == "openai" else "error"
+
+
+STATE_KEY = web.AppKey("emulator_state", EmulatorState)

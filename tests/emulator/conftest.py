@@ -1,0 +1,63 @@
+"""Fixtures: emulators on 127.0.0.1 port 0 in the test's loop, and a raw timing client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+
+from llmeter_core.emulator import start_emulator
+
+
+@pytest.fixture
+async def emulator_factory():
+    """``await emulator_factory(kind, **config)``; every emulator is stopped after the test."""
+    started = []
+
+    async def start(kind: str = "openai", **config):
+        emulator = await start_emulator(kind, config)
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        await emulator.stop()
+
+
+async def _timed_post(url: str, path: str, body: dict, marker: bytes, timeout: float = 10.0):
+    """POST ``body`` on a new connection; return (ms from send to each ``marker`` seen, raw bytes).
+
+    A minimal HTTP/1.1 client, so no SDK overhead sits between the bytes and the clock. Reads
+    until the server closes (``Connection: close``) or drops the connection.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    data = orjson.dumps(body)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Connection: close\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+    start = time.perf_counter()
+    writer.write(head + data)
+    times: list[float] = []
+    raw = b""
+    try:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(reader.read(65536), timeout)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            now_ms = (time.perf_counter() - start) * 1000.0
+            before = raw.count(marker)
+            raw += chunk
+            times.extend([now_ms] * (raw.count(marker) - before))
+    finally:
+        writer.close()
+    return times, raw
+
+
+@pytest.fixture
+def timed_post():
+    return _timed_post
