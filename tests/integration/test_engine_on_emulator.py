@@ -1,0 +1,99 @@
+"""The engine end to end: Runner + OpenAI endpoints + the emulator on 127.0.0.1."""
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import orjson
+import pytest
+import yaml
+
+from llmeter_core import Result, Runner, create_endpoint
+from llmeter_core.emulator import EmulatorThread
+
+PROMPTS = [{"messages": [{"role": "user", "content": f"prompt number {i} please"}], "max_tokens": 50} for i in range(5)]
+RESPONSES_PAYLOAD = [{"input": f"prompt number {i} please", "max_output_tokens": 50} for i in range(5)]
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with EmulatorThread("openai", ttft_ms=50, itl_ms=2, output_tokens=10, seed=1) as emu:
+        yield emu
+
+
+@pytest.fixture(autouse=True)
+def _reset(emulator):
+    emulator.reset()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("kind, payloads", [("openai-chat", PROMPTS), ("openai-responses", RESPONSES_PAYLOAD)])
+def test_count_run(emulator, tmp_path, kind, payloads, stream):
+    endpoint = create_endpoint(kind, model_id="m", base_url=emulator.url + "/v1", stream=stream, api_key="sk-test-key-123")
+    result = Runner(endpoint, payloads, clients=3, n_requests=4, output_path=tmp_path, run_name="r").run_sync()
+    stats = result.stats
+    assert stats["total_requests"] == 12 and stats["failed_requests"] == 0, stats["errors"]
+    assert stats["num_tokens_output-p50"] == 10 and stats["num_tokens_input-p50"] == 4
+    assert 0.05 <= stats["time_to_last_token-p50"] < 0.2
+    if stream:
+        assert 0.05 <= stats["time_to_first_token-p50"] < 0.1
+        # 9 gaps of 2 ms after the first token
+        assert 0.001 <= stats["time_per_output_token-p50"] < 0.01
+    else:
+        assert stats["time_to_first_token-p50"] is None
+    assert emulator.stats()["requests"] == 12
+    rows = [orjson.loads(x) for x in (tmp_path / "r" / "responses.jsonl").read_bytes().splitlines()]
+    assert len(rows) == 12
+    ttlt = [r["time_to_last_token"] for r in rows]
+    assert stats["time_to_last_token-p90"] == pytest.approx(np.percentile(ttlt, 90), rel=1e-12)
+    assert Result.load(str(tmp_path / "r")).stats == orjson.loads((tmp_path / "r" / "stats.json").read_bytes())
+    assert b"sk-test-key-123" not in (tmp_path / "r" / "run_config.json").read_bytes()
+
+
+def test_duration_run_ends_on_time(emulator):
+    endpoint = create_endpoint("openai-chat", model_id="m", base_url=emulator.url + "/v1")
+    start = time.perf_counter()
+    result = Runner(endpoint, PROMPTS, clients=4, run_duration=1.0).run_sync()
+    elapsed = time.perf_counter() - start
+    assert 1.0 <= elapsed < 1.5
+    # each request takes ~70 ms: about 14 per client
+    assert 40 <= result.total_requests <= 64
+    assert result.stats["failed_requests"] == 0
+
+
+def test_mid_stream_disconnect_keeps_partial_data():
+    with EmulatorThread("openai", ttft_ms=5, itl_ms=2, output_tokens=10, rate_disconnect=1.0) as emu:
+        endpoint = create_endpoint("openai-chat", model_id="m", base_url=emu.url + "/v1")
+        result = Runner(endpoint, PROMPTS, clients=2, n_requests=3).run_sync()
+    assert result.stats["failed_requests"] == 6
+    for r in result.responses:
+        assert r.error_type and r.response_text and r.time_to_first_token is not None
+    assert result.stats["time_to_first_token-p50"] is None  # failures stay out of latency stats
+
+
+def test_cli_run_and_bad_spec(emulator, tmp_path):
+    spec = {
+        "run_name": "cli-run",
+        "output": str(tmp_path),
+        "endpoint": {"type": "openai-chat", "model": "m", "base_url": emulator.url + "/v1", "stream": True},
+        "load": {"clients": 2, "n_requests": 3},
+        "payloads": {"prompts": ["hello there"], "max_tokens": 5},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    done = subprocess.run([sys.executable, "-m", "llmeter_core.cli", "run", str(path), "--no-display"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "6 requests" in done.stdout
+    assert orjson.loads((tmp_path / "cli-run" / "stats.json").read_bytes())["total_requests"] == 6
+
+    emulator.reset()
+    spec["load"]["clients"] = 0
+    spec["run_name"] = "bad"
+    path.write_text(yaml.safe_dump(spec))
+    done = subprocess.run([sys.executable, "-m", "llmeter_core.cli", "run", str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "load.clients" in done.stderr
+    assert not (tmp_path / "bad").exists()
