@@ -2,12 +2,15 @@
 
 It is a live-stats sink: it only redraws when a snapshot arrives (every ``live_interval``),
 from a worker thread, with rich's auto-refresh off, so it never competes with the run it
-watches. In Jupyter, rich renders the same Live display as an updating output cell.
+watches. In a terminal it redraws in place with ``rich.live.Live``; in Jupyter it updates one
+output cell in place through IPython's ``display(..., display_id=True)`` handle (rich's own
+Live needs ipywidgets there), showing the same rich rendering.
 """
 
 from __future__ import annotations
 
 from rich.console import Console, Group
+from rich.panel import Panel
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -18,7 +21,7 @@ from .live import LiveSnapshot, grouped_rows
 __all__ = ["LiveDisplay", "render_snapshot"]
 
 
-def render_snapshot(snapshot: LiveSnapshot) -> Group:
+def render_snapshot(snapshot: LiveSnapshot) -> Panel:
     """The renderable for one snapshot: a progress line and a grouped stats table."""
     if snapshot.expected_requests:
         bound = f"{snapshot.responses_done:,}/{snapshot.expected_requests:,} requests"
@@ -41,7 +44,7 @@ def render_snapshot(snapshot: LiveSnapshot) -> Group:
         table.add_row(group if group != last_group else "", label, value)
         last_group = group
     bar = ProgressBar(total=1.0, completed=min(max(snapshot.progress, 0.0), 1.0), width=40)
-    return Group(header, bar, table)
+    return Panel(Group(header, bar, table), title="llmeter", expand=False)
 
 
 class LiveDisplay:
@@ -50,10 +53,16 @@ class LiveDisplay:
     def __init__(self, console: Console | None = None):
         self.console = console or Console()
         self._live: Live | None = None
+        self._handle = None  # IPython DisplayHandle in Jupyter
 
     def __enter__(self) -> "LiveDisplay":
-        self._live = Live(console=self.console, auto_refresh=False, transient=False)
-        self._live.start()
+        if self.console.is_jupyter:
+            from IPython.display import display
+
+            self._handle = display(Text("waiting for the first snapshot…"), display_id=True)
+        else:
+            self._live = Live(console=self.console, auto_refresh=False, transient=False)
+            self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -62,7 +71,10 @@ class LiveDisplay:
             self._live = None
 
     def __call__(self, snapshot: LiveSnapshot) -> None:
-        if self._live is not None:
-            self._live.update(render_snapshot(snapshot), refresh=True)
+        rendered = render_snapshot(snapshot)
+        if self._handle is not None:
+            self._handle.update(rendered)
+        elif self._live is not None:
+            self._live.update(rendered, refresh=True)
         elif snapshot.final:
-            self.console.print(render_snapshot(snapshot))
+            self.console.print(rendered)
