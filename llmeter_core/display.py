@@ -26,7 +26,7 @@ def render_snapshot(snapshot: LiveSnapshot) -> Panel:
     if snapshot.expected_requests:
         bound = f"{snapshot.responses_done:,}/{snapshot.expected_requests:,} requests"
     elif snapshot.run_duration_s:
-        bound = f"{snapshot.elapsed_s:,.0f}/{snapshot.run_duration_s:,.0f} s"
+        bound = f"{snapshot.elapsed_s:,.1f}/{snapshot.run_duration_s:g} s"
     else:
         bound = f"{snapshot.responses_done:,} requests"
     state = "interrupted" if snapshot.interrupted else ("done" if snapshot.final else "running")

@@ -37,7 +37,7 @@ LiveSink = Callable[[LiveSnapshot], Union[None, Awaitable[None]]]
 #: Display groups: (group title, [(label, stats.json key), ...]). Display-level naming only;
 #: the stats keep their stats.json names.
 DISPLAY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Throughput", (("requests/min", "requests_per_minute"), ("output tok/s", "output_tps"))),
+    ("Throughput", (("requests", "total_requests"), ("requests/min", "requests_per_minute"), ("output tok/s", "output_tps"))),
     (
         "TTFT (s)",
         (("p50", "time_to_first_token-p50"), ("p90", "time_to_first_token-p90"), ("p99", "time_to_first_token-p99")),
