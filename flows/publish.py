@@ -1,0 +1,71 @@
+"""A sweep's outputs: summary CSV + Parquet and chart PNGs beside the runs, and their artifacts.
+
+``write_sweep_outputs`` is the I/O task, the only kind that retries (a retry rewrites the
+same files; it never sends load). It runs its blocking work (S3 writes, matplotlib) in a
+worker thread so a concurrent sweep's load loop on the same event loop is not stalled.
+``publish_sweep`` adds the UI side: a table artifact (one row per run) and a markdown
+artifact showing the charts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+
+from tasks.artifacts import artifact_key
+
+from .charts import charts_markdown, render_charts, write_charts
+from .summary import summary_frame, table_records, write_summary
+
+__all__ = ["write_sweep_outputs", "publish_sweep"]
+
+
+def _write_outputs(rows: list[dict[str, Any]], folder: str, basename: str, chart_prefix: str, series: str | None) -> dict[str, Any]:
+    frame = summary_frame(rows)
+    files = write_summary(frame, folder, basename)
+    pngs = render_charts(frame, series=series) if len(frame) else {}
+    chart_urls = write_charts(pngs, folder, prefix=chart_prefix) if pngs else {}
+    return {"csv": files["csv"], "parquet": files["parquet"], "charts": chart_urls, "pngs": pngs, "table": table_records(frame)}
+
+
+@task(name="write-sweep-outputs", retries=3, retry_delay_seconds=[1, 4, 10])
+async def write_sweep_outputs(
+    rows: list[dict[str, Any]],
+    folder: str,
+    basename: str = "sweep-summary",
+    chart_prefix: str = "",
+    series: str | None = None,
+) -> dict[str, Any]:
+    """Write ``<folder>/<basename>.{csv,parquet}`` and ``<folder>/charts/<prefix>*.png``."""
+    return await asyncio.to_thread(_write_outputs, rows, folder, basename, chart_prefix, series)
+
+
+async def publish_sweep(
+    rows: list[dict[str, Any]],
+    folder: str,
+    key_prefix: str,
+    title: str,
+    basename: str = "sweep-summary",
+    chart_prefix: str = "",
+    series: str | None = None,
+) -> dict[str, Any]:
+    """Write the sweep files, then the ``<key_prefix>-table`` and ``-charts`` artifacts.
+
+    Returns the file URLs (``csv``, ``parquet``, ``charts``) and the table rows.
+    """
+    out = await write_sweep_outputs(rows, folder, basename, chart_prefix, series)
+    await acreate_table_artifact(
+        out["table"],
+        key=artifact_key(key_prefix, "table"),
+        description=f"{title}: one row per run (full columns in {out['csv']})",
+    )
+    if out["pngs"]:
+        await acreate_markdown_artifact(
+            charts_markdown(title, out["pngs"], out["charts"]),
+            key=artifact_key(key_prefix, "charts"),
+            description=f"{title}: latency, throughput and errors against clients",
+        )
+    return {"folder": folder, "csv": out["csv"], "parquet": out["parquet"], "charts": out["charts"], "table": out["table"]}

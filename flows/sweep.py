@@ -1,0 +1,89 @@
+"""``load_test_sweep``: one endpoint under a sequence of client counts (LLMeter's LoadTest).
+
+The runs go one after another: concurrent runs against one endpoint would distort each
+other. Each is a ``run_load_test`` task writing ``<folder>/<NNNNN>-clients/``; then the sweep
+summary (CSV + Parquet, one row per run), the charts and their artifacts are published
+beside them. Every parameter problem is reported at once before the first request.
+
+Run it locally with ``python -m flows.sweep SUITE.yaml`` (first endpoint of the suite), or
+through ``llmeter-flows sweep`` / the ``on-demand-sweep`` deployment.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from tasks import run_load_test
+from tasks.interrupts import stop_on_signals, stop_requested
+from tasks.load_test import backstop_seconds
+
+from .layout import results_root, run_name_for, slug, sweep_folder
+from .params import SweepConfig, check_plan, endpoint_label, run_spec
+from .publish import publish_sweep
+from .summary import summary_row
+
+__all__ = ["load_test_sweep", "sweep_runs"]
+
+
+async def sweep_runs(sweep: SweepConfig, folder: str, label: str | None, key_prefix: str) -> list[dict[str, Any]]:
+    """Run every client count in order; stop early after an interrupted run. Summaries out."""
+    logger = get_run_logger()
+    name = label or endpoint_label(sweep.endpoint)
+    summaries: list[dict[str, Any]] = []
+    for clients in sweep.clients:
+        if stop_requested():
+            logger.warning("stop requested: skipping the remaining client counts")
+            break
+        run_name = run_name_for(clients, label)
+        spec = run_spec(sweep, sweep.endpoint, clients, folder, run_name)
+        task = run_load_test.with_options(timeout_seconds=backstop_seconds(spec))
+        summary = await task(spec, artifact_prefix=slug(f"{key_prefix}-{run_name_for(clients)}"), endpoint_label=name)
+        summaries.append(summary)
+        if summary["interrupted"]:
+            logger.warning("run %s was interrupted: the sweep stops here", run_name)
+            break
+    return summaries
+
+
+@flow(name="load-test-sweep", log_prints=False)
+async def load_test_sweep(sweep: SweepConfig, folder: str | None = None, label: str | None = None) -> dict[str, Any]:
+    """Sweep one endpoint over ``sweep.clients``; returns where everything is.
+
+    Args:
+        sweep: The endpoint, payloads, load of each run and client counts.
+        folder: Sweep folder to write into (default ``<results>/<name>/<date-time>``);
+            set by ``model_sweep`` so several endpoints share one dated folder.
+        label: Endpoint label prefixing run names and file names when the folder is shared.
+    """
+    with stop_on_signals():
+        logger = get_run_logger()
+        check_plan(sweep, [sweep.endpoint], where="endpoint")
+        folder = folder or sweep_folder(results_root(sweep.results), sweep.name)
+        key_prefix = slug(f"{sweep.name}-{label}" if label else sweep.name)
+        logger.info("sweep %s: clients %s -> %s", sweep.name, sweep.clients, folder)
+        summaries = await sweep_runs(sweep, folder, label, key_prefix)
+        rows = [summary_row(s) for s in summaries]
+        title = f"Sweep {sweep.name}" + (f" / {label}" if label else "")
+        outputs = await publish_sweep(
+            rows,
+            folder,
+            key_prefix=key_prefix,
+            title=title,
+            basename=f"{slug(label)}-sweep-summary" if label else "sweep-summary",
+            chart_prefix=f"{slug(label)}-" if label else "",
+        )
+        logger.info("sweep %s done: %d runs, summary %s", sweep.name, len(rows), outputs["csv"])
+        return {**outputs, "runs": summaries, "interrupted": any(s["interrupted"] for s in summaries)}
+
+
+if __name__ == "__main__":  # pragma: no cover - local use: python -m flows.sweep SUITE.yaml
+    import asyncio
+
+    from .params import load_suite
+
+    suite = load_suite(sys.argv[1])
+    config = SweepConfig(**suite.model_dump(exclude={"endpoints", "concurrent"}), endpoint=suite.endpoints[0])
+    print(asyncio.run(load_test_sweep(config))["csv"])

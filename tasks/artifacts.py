@@ -1,0 +1,140 @@
+"""What the Prefect UI shows about a run: artifact keys, tables and markdown built from stats.
+
+Pure formatting (no Prefect calls) so it is unit-tested directly; ``live.py`` and
+``load_test.py`` publish it. Prefect's rules, learnt the hard way: keys are lowercase
+letters, digits and ``-``; tables must be plain JSON (no numpy scalars, no NaN), so values
+are converted and rounded here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from llmeter_core.live import LiveSnapshot, grouped_rows
+from llmeter_core.stats import AGGREGATES, METRICS
+
+__all__ = [
+    "artifact_key",
+    "plain",
+    "metrics_table",
+    "live_markdown",
+    "live_log_line",
+    "stats_link",
+]
+
+_SCALAR_KEYS: tuple[str, ...] = (
+    "total_requests",
+    "failed_requests",
+    "failed_requests_rate",
+    "incomplete_requests",
+    "requests_per_minute",
+    "output_tps",
+    "average_input_tokens_per_minute",
+    "average_output_tokens_per_minute",
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_cached_input_tokens",
+    "total_test_time",
+)
+
+
+def artifact_key(*parts: str) -> str:
+    """A valid, stable Prefect artifact key from free-text parts (``sweep``, ``run``, ``live``)."""
+    text = "-".join(p for p in parts if p)
+    out = []
+    previous_dash = True
+    for char in text.lower():
+        if char.isascii() and char.isalnum():
+            out.append(char)
+            previous_dash = False
+        elif not previous_dash:
+            out.append("-")
+            previous_dash = True
+    return "".join(out).strip("-") or "llmeter"
+
+
+def plain(value: Any, digits: int = 4) -> Any:
+    """A JSON-safe, display-rounded scalar: numpy scalars unwrapped, NaN/inf as None."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return round(value, digits)
+    return value
+
+
+def metrics_table(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """The final metrics table: one ``{"metric", "value"}`` row per stats.json number.
+
+    Throughput and error counts first, then each latency/token metric's aggregates (under
+    their stats.json names, seconds and tokens), then errors by type.
+    """
+    rows: list[dict[str, Any]] = []
+    for key in _SCALAR_KEYS:
+        if key in stats:
+            rows.append({"metric": key, "value": plain(stats[key])})
+    for name in METRICS:
+        for agg in AGGREGATES:
+            key = f"{name}-{agg}"
+            if key in stats:
+                rows.append({"metric": key, "value": plain(stats[key])})
+    for kind, count in sorted((stats.get("errors") or {}).items()):
+        rows.append({"metric": f"errors.{kind}", "value": plain(count)})
+    if stats.get("interrupted"):
+        rows.append({"metric": "interrupted", "value": True})
+    return rows
+
+
+def live_markdown(snapshot: LiveSnapshot) -> str:
+    """The live-metrics artifact: progress line and the grouped stats of the display."""
+    if snapshot.final:
+        state = "interrupted (partial run saved)" if snapshot.interrupted else "finished"
+    else:
+        state = "running"
+    expected = f"/{snapshot.expected_requests:,}" if snapshot.expected_requests else ""
+    duration = f"/{snapshot.run_duration_s:g} s" if snapshot.run_duration_s else " s"
+    lines = [
+        f"### {snapshot.run_name}: {state}",
+        "",
+        f"**{snapshot.responses_done:,}{expected}** responses, {snapshot.requests_sent:,} sent, "
+        f"{snapshot.in_flight} in flight, {snapshot.elapsed_s:.1f}{duration} elapsed "
+        f"({snapshot.progress:.0%})",
+        "",
+        "| group | metric | value |",
+        "|---|---|---|",
+    ]
+    for group, label, value in grouped_rows(snapshot.stats):
+        lines.append(f"| {group} | {label} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+def live_log_line(snapshot: LiveSnapshot) -> str:
+    """One log line per interval (logs stream live in the UI; artifacts need a reload)."""
+    stats = snapshot.stats
+
+    def ms(key: str) -> str:
+        value = stats.get(key)
+        return f"{value * 1000:.0f}" if isinstance(value, (int, float)) else "-"
+
+    def num(key: str) -> str:
+        value = stats.get(key)
+        return f"{value:,.0f}" if isinstance(value, (int, float)) else "-"
+
+    expected = f"/{snapshot.expected_requests}" if snapshot.expected_requests else ""
+    return (
+        f"{snapshot.run_name}: {snapshot.responses_done}{expected} done ({snapshot.progress:.0%}), "
+        f"{snapshot.elapsed_s:.1f} s, {num('requests_per_minute')} req/min, {num('output_tps')} tok/s, "
+        f"TTFT p50/p90/p99 {ms('time_to_first_token-p50')}/{ms('time_to_first_token-p90')}/"
+        f"{ms('time_to_first_token-p99')} ms, TTLT p50/p90/p99 {ms('time_to_last_token-p50')}/"
+        f"{ms('time_to_last_token-p90')}/{ms('time_to_last_token-p99')} ms, "
+        f"{stats.get('failed_requests', 0)} failed"
+    )
+
+
+def stats_link(url: str) -> str:
+    """A link for stats.json: ``file://`` for a local path, the URL itself otherwise."""
+    if "://" in url:
+        return url
+    return "file://" + url if url.startswith("/") else url
