@@ -1,0 +1,163 @@
+"""Amazon Bedrock Converse and ConverseStream: one message format for every Bedrock model.
+
+Payloads are Converse requests without ``modelId`` (``messages``, optional ``system``,
+``inferenceConfig``...); the endpoint adds its model. Token counts come from the response's
+``usage`` (``cacheReadInputTokens`` -> ``num_tokens_input_cached``, cache writes ->
+``annotations["cache_write_input_tokens"]``), the service's own ``metrics.latencyMs`` goes to
+``annotations["server_latency_ms"]`` (compare it with the client's time to see network and
+SDK overhead), and the stop reason to ``annotations["stop_reason"]``.
+
+Streaming: time to first token is the first ``contentBlockDelta`` carrying text (reasoning and
+tool-use deltas are not text), time to last token the last one. Events this module does not
+use are skipped. An ``exception`` message mid-stream (throttling, model stream error) raises
+after the text and timings read so far are in the response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..clock import now_ns
+from ..response import InvocationResponse
+from ._aws import AwsEndpoint, raise_failed
+
+__all__ = ["BedrockConverse", "BedrockConverseStream", "converse_payload"]
+
+_INFERENCE_KEYS = {"temperature": "temperature", "top_p": "topP", "topP": "topP", "stop_sequences": "stopSequences",
+                   "stopSequences": "stopSequences"}
+
+
+def converse_payload(prompt: str, max_tokens: int | None = None, system: str | None = None,
+                     **kwargs: Any) -> dict[str, Any]:
+    """A Converse request body for one user prompt.
+
+    ``temperature``/``top_p``/``stop_sequences`` go into ``inferenceConfig``; any other keyword
+    (``additionalModelRequestFields``, ``performanceConfig``...) is copied to the top level.
+    """
+    payload: dict[str, Any] = {"messages": [{"role": "user", "content": [{"text": prompt}]}]}
+    if system:
+        payload["system"] = [{"text": system}]
+    inference: dict[str, Any] = {}
+    if max_tokens is not None:
+        inference["maxTokens"] = max_tokens
+    for key, value in kwargs.items():
+        if key in _INFERENCE_KEYS:
+            inference[_INFERENCE_KEYS[key]] = value
+        else:
+            payload[key] = value
+    if inference:
+        payload["inferenceConfig"] = inference
+    return payload
+
+
+class BedrockConverse(AwsEndpoint):
+    """Bedrock ``Converse`` (non-streaming): the time measured is to the complete answer."""
+
+    endpoint_type = "bedrock-converse"
+    service_name = "bedrock-runtime"
+    operation = "converse"
+
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        retry_mode: str = "standard",
+        max_attempts: int = 1,
+        max_pool_connections: int = 256,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 120.0,
+        prewarm_connections: int = 1,
+        provider: str = "bedrock",
+    ):
+        super().__init__(
+            model_id,
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            retry_mode=retry_mode,
+            max_attempts=max_attempts,
+            max_pool_connections=max_pool_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            prewarm_connections=prewarm_connections,
+            provider=provider,
+        )
+
+    @staticmethod
+    def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        return converse_payload(prompt, max_tokens, **kwargs)
+
+    def prepare_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {**payload, "modelId": self.model_id}
+
+    async def invoke(self, payload: dict[str, Any]) -> Any:
+        return await self.call_api(self.operation, **payload)
+
+    async def warm_up_call(self) -> Any:
+        return await self.client.converse(**self.prepare_payload(converse_payload("warm-up", 1)))
+
+    async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
+        elapsed = (now_ns() - start_ns) / 1e9
+        response = raise_failed(raw, out)
+        out.time_to_last_token = elapsed
+        content = ((response.get("output") or {}).get("message") or {}).get("content") or []
+        texts = [block["text"] for block in content if isinstance(block, dict) and isinstance(block.get("text"), str)]
+        out.response_text = "".join(texts)
+        _record_usage(response, out)
+        if response.get("stopReason"):
+            out.annotations["stop_reason"] = response["stopReason"]
+
+
+class BedrockConverseStream(BedrockConverse):
+    """Bedrock ``ConverseStream``: time to first and last text delta, usage from ``metadata``."""
+
+    endpoint_type = "bedrock-converse-stream"
+    operation = "converse_stream"
+
+    async def warm_up_call(self) -> Any:
+        return await self.client.converse_stream(**self.prepare_payload(converse_payload("warm-up", 1)))
+
+    async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
+        response = raise_failed(raw, out)
+        stream = response["stream"]
+        texts: list[str] = []
+        try:
+            async for event in stream:
+                delta_event = event.get("contentBlockDelta")
+                if delta_event is not None:
+                    text = (delta_event.get("delta") or {}).get("text")
+                    if text:
+                        elapsed = (now_ns() - start_ns) / 1e9
+                        if out.time_to_first_token is None:
+                            out.time_to_first_token = elapsed
+                        out.time_to_last_token = elapsed
+                        texts.append(text)
+                elif "metadata" in event:
+                    _record_usage(event["metadata"], out)
+                elif "messageStop" in event:
+                    reason = event["messageStop"].get("stopReason")
+                    if reason:
+                        out.annotations["stop_reason"] = reason
+        finally:
+            if texts:
+                out.response_text = "".join(texts)
+            stream.close()  # no-op once read to the end; drops the connection if cut short
+
+
+def _record_usage(body: dict[str, Any], out: InvocationResponse) -> None:
+    """Token counts and server latency from a Converse response or ``metadata`` event."""
+    usage = body.get("usage") or {}
+    if usage.get("inputTokens") is not None:
+        out.num_tokens_input = usage["inputTokens"]
+    if usage.get("outputTokens") is not None:
+        out.num_tokens_output = usage["outputTokens"]
+    if usage.get("cacheReadInputTokens") is not None:
+        out.num_tokens_input_cached = usage["cacheReadInputTokens"]
+    if usage.get("cacheWriteInputTokens"):
+        out.annotations["cache_write_input_tokens"] = usage["cacheWriteInputTokens"]
+    latency = (body.get("metrics") or {}).get("latencyMs")
+    if latency is not None:
+        out.annotations["server_latency_ms"] = latency

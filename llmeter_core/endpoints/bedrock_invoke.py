@@ -1,0 +1,223 @@
+"""Amazon Bedrock InvokeModel and InvokeModelWithResponseStream: the model's own JSON body.
+
+Payloads are the model family's native request body (``anthropic_version`` + ``messages``,
+Llama ``prompt``, Nova ``schemaVersion``...). Where the answer keeps its text and token
+counts is set by ``output_format`` (a preset of ``response_formats``, by default chosen from
+the model id: ``anthropic.*``, ``meta.*``, ``amazon.nova*``, ``amazon.titan-text*``,
+``openai.*``, also inside ARNs and ``us.``/``eu.``... inference profiles) and can be overridden
+path by path with JMESPath.
+
+The service's own counts win over the body's: the ``X-Amzn-Bedrock-*-Token-Count`` headers
+(non-streaming) and ``amazon-bedrock-invocationMetrics`` on the last chunk (streaming), whose
+``invocationLatency``/``firstByteLatency`` go to ``annotations["server_latency_ms"]`` and
+``annotations["server_first_byte_latency_ms"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..clock import now_ns
+from ..errors import ConfigError
+from ..response import InvocationResponse
+from ._aws import AwsEndpoint, raise_failed
+from .response_formats import (
+    INVOCATION_METRICS_KEY,
+    PRESETS,
+    ChunkTally,
+    default_format_name,
+    fill_from_body,
+    resolve_format,
+)
+
+__all__ = ["BedrockInvokeModel", "BedrockInvokeModelStream", "invoke_payload"]
+
+#: Format used to build payloads when neither a format nor a known model id is given.
+DEFAULT_PAYLOAD_FORMAT = "anthropic"
+
+
+def invoke_payload(prompt: str, max_tokens: int | None = None, output_format: str | None = None,
+                   model_id: str | None = None, stream: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """A native request body for ``prompt``: the family from ``output_format``, else from
+    ``model_id``, else Anthropic Messages. Other keywords are copied into the body."""
+    name = output_format or (default_format_name(model_id) if model_id else None) or DEFAULT_PAYLOAD_FORMAT
+    if name not in PRESETS:
+        raise ConfigError("output_format", f"unknown format {name!r}; presets: {sorted(PRESETS)}")
+    body = PRESETS[name].request(prompt, max_tokens, stream)
+    body.update(kwargs)
+    return body
+
+
+class BedrockInvokeModel(AwsEndpoint):
+    """Bedrock ``InvokeModel`` (non-streaming): the time measured is to the complete body."""
+
+    endpoint_type = "bedrock-invoke"
+    service_name = "bedrock-runtime"
+    stream = False
+
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        output_format: str | None = None,
+        text_path: str | None = None,
+        input_tokens_path: str | None = None,
+        output_tokens_path: str | None = None,
+        cached_input_tokens_path: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        retry_mode: str = "standard",
+        max_attempts: int = 1,
+        max_pool_connections: int = 256,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 120.0,
+        prewarm_connections: int = 1,
+        provider: str = "bedrock",
+    ):
+        super().__init__(
+            model_id,
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            retry_mode=retry_mode,
+            max_attempts=max_attempts,
+            max_pool_connections=max_pool_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            prewarm_connections=prewarm_connections,
+            provider=provider,
+        )
+        name = output_format or default_format_name(model_id)
+        if name is None:
+            raise ConfigError(
+                "endpoint.output_format",
+                f"cannot tell the body format of model {model_id!r}; set one of {sorted(PRESETS)}",
+            )
+        self.output_format = name
+        self.path_overrides = {
+            key: value
+            for key, value in (
+                ("text_path", text_path),
+                ("input_tokens_path", input_tokens_path),
+                ("output_tokens_path", output_tokens_path),
+                ("cached_input_tokens_path", cached_input_tokens_path),
+            )
+            if value is not None
+        }
+        self.format, self.paths = resolve_format(name, self.stream, **self.path_overrides)
+
+    @staticmethod
+    def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """See ``invoke_payload``; pass ``output_format=`` or ``model_id=`` to pick the family."""
+        return invoke_payload(prompt, max_tokens, **kwargs)
+
+    def prepare_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return dict(payload)
+
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        config["output_format"] = self.output_format
+        config.update(self.path_overrides)
+        return config
+
+    def _params(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "modelId": self.model_id,
+            "body": orjson.dumps(payload),
+            "contentType": "application/json",
+            "accept": "application/json",
+        }
+
+    async def invoke(self, payload: dict[str, Any]) -> Any:
+        return await self.call_api("invoke_model", **self._params(payload))
+
+    async def warm_up_call(self) -> Any:
+        return await self.client.invoke_model(**self._params(self.format.request("warm-up", 1, self.stream)))
+
+    async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
+        response = raise_failed(raw, out)
+        body = response["body"]
+        try:
+            data = await body.read()
+        finally:
+            body.close()
+        out.time_to_last_token = (now_ns() - start_ns) / 1e9
+        fill_from_body(self.paths, orjson.loads(data), out)
+        headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+        _service_counts(
+            out,
+            headers.get("x-amzn-bedrock-input-token-count"),
+            headers.get("x-amzn-bedrock-output-token-count"),
+            headers.get("x-amzn-bedrock-cache-read-input-token-count"),
+        )
+        latency = _int(headers.get("x-amzn-bedrock-invocation-latency"))
+        if latency is not None:
+            out.annotations["server_latency_ms"] = latency
+
+
+class BedrockInvokeModelStream(BedrockInvokeModel):
+    """Bedrock ``InvokeModelWithResponseStream``: each ``chunk`` event is one JSON body chunk."""
+
+    endpoint_type = "bedrock-invoke-stream"
+    stream = True
+
+    @staticmethod
+    def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        return invoke_payload(prompt, max_tokens, stream=True, **kwargs)
+
+    async def invoke(self, payload: dict[str, Any]) -> Any:
+        return await self.call_api("invoke_model_with_response_stream", **self._params(payload))
+
+    async def warm_up_call(self) -> Any:
+        params = self._params(self.format.request("warm-up", 1, self.stream))
+        return await self.client.invoke_model_with_response_stream(**params)
+
+    async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
+        response = raise_failed(raw, out)
+        stream = response["body"]
+        tally = ChunkTally(self.paths, start_ns, out)
+        metrics: dict[str, Any] | None = None
+        try:
+            async for event in stream:
+                chunk = event.get("chunk")
+                if chunk is None:
+                    continue
+                data = orjson.loads(chunk["bytes"])
+                tally.add(data)
+                if isinstance(data, dict) and isinstance(data.get(INVOCATION_METRICS_KEY), dict):
+                    metrics = data[INVOCATION_METRICS_KEY]
+        finally:
+            tally.finish()
+            stream.close()
+            if metrics is not None:
+                _service_counts(
+                    out,
+                    metrics.get("inputTokenCount"),
+                    metrics.get("outputTokenCount"),
+                    metrics.get("cacheReadInputTokenCount"),
+                )
+                for key, name in (("invocationLatency", "server_latency_ms"),
+                                  ("firstByteLatency", "server_first_byte_latency_ms")):
+                    if metrics.get(key) is not None:
+                        out.annotations[name] = metrics[key]
+
+
+def _service_counts(out: InvocationResponse, n_in: Any, n_out: Any, n_cached: Any) -> None:
+    """Bedrock's own token counts (headers or invocation metrics) override the body's."""
+    for name, value in (("num_tokens_input", n_in), ("num_tokens_output", n_out),
+                        ("num_tokens_input_cached", n_cached)):
+        number = _int(value)
+        if number is not None:
+            setattr(out, name, number)
+
+
+def _int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
