@@ -11,6 +11,7 @@ TTFT is positive, as a real server does.
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 from aiohttp import web
 
@@ -22,7 +23,8 @@ __all__ = ["Pacer", "drop_connection"]
 class Pacer:
     """Schedules the writes of one streamed response and records what was sent when."""
 
-    __slots__ = ("_request", "_response", "_loop", "_start", "_truth", "_pending", "_pending_tokens", "_prepared")
+    __slots__ = ("_request", "_response", "_loop", "_start", "_truth", "_pending", "_pending_tokens", "_prepared",
+                 "encoder")
 
     def __init__(
         self,
@@ -30,6 +32,7 @@ class Pacer:
         response: web.StreamResponse,
         start: float,
         truth: RequestTruth,
+        encoder: Callable[[bytes], bytes] | None = None,
     ):
         self._request = request
         self._response = response
@@ -39,6 +42,9 @@ class Pacer:
         self._pending: list[bytes] = []
         self._pending_tokens = 0
         self._prepared = False
+        #: Applied to each write's joined bytes (e.g. to frame them as eventstream messages);
+        #: set it to None to send bytes unchanged from then on.
+        self.encoder = encoder
 
     def add(self, data: bytes, tokens: int = 0) -> None:
         """Queue bytes (carrying ``tokens`` output tokens) for the next write."""
@@ -64,6 +70,8 @@ class Pacer:
             return
         data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
         self._pending.clear()
+        if self.encoder is not None:
+            data = self.encoder(data)
         await self._response.write(data)
         if self._pending_tokens:
             self._record(self._pending_tokens)
@@ -82,6 +90,8 @@ class Pacer:
         if not self._prepared:
             body = b"".join(self._pending)
             self._pending.clear()
+            if self.encoder is not None:
+                body = self.encoder(body)
             if self._pending_tokens:
                 self._record(self._pending_tokens)
                 self._pending_tokens = 0

@@ -61,3 +61,29 @@ async def _timed_post(url: str, path: str, body: dict, marker: bytes, timeout: f
 @pytest.fixture
 def timed_post():
     return _timed_post
+
+
+@pytest.fixture
+def emulator_thread():
+    """``emulator_thread(kind, **config)`` -> a started EmulatorThread, stopped after the test."""
+    from llmeter_core.emulator import EmulatorThread
+
+    started = []
+
+    def start(kind: str, **config):
+        emulator = EmulatorThread(kind, config).start()
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+def aws_client(service: str, url: str):
+    """A real boto3 client on the emulator, dummy credentials, no retries (faults surface)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="x", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
