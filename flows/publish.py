@@ -18,17 +18,24 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from tasks.artifacts import artifact_key
 
 from .charts import charts_markdown, render_charts, write_charts
-from .summary import summary_frame, table_records, write_summary
+from .summary import TABLE_COLUMNS, summary_frame, table_records, write_summary
 
 __all__ = ["write_sweep_outputs", "publish_sweep"]
 
 
-def _write_outputs(rows: list[dict[str, Any]], folder: str, basename: str, chart_prefix: str, series: str | None) -> dict[str, Any]:
+def _write_outputs(
+    rows: list[dict[str, Any]],
+    folder: str,
+    basename: str,
+    chart_prefix: str,
+    series: str | None,
+    columns: tuple[str, ...],
+) -> dict[str, Any]:
     frame = summary_frame(rows)
     files = write_summary(frame, folder, basename)
     pngs = render_charts(frame, series=series) if len(frame) else {}
     chart_urls = write_charts(pngs, folder, prefix=chart_prefix) if pngs else {}
-    return {"csv": files["csv"], "parquet": files["parquet"], "charts": chart_urls, "pngs": pngs, "table": table_records(frame)}
+    return {"csv": files["csv"], "parquet": files["parquet"], "charts": chart_urls, "pngs": pngs, "table": table_records(frame, columns)}
 
 
 @task(name="write-sweep-outputs", retries=3, retry_delay_seconds=[1, 4, 10])
@@ -38,9 +45,11 @@ async def write_sweep_outputs(
     basename: str = "sweep-summary",
     chart_prefix: str = "",
     series: str | None = None,
+    table_columns: tuple[str, ...] = TABLE_COLUMNS,
 ) -> dict[str, Any]:
-    """Write ``<folder>/<basename>.{csv,parquet}`` and ``<folder>/charts/<prefix>*.png``."""
-    return await asyncio.to_thread(_write_outputs, rows, folder, basename, chart_prefix, series)
+    """Write ``<folder>/<basename>.{csv,parquet}`` and ``<folder>/charts/<prefix>*.png``;
+    return their URLs, the PNG bytes and the table artifact rows."""
+    return await asyncio.to_thread(_write_outputs, rows, folder, basename, chart_prefix, series, tuple(table_columns))
 
 
 async def publish_sweep(
@@ -51,12 +60,13 @@ async def publish_sweep(
     basename: str = "sweep-summary",
     chart_prefix: str = "",
     series: str | None = None,
+    table_columns: tuple[str, ...] = TABLE_COLUMNS,
 ) -> dict[str, Any]:
     """Write the sweep files, then the ``<key_prefix>-table`` and ``-charts`` artifacts.
 
     Returns the file URLs (``csv``, ``parquet``, ``charts``) and the table rows.
     """
-    out = await write_sweep_outputs(rows, folder, basename, chart_prefix, series)
+    out = await write_sweep_outputs(rows, folder, basename, chart_prefix, series, table_columns)
     await acreate_table_artifact(
         out["table"],
         key=artifact_key(key_prefix, "table"),

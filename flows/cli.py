@@ -1,0 +1,254 @@
+"""The ``llmeter-flows`` console app: the core commands plus ``sweep``, ``serve`` and ``demo``.
+
+``run`` and ``emulator`` come from ``llmeter_core.cli`` and never import Prefect; the
+commands added here import it inside their bodies, so ``llmeter-flows run`` starts fast.
+
+Without ``PREFECT_API_URL`` the flows use Prefect's ephemeral API: the first flow call starts
+a temporary server (10-25 s here) writing to the default database (``~/.prefect``), which
+``make ui`` (``prefect server start``) then shows. If a server already answers on
+127.0.0.1:4200, the commands use it instead, so the two never write one database at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from llmeter_core.cli import app
+from llmeter_core.errors import ConfigError, LLMeterError
+
+__all__ = ["app", "main", "prefect_environment", "sweep_table"]
+
+# Wide enough for the sweep table when piped (rich assumes 80 columns without a terminal).
+out = Console(width=max(shutil.get_terminal_size((140, 24)).columns, 120))
+err = Console(stderr=True)
+
+LOCAL_UI_API = "http://127.0.0.1:4200/api"
+
+DEMO_PROMPTS = [
+    "Explain what time to first token measures, in two sentences.",
+    "Write a haiku about load testing.",
+    "Summarise the plot of a detective story you invent.",
+    "List three reasons a server can get slower under load.",
+]
+
+
+def prefect_environment() -> str:
+    """Quiet, offline-safe Prefect defaults (set before Prefect is imported); returns which
+    API the flows will use."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if _healthy(LOCAL_UI_API):
+        os.environ["PREFECT_API_URL"] = LOCAL_UI_API
+        return LOCAL_UI_API
+    return "ephemeral (a temporary local server; `make ui` shows its runs afterwards)"
+
+
+def _healthy(api_url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{api_url}/health", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _ms(value: Any) -> str:
+    return f"{value * 1000:,.0f}" if isinstance(value, (int, float)) else "-"
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "-"
+
+
+def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """The sweep (or comparison) table printed at the end of a command."""
+    table = Table(title=f"{title} (latencies in ms)")
+    multi = len({r.get("endpoint") for r in rows}) > 1
+    columns = (["endpoint"] if multi else []) + [
+        "clients",
+        "requests",
+        "failed",
+        "req/min",
+        "out tok/s",
+        "TTFT p50",
+        "TTFT p90",
+        "TTFT p99",
+        "TTLT p50",
+        "TTLT p99",
+    ]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "endpoint" else "right")
+    for r in rows:
+        cells = [str(r.get("endpoint"))] if multi else []
+        cells += [
+            _num(r.get("clients")),
+            _num(r.get("total_requests")),
+            _num(r.get("failed_requests")),
+            _num(r.get("requests_per_minute"), 1),
+            _num(r.get("output_tps"), 1),
+            _ms(r.get("time_to_first_token-p50")),
+            _ms(r.get("time_to_first_token-p90")),
+            _ms(r.get("time_to_first_token-p99")),
+            _ms(r.get("time_to_last_token-p50")),
+            _ms(r.get("time_to_last_token-p99")),
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def _report(result: dict[str, Any], title: str, started: float) -> None:
+    out.print(sweep_table(result["table"], title))
+    out.print(f"results: [bold]{result['folder']}[/bold]")
+    out.print(f"summary: {result['csv']}  (and {Path(result['parquet']).name})")
+    if result.get("charts"):
+        charts_dir = next(iter(result["charts"].values())).rsplit("/", 1)[0]
+        out.print(f"charts:  {charts_dir}/  ({', '.join(Path(u).name for u in result['charts'].values())})")
+    out.print(f"took {time.monotonic() - started:.0f} s. Browse the runs and their artifacts: `make ui` "
+              "(prefect server start --host 127.0.0.1), then http://127.0.0.1:4200")
+    if result.get("interrupted"):
+        err.print("[yellow]interrupted: the partial run was saved; later client counts were skipped[/yellow]")
+        raise typer.Exit(130)
+
+
+@contextmanager
+def _emulator_if(wanted: bool, **config: Any) -> Iterator[str | None]:
+    if not wanted:
+        yield None
+        return
+    from llmeter_core.emulator import EmulatorThread
+
+    with EmulatorThread("openai", config) as emulator:
+        yield f"{emulator.url}/v1"
+
+
+def _run_flow(coro: Any) -> Any:
+    """Run an async flow in this (main) thread, where a SIGTERM or Ctrl-C stops the load and
+    keeps the partial run (see tasks/interrupts.py)."""
+    import asyncio
+
+    from tasks.interrupts import stop_on_signals
+
+    with stop_on_signals():
+        return asyncio.run(coro)
+
+
+@app.command()
+def sweep(
+    suite: Path = typer.Argument(..., help="Suite YAML file (endpoints x load plan), e.g. deployments/suites/demo.yaml"),
+    results: Optional[str] = typer.Option(None, "--results", help="Results root: local path or s3://bucket/prefix"),
+    emulator: bool = typer.Option(False, "--emulator", help="Start the built-in emulator and point ${LLMETER_EMULATOR_URL} at it"),
+) -> None:
+    """Run a suite through Prefect: load_test_sweep for one endpoint, model_sweep for several."""
+    api = prefect_environment()
+    started = time.monotonic()
+    with _emulator_if(emulator, ttft_ms=50.0, itl_ms=5.0, output_tokens=40) as url:
+        if url:
+            os.environ["LLMETER_EMULATOR_URL"] = url
+        from .params import SweepConfig, load_suite
+
+        try:
+            spec = load_suite(suite)
+            if results:
+                spec = spec.model_copy(update={"results": results})
+        except ConfigError as exc:
+            err.print(f"[red]error[/red] {exc}", highlight=False)
+            raise typer.Exit(2)
+        err.print(f"Prefect API: {api}")
+        try:
+            if len(spec.endpoints) == 1:
+                from .sweep import load_test_sweep
+
+                config = SweepConfig(**spec.model_dump(exclude={"endpoints", "concurrent"}), endpoint=spec.endpoints[0])
+                result = _run_flow(load_test_sweep(config))
+            else:
+                from .model_sweep import model_sweep
+
+                result = _run_flow(model_sweep(spec))
+        except LLMeterError as exc:
+            err.print(f"[red]error[/red] {exc}", highlight=False)
+            raise typer.Exit(1)
+    _report(result, f"{spec.name}", started)
+
+
+@app.command()
+def demo(
+    results: str = typer.Option("./results", "--results", help="Results root: local path or s3://bucket/prefix"),
+    clients: str = typer.Option("1,2,4,8", help="Client counts, comma-separated"),
+    n_requests: int = typer.Option(10, help="Requests per client in each run"),
+) -> None:
+    """Start the built-in emulator and sweep it over 1, 2, 4, 8 clients through Prefect."""
+    api = prefect_environment()
+    started = time.monotonic()
+    try:
+        counts = [int(c) for c in clients.split(",") if c.strip()]
+    except ValueError:
+        err.print(f"[red]error[/red] --clients: expected comma-separated whole numbers, got {clients!r}")
+        raise typer.Exit(2)
+    from .params import SweepConfig
+
+    err.print(f"Prefect API: {api}")
+    with _emulator_if(True, ttft_ms={"dist": "lognormal", "median": 60, "sigma": 0.3}, itl_ms=4.0, output_tokens=40, seed=1) as url:
+        try:
+            config = SweepConfig(
+                name="demo",
+                description="llmeter-flows demo against the built-in emulator",
+                endpoint={"type": "openai-chat", "model": "emulator-model", "base_url": url},
+                payloads={"prompts": DEMO_PROMPTS, "max_tokens": 40},
+                load={"n_requests": n_requests, "timeout": 30},
+                clients=counts,
+                results=results,
+                live_interval=2.0,
+            )
+        except ValueError as exc:
+            err.print(f"[red]error[/red] {exc}", highlight=False)
+            raise typer.Exit(2)
+        from .sweep import load_test_sweep
+
+        try:
+            result = _run_flow(load_test_sweep(config))
+        except LLMeterError as exc:
+            err.print(f"[red]error[/red] {exc}", highlight=False)
+            raise typer.Exit(1)
+    _report(result, "demo: built-in emulator", started)
+
+
+@app.command()
+def serve(
+    prefect_file: Path = typer.Option(None, "--prefect-file", help="prefect.yaml to serve (default: deployments/prefect.yaml)"),
+) -> None:
+    """Serve the deployments of prefect.yaml from this machine (flow.serve; no work pool)."""
+    api = prefect_environment()
+    from prefect import serve as prefect_serve
+
+    from .deployments import PREFECT_YAML, runner_deployments
+
+    path = prefect_file or PREFECT_YAML
+    deployments = runner_deployments(path)
+    err.print(f"Prefect API: {api}")
+    if not os.environ.get("PREFECT_API_URL"):
+        err.print("[yellow]note[/yellow]: no PREFECT_API_URL; schedules live only while this process runs. "
+                  "Start `make ui` first to keep them and watch the runs.")
+    err.print(f"serving {', '.join(d.name for d in deployments)} from {path}")
+    prefect_serve(*deployments)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
