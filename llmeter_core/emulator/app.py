@@ -122,7 +122,8 @@ async def start_emulator(
 ) -> RunningEmulator:
     """Serve an emulator on the running loop; ``port=0`` picks a free port."""
     app = build_app(kind, config, **overrides)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A short shutdown timeout: stopping must not wait out streams still being served.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=2048)
     await site.start()

@@ -32,6 +32,7 @@ from llmeter_core.emulator.aws_wire import (
 )
 from llmeter_core.emulator.bedrock_models import family_for
 from llmeter_core.emulator.latency import wait_until
+from llmeter_core.emulator.pacing import client_may_leave
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served
 from llmeter_core.emulator.tokens import full_text, token_piece
 from llmeter_core.emulator.wire import content_words, int_or_none, json_response, messages_words, read_json
@@ -186,7 +187,7 @@ async def invoke_stream(request: web.Request) -> web.StreamResponse:
 
 def add_bedrock_routes(app: web.Application) -> None:
     """Register the Bedrock runtime routes (model ids may hold ``:`` and encoded ``/``)."""
-    app.router.add_post("/model/{model_id:.+}/converse", converse)
-    app.router.add_post("/model/{model_id:.+}/converse-stream", converse_stream)
-    app.router.add_post("/model/{model_id:.+}/invoke", invoke)
-    app.router.add_post("/model/{model_id:.+}/invoke-with-response-stream", invoke_stream)
+    app.router.add_post("/model/{model_id:.+}/converse", client_may_leave(converse))
+    app.router.add_post("/model/{model_id:.+}/converse-stream", client_may_leave(converse_stream))
+    app.router.add_post("/model/{model_id:.+}/invoke", client_may_leave(invoke))
+    app.router.add_post("/model/{model_id:.+}/invoke-with-response-stream", client_may_leave(invoke_stream))

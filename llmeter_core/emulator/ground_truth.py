@@ -56,6 +56,7 @@ class GroundTruth:
         self.requests_by_api: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.completed = 0
+        self.client_aborted = 0
         self.output_tokens_sent = 0
         self.records: OrderedDict[str, RequestTruth] = OrderedDict()
 
@@ -88,6 +89,7 @@ class GroundTruth:
             "completed": self.completed,
             "faults": dict(self.faults),
             "faults_total": sum(self.faults.values()),
+            "client_aborted": self.client_aborted,
             "output_tokens_sent": self.output_tokens_sent,
             "records_kept": len(self.records),
         }

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from llmeter_core.emulator.latency import wait_until
-from llmeter_core.emulator.pacing import Pacer, drop_connection
+from llmeter_core.emulator.pacing import Pacer, client_may_leave, drop_connection
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served, count_words
 from llmeter_core.emulator.tokens import full_text, token_piece
 from llmeter_core.emulator.wire import int_or_none, json_response, messages_words, read_json, retry_after
@@ -311,6 +311,6 @@ async def models(request: web.Request) -> web.Response:
 
 def add_openai_routes(app: web.Application) -> None:
     """Register the OpenAI routes on ``app``."""
-    app.router.add_post("/v1/chat/completions", chat_completions)
-    app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/chat/completions", client_may_leave(chat_completions))
+    app.router.add_post("/v1/responses", client_may_leave(responses))
     app.router.add_get("/v1/models", models)

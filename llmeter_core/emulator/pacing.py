@@ -11,13 +11,15 @@ TTFT is positive, as a real server does.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+import functools
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from llmeter_core.emulator.ground_truth import RequestTruth
+from llmeter_core.emulator.state import STATE_KEY
 
-__all__ = ["Pacer", "drop_connection"]
+__all__ = ["Pacer", "drop_connection", "client_may_leave"]
 
 
 class Pacer:
@@ -113,3 +115,21 @@ def drop_connection(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def client_may_leave(handler: Handler) -> Handler:
+    """Wrap a streaming handler so a client that hangs up mid-stream (a cancelled request, a
+    client timeout) is counted in ``client_aborted`` instead of logged as a server error."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ConnectionResetError:
+            request.app[STATE_KEY].truth.client_aborted += 1
+            return web.Response(status=499)  # never delivered: the client is gone
+
+    return wrapper

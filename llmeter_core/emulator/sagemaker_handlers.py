@@ -28,6 +28,7 @@ from llmeter_core.emulator.aws_wire import (
 )
 from llmeter_core.emulator.bedrock_models import FAMILIES
 from llmeter_core.emulator.latency import wait_until
+from llmeter_core.emulator.pacing import client_may_leave
 from llmeter_core.emulator.state import STATE_KEY, Served, count_words
 from llmeter_core.emulator.tokens import full_text, token_piece
 from llmeter_core.emulator.wire import int_or_none, json_response, messages_words, read_json
@@ -172,5 +173,5 @@ async def invocations_stream(request: web.Request) -> web.StreamResponse:
 
 def add_sagemaker_routes(app: web.Application) -> None:
     """Register the SageMaker runtime routes."""
-    app.router.add_post("/endpoints/{name}/invocations", invocations)
-    app.router.add_post("/endpoints/{name}/invocations-response-stream", invocations_stream)
+    app.router.add_post("/endpoints/{name}/invocations", client_may_leave(invocations))
+    app.router.add_post("/endpoints/{name}/invocations-response-stream", client_may_leave(invocations_stream))

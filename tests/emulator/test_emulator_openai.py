@@ -233,3 +233,19 @@ async def test_request_ground_truth_by_id(emulator_factory):
     assert truth["output_tokens"] == reply.usage.completion_tokens == len(reply.choices[0].message.content.split())
     assert truth["input_tokens"] == 4 and truth["api"] == "openai.chat" and truth["stream"] is False
     assert orjson.loads(orjson.dumps(truth))["completed"] is True
+
+
+async def test_client_leaving_mid_stream_is_counted_not_logged(emulator_factory, caplog):
+    emu = await emulator_factory("all", ttft_ms=5, itl_ms=20, output_tokens=10)
+    for path in ("/v1/chat/completions", "/model/anthropic.claude/converse-stream"):
+        reader, writer = await asyncio.open_connection(emu.host, emu.port)
+        data = orjson.dumps({"messages": CHAT, "stream": True})
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+        assert b"200" in await reader.read(65536)
+        writer.close()
+    for _ in range(50):
+        if emu.stats()["client_aborted"] == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert emu.stats()["client_aborted"] == 2 and emu.stats()["completed"] == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
