@@ -16,8 +16,7 @@ import orjson
 from aiohttp import web
 
 from llmeter_core.emulator.eventstream import EVENTSTREAM_CONTENT_TYPE, encode_message, event_headers, exception_headers
-from llmeter_core.emulator.pacing import Pacer, drop_connection
-from llmeter_core.emulator.latency import wait_until
+from llmeter_core.emulator.pacing import Pacer
 from llmeter_core.emulator.state import EmulatorState, Served
 from llmeter_core.emulator.wire import json_response, retry_after
 
@@ -27,7 +26,6 @@ __all__ = [
     "eventstream_response",
     "EventEncoder",
     "run_event_stream",
-    "wait_for_whole_reply",
     "elapsed_ms",
     "first_byte_ms",
 ]
@@ -72,24 +70,6 @@ class EventEncoder:
 
     def exception(self, exception_type: str, body: dict) -> bytes:
         return encode_message(exception_headers(exception_type), orjson.dumps(body))
-
-
-async def wait_for_whole_reply(request: web.Request, served: Served) -> bool:
-    """Wait until a non-streamed reply is complete; False if a disconnect fault dropped it.
-
-    Records the tokens as sent when the reply is due (the caller returns it at once).
-    """
-    loop = asyncio.get_running_loop()
-    schedule = served.schedule
-    if served.fault == "disconnect":
-        await wait_until(loop, served.start + schedule.ttft_s)
-        drop_connection(request)
-        return False
-    await wait_until(loop, served.start + schedule.due(schedule.n_tokens - 1))
-    truth = served.truth
-    truth.tokens_sent = schedule.n_tokens
-    truth.first_token_ms = truth.last_token_ms = (loop.time() - served.start) * 1000.0
-    return True
 
 
 async def run_event_stream(

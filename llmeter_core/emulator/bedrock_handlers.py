@@ -28,11 +28,10 @@ from llmeter_core.emulator.aws_wire import (
     eventstream_response,
     first_byte_ms,
     run_event_stream,
-    wait_for_whole_reply,
 )
 from llmeter_core.emulator.bedrock_models import family_for
 from llmeter_core.emulator.latency import wait_until
-from llmeter_core.emulator.pacing import client_may_leave
+from llmeter_core.emulator.pacing import client_may_leave, wait_for_whole_reply
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served
 from llmeter_core.emulator.tokens import full_text, token_piece
 from llmeter_core.emulator.wire import content_words, int_or_none, json_response, messages_words, read_json

@@ -58,11 +58,6 @@ class Schedule:
         """Offset from the request's start at which token ``index`` is due."""
         return self.ttft_s + index * self.itl_s
 
-    @property
-    def zero_latency(self) -> bool:
-        """True when nothing is ever waited for."""
-        return self.ttft_s <= 0 and self.itl_s <= 0
-
 
 def plan_schedule(
     config: EmulatorConfig,

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from llmeter_core.emulator.latency import wait_until
-from llmeter_core.emulator.pacing import Pacer, client_may_leave, drop_connection
+from llmeter_core.emulator.pacing import Pacer, client_may_leave, wait_for_whole_reply
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served, count_words
 from llmeter_core.emulator.tokens import full_text, token_piece
 from llmeter_core.emulator.wire import int_or_none, json_response, messages_words, read_json, retry_after
@@ -108,12 +108,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def _chat_json(request: web.Request, state: EmulatorState, served: Served, model: str,
                      finish: str) -> web.StreamResponse:
     schedule = served.schedule
-    loop = asyncio.get_running_loop()
-    if served.fault == "disconnect":
-        await wait_until(loop, served.start + schedule.ttft_s)
-        drop_connection(request)
+    if not await wait_for_whole_reply(request, served):
         return web.Response()
-    await wait_until(loop, served.start + schedule.due(schedule.n_tokens - 1))
     result = {
         "id": served.request_id,
         "object": "chat.completion",
@@ -128,10 +124,7 @@ async def _chat_json(request: web.Request, state: EmulatorState, served: Served,
         }],
         "usage": _chat_usage(served, state.config.reasoning_tokens),
     }
-    truth = served.truth
-    truth.tokens_sent = schedule.n_tokens
-    truth.first_token_ms = truth.last_token_ms = (loop.time() - served.start) * 1000.0
-    state.truth.finish(truth)
+    state.truth.finish(served.truth)
     return json_response(result, headers={"x-request-id": served.request_id})
 
 
@@ -234,18 +227,11 @@ async def responses(request: web.Request) -> web.StreamResponse:
     item_id = "msg_" + served.request_id[5:]
     if stream:
         return await _responses_stream(request, state, served, model, created, item_id, status, max_output_tokens)
-    schedule = served.schedule
-    if served.fault == "disconnect":
-        await wait_until(loop, start + schedule.ttft_s)
-        drop_connection(request)
+    if not await wait_for_whole_reply(request, served):
         return web.Response()
-    await wait_until(loop, start + schedule.due(schedule.n_tokens - 1))
-    output = [_message_item(item_id, status, full_text(schedule.n_tokens))]
+    output = [_message_item(item_id, status, full_text(served.schedule.n_tokens))]
     usage = _responses_usage(served, state.config.reasoning_tokens)
-    truth = served.truth
-    truth.tokens_sent = schedule.n_tokens
-    truth.first_token_ms = truth.last_token_ms = (loop.time() - start) * 1000.0
-    state.truth.finish(truth)
+    state.truth.finish(served.truth)
     result = _response_object(served, model, created, status, output, usage, max_output_tokens)
     return json_response(result, headers={"x-request-id": served.request_id})
 

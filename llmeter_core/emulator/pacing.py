@@ -6,6 +6,9 @@ response whose every part is due at once (zero latency) is never streamed: ``fin
 returns it as one plain ``web.Response``, one write instead of one per chunk. Response
 headers go out at the first wait that actually sleeps, i.e. before the first token when the
 TTFT is positive, as a real server does.
+
+Also here: ``wait_for_whole_reply`` (the timing of a non-streamed reply) and
+``client_may_leave`` (a client hanging up is counted, not logged as a server error).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from llmeter_core.emulator.ground_truth import RequestTruth
-from llmeter_core.emulator.state import STATE_KEY
+from llmeter_core.emulator.latency import wait_until
+from llmeter_core.emulator.state import STATE_KEY, Served
 
-__all__ = ["Pacer", "drop_connection", "client_may_leave"]
+__all__ = ["Pacer", "drop_connection", "client_may_leave", "wait_for_whole_reply"]
 
 
 class Pacer:
@@ -133,3 +137,21 @@ def client_may_leave(handler: Handler) -> Handler:
             return web.Response(status=499)  # never delivered: the client is gone
 
     return wrapper
+
+
+async def wait_for_whole_reply(request: web.Request, served: Served) -> bool:
+    """Wait until a non-streamed reply is complete; False if a disconnect fault dropped it.
+
+    Records the tokens as sent when the reply is due (the caller returns it at once).
+    """
+    loop = asyncio.get_running_loop()
+    schedule = served.schedule
+    if served.fault == "disconnect":
+        await wait_until(loop, served.start + schedule.ttft_s)
+        drop_connection(request)
+        return False
+    await wait_until(loop, served.start + schedule.due(schedule.n_tokens - 1))
+    truth = served.truth
+    truth.tokens_sent = schedule.n_tokens
+    truth.first_token_ms = truth.last_token_ms = (loop.time() - served.start) * 1000.0
+    return True

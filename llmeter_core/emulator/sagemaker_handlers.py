@@ -24,14 +24,13 @@ from llmeter_core.emulator.aws_wire import (
     aws_fault_response,
     eventstream_response,
     run_event_stream,
-    wait_for_whole_reply,
 )
 from llmeter_core.emulator.bedrock_models import FAMILIES
 from llmeter_core.emulator.latency import wait_until
-from llmeter_core.emulator.pacing import client_may_leave
+from llmeter_core.emulator.pacing import client_may_leave, wait_for_whole_reply
 from llmeter_core.emulator.state import STATE_KEY, Served, count_words
 from llmeter_core.emulator.tokens import full_text, token_piece
-from llmeter_core.emulator.wire import int_or_none, json_response, messages_words, read_json
+from llmeter_core.emulator.wire import int_or_none, json_response, read_json
 
 __all__ = ["add_sagemaker_routes", "PayloadSplitter"]
 

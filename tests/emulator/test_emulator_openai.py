@@ -210,16 +210,16 @@ async def test_seeded_fault_rates_and_counters(emulator_factory):
     emu = await emulator_factory(ttft_ms=0, itl_ms=0, output_tokens=1, rate_429=0.2, rate_500=0.1, seed=7)
     body = {"model": "m", "messages": CHAT}
     async with httpx.AsyncClient(base_url=emu.url) as http:
-        outcomes = [(await http.post("/v1/chat/completions", json=body)).status_code for _ in range(400)]
+        outcomes = [(await http.post("/v1/chat/completions", json=body)).status_code for _ in range(250)]
         stats = emu.stats()
-        assert stats["requests"] == 400 and stats["requests_by_api"] == {"openai.chat": 400}
+        assert stats["requests"] == 250 and stats["requests_by_api"] == {"openai.chat": 250}
         assert stats["faults"] == {"429": outcomes.count(429), "500": outcomes.count(500)}
         assert stats["completed"] == outcomes.count(200)
-        assert 50 <= outcomes.count(429) <= 110
-        assert 20 <= outcomes.count(500) <= 60
+        assert 30 <= outcomes.count(429) <= 72  # expected 50
+        assert 10 <= outcomes.count(500) <= 42  # expected 25
         assert (await http.post("/emulator/reset")).status_code == 200
         assert (await http.get("/emulator/stats")).json()["requests"] == 0
-        replay = [(await http.post("/v1/chat/completions", json=body)).status_code for _ in range(400)]
+        replay = [(await http.post("/v1/chat/completions", json=body)).status_code for _ in range(250)]
     assert replay == outcomes  # reset re-seeds: same draws in the same order
 
 
