@@ -116,6 +116,7 @@ class AwsEndpoint(Endpoint):
         from aiobotocore.session import AioSession
 
         session = AioSession(profile=self.profile)
+        _share_data_loader(session)
         config = AioConfig(
             retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             max_pool_connections=self.max_pool_connections,
@@ -231,6 +232,19 @@ def _error_code(exc: BaseException) -> str | None:
     if isinstance(response, dict):
         return response.get("Error", {}).get("Code")
     return None
+
+
+_data_loader: Any = None
+
+
+def _share_data_loader(session: Any) -> None:
+    """Let every session reuse one botocore data loader, which caches the parsed service
+    models and endpoint rules: opening the next endpoint of a sweep skips re-reading them."""
+    global _data_loader
+    if _data_loader is None:
+        _data_loader = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _data_loader)
 
 
 async def _create_http_session(client: Any) -> None:

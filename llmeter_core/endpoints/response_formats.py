@@ -88,7 +88,8 @@ class CompiledPaths:
     def text_of(self, body: Any) -> str | None:
         value = _search(self.text, body)
         if isinstance(value, list):  # e.g. content[].text without join()
-            value = "".join(v for v in value if isinstance(v, str))
+            texts = [v for v in value if isinstance(v, str)]
+            value = "".join(texts) if texts else None
         return value if isinstance(value, str) else None
 
     def counts_of(self, body: Any) -> tuple[int | None, int | None, int | None]:
@@ -218,9 +219,14 @@ PRESETS: dict[str, ResponseFormat] = {
         "tgi",
         BodyPaths(  # TGI answers a list of one; some containers unwrap it
             text="[0].generated_text || generated_text",
+            input_tokens="[0].details.input_length || details.input_length",
             output_tokens="[0].details.generated_tokens || details.generated_tokens",
         ),
-        BodyPaths(text="[token][?!special].text | [0]", output_tokens="details.generated_tokens"),
+        BodyPaths(
+            text="[token][?!special].text | [0]",
+            input_tokens="details.input_length",
+            output_tokens="details.generated_tokens",
+        ),
         _tgi,
     ),
     "openai": ResponseFormat(

@@ -1,0 +1,123 @@
+"""What every AWS endpoint shares (``endpoints/_aws.py``): the client is opened warm, pooled
+connections are reused, the normal AWS configuration is honoured and no secret is written."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llmeter_core.emulator.tokens import full_text
+from llmeter_core.endpoints import create_endpoint
+from llmeter_core.endpoints._aws import public_url
+from llmeter_core.endpoints.bedrock_converse import BedrockConverseStream
+from llmeter_core.endpoints.bedrock_invoke import BedrockInvokeModelStream
+from llmeter_core.endpoints.sagemaker import SageMakerStreamEndpoint
+from llmeter_core.errors import ConfigError
+
+from .aws_support import SECRET_KEY, aws_env, count_connects, emulator  # noqa: F401
+
+
+async def test_open_prewarms_connections_without_invoking_anything(emulator, count_connects):
+    emu = await emulator("bedrock", ttft_ms=0, itl_ms=0, output_tokens=2)
+    endpoint = BedrockConverseStream("m", endpoint_url=emu.url, prewarm_connections=3)
+    async with endpoint:
+        assert len(count_connects) == 3  # opened by the HEAD / warm-up requests
+        assert emu.stats()["requests"] == 0  # no model was invoked
+        outs = await asyncio.gather(*(endpoint.call(endpoint.create_payload("a"), timeout=5) for _ in range(3)))
+        assert [o.response_text for o in outs] == [full_text(2)] * 3
+        assert len(count_connects) == 3  # the three concurrent requests found them in the pool
+
+
+async def test_prewarm_zero_sends_nothing(emulator, count_connects):
+    emu = await emulator("bedrock", ttft_ms=0, itl_ms=0, output_tokens=2)
+    async with BedrockConverseStream("m", endpoint_url=emu.url, prewarm_connections=0) as endpoint:
+        assert count_connects == []
+        out = await endpoint.call(endpoint.create_payload("a"), timeout=5)
+    assert out.error is None and len(count_connects) == 1
+
+
+async def test_sequential_requests_reuse_one_connection(emulator, count_connects):
+    emu = await emulator("bedrock", ttft_ms=0, itl_ms=0, output_tokens=3)
+    async with BedrockInvokeModelStream("anthropic.claude-x", endpoint_url=emu.url) as endpoint:
+        for _ in range(5):
+            out = await endpoint.call(endpoint.create_payload("a b"), timeout=5)
+            assert out.error is None, out.error
+    assert len(count_connects) == 1
+
+
+async def test_first_request_is_not_slower_than_the_next(emulator):
+    """Lazy SDK set-up (~50 ms of HTTP session and TLS context) happens in open(), not in
+    the first measured request."""
+    emu = await emulator("bedrock", ttft_ms=30, itl_ms=0, output_tokens=1)
+    async with BedrockConverseStream("m", endpoint_url=emu.url) as endpoint:
+        ttfts = [(await endpoint.call(endpoint.create_payload("a"), timeout=5)).time_to_first_token
+                 for _ in range(4)]
+    assert ttfts[0] < min(ttfts[1:]) + 0.025, ttfts
+
+
+async def test_endpoint_url_from_the_environment(emulator, monkeypatch):
+    emu = await emulator("bedrock", ttft_ms=0, itl_ms=0, output_tokens=2)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", emu.url)
+    async with BedrockConverseStream("m") as endpoint:
+        out = await endpoint.call(endpoint.create_payload("a"), timeout=5)
+    assert out.response_text == full_text(2)
+    assert emu.state.truth.get(out.id) is not None
+
+
+async def test_sagemaker_endpoint_url_from_the_environment(emulator, monkeypatch):
+    emu = await emulator("sagemaker", ttft_ms=0, itl_ms=0, output_tokens=2)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", emu.url)
+    async with SageMakerStreamEndpoint("my-endpoint") as endpoint:
+        out = await endpoint.call(endpoint.create_payload("a"), timeout=5)
+    assert out.response_text == full_text(2)
+
+
+async def test_no_credentials_in_config_or_results(emulator):
+    emu = await emulator("bedrock", ttft_ms=0, itl_ms=0, output_tokens=1, rate_429=0.5)
+    async with BedrockConverseStream("m", endpoint_url=emu.url, region="us-west-2") as endpoint:
+        outs = [await endpoint.call(endpoint.create_payload("a"), timeout=5) for _ in range(6)]
+        config = endpoint.to_config()
+    assert config["region"] == "us-west-2" and config["endpoint_url"] == emu.url
+    assert {o.error_type for o in outs} == {None, "ThrottlingException"}
+    for text in [str(config), repr(endpoint)] + [o.to_json().decode() for o in outs]:
+        assert SECRET_KEY not in text and "AKIDUMMY" not in text
+
+
+def test_public_url_strips_user_info_and_query():
+    assert public_url("https://user:pa55@bedrock.example.com:8443/base?token=abc#x") == \
+        "https://bedrock.example.com:8443/base"
+    assert public_url(None) is None
+
+
+def test_to_config_hides_secrets_in_endpoint_url(aws_env):
+    endpoint = BedrockConverseStream("m", endpoint_url="http://user:pa55@127.0.0.1:9/?key=k")
+    assert "pa55" not in str(endpoint.to_config()) and "key=k" not in str(endpoint.to_config())
+
+
+@pytest.mark.parametrize("field, value", [
+    ("retry_mode", "sometimes"), ("max_attempts", 0), ("max_pool_connections", 0),
+    ("read_timeout", 0), ("prewarm_connections", -1),
+])
+def test_settings_are_validated(aws_env, field, value):
+    with pytest.raises(ConfigError) as info:
+        create_endpoint("bedrock-converse-stream", model_id="m", **{field: value})
+    assert info.value.field == f"endpoint.{field}"
+
+
+def test_unknown_spec_field_is_named(aws_env):
+    with pytest.raises(ConfigError) as info:
+        create_endpoint("bedrock-converse", model_id="m", regoin="us-east-1")
+    assert info.value.field == "endpoint.regoin"
+
+
+async def test_call_before_open_is_an_error_response(aws_env):
+    endpoint = BedrockConverseStream("m", endpoint_url="http://127.0.0.1:9")
+    out = await endpoint.call(endpoint.create_payload("a"), timeout=5)
+    assert out.error_type == "RuntimeError" and "not open" in out.error
+
+
+async def test_unreachable_endpoint_opens_and_records_connection_errors(aws_env):
+    async with BedrockConverseStream("m", endpoint_url="http://127.0.0.1:9", connect_timeout=1) as endpoint:
+        out = await endpoint.call(endpoint.create_payload("a"), timeout=5)
+    assert out.error_type == "EndpointConnectionError"
