@@ -117,8 +117,13 @@ def _report(result: dict[str, Any], title: str, started: float) -> None:
     if result.get("charts"):
         charts_dir = next(iter(result["charts"].values())).rsplit("/", 1)[0]
         out.print(f"charts:  {charts_dir}/  ({', '.join(Path(u).name for u in result['charts'].values())})")
-    out.print(f"took {time.monotonic() - started:.0f} s. Browse the runs and their artifacts: `make ui` "
-              "(prefect server start --host 127.0.0.1), then http://127.0.0.1:4200")
+    run_page = f"/v2/runs/flow-run/{result['flow_run_id']}?tab=Artifacts"
+    api = os.environ.get("PREFECT_API_URL", "")
+    if api.rstrip("/").endswith("/api"):
+        out.print(f"flow run: {api.rstrip('/')[:-4]}{run_page}")
+    else:
+        out.print(f"flow run: start the UI with `make ui`, then open http://127.0.0.1:4200{run_page}")
+    out.print(f"took {time.monotonic() - started:.0f} s")
     if result.get("interrupted"):
         err.print("[yellow]interrupted: the partial run was saved; later client counts were skipped[/yellow]")
         raise typer.Exit(130)

@@ -16,6 +16,7 @@ import asyncio
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from llmeter_core.spec import EndpointSpec
 from tasks.interrupts import stop_on_signals, stop_requested
@@ -120,6 +121,7 @@ async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, 
         logger.info("model sweep %s done: %d runs, comparison %s", suite.name, len(rows), comparison["csv"])
         return {
             **comparison,
+            "flow_run_id": str(flow_run.id),
             "sweeps": {out["runs"][0]["endpoint"]: out["csv"] for out in sweeps if out["runs"]},
             "runs": [run for out in sweeps for run in out["runs"]],
             "interrupted": any(out["interrupted"] for out in sweeps),

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from tasks import run_load_test
 from tasks.interrupts import stop_on_signals, stop_requested
@@ -76,7 +77,12 @@ async def load_test_sweep(sweep: SweepConfig, folder: str | None = None, label: 
             chart_prefix=f"{slug(label)}-" if label else "",
         )
         logger.info("sweep %s done: %d runs, summary %s", sweep.name, len(rows), outputs["csv"])
-        return {**outputs, "runs": summaries, "interrupted": any(s["interrupted"] for s in summaries)}
+        return {
+            **outputs,
+            "flow_run_id": str(flow_run.id),
+            "runs": summaries,
+            "interrupted": any(s["interrupted"] for s in summaries),
+        }
 
 
 if __name__ == "__main__":  # pragma: no cover - local use: python -m flows.sweep SUITE.yaml

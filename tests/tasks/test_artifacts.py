@@ -1,0 +1,72 @@
+"""What the UI shows, formatted without Prefect: keys, the metrics table, live markdown."""
+
+import json
+import math
+
+import numpy as np
+
+from llmeter_core.live import LiveSnapshot
+from tasks.artifacts import artifact_key, live_log_line, live_markdown, metrics_table, plain, stats_link
+
+STATS = {
+    "total_requests": 40,
+    "failed_requests": 2,
+    "failed_requests_rate": 0.05,
+    "requests_per_minute": 1281.23456,
+    "output_tps": 412.0,
+    "time_to_first_token-p50": 0.10712,
+    "time_to_first_token-p90": 0.2,
+    "time_to_first_token-p99": 0.3,
+    "time_to_last_token-p50": 0.32,
+    "errors": {"http_429": 2},
+}
+
+
+def test_keys_are_lowercase_letters_digits_and_dashes():
+    assert artifact_key("Nightly Suite", "GPT-4o_mini", "live") == "nightly-suite-gpt-4o-mini-live"
+    assert artifact_key("", "") == "llmeter"
+
+
+def test_plain_values_are_json_safe():
+    assert plain(np.float64(0.123456789)) == 0.1235
+    assert plain(np.int64(3)) == 3 and isinstance(plain(np.int64(3)), int)
+    assert plain(float("nan")) is None and plain(math.inf) is None
+
+
+def test_metrics_table_has_one_row_per_number_and_errors_by_type():
+    rows = metrics_table({**STATS, "interrupted": True})
+    table = {r["metric"]: r["value"] for r in rows}
+    assert table["requests_per_minute"] == 1281.2346
+    assert table["time_to_first_token-p50"] == 0.1071
+    assert table["errors.http_429"] == 2
+    assert table["interrupted"] is True
+    assert [r["metric"] for r in rows][:2] == ["total_requests", "failed_requests"]
+    json.dumps(rows)
+
+
+def _snapshot(**kw) -> LiveSnapshot:
+    base = dict(run_name="00004-clients", elapsed_s=2.5, requests_sent=22, responses_done=20, in_flight=2,
+                expected_requests=40, run_duration_s=None, progress=0.5, stats=STATS)
+    base.update(kw)
+    return LiveSnapshot(**base)
+
+
+def test_live_markdown_shows_progress_and_grouped_stats():
+    text = live_markdown(_snapshot())
+    assert "00004-clients: running" in text
+    assert "**20/40** responses" in text and "(50%)" in text
+    assert "| TTFT (s) | p50 | 107.1 ms |" in text
+    assert "| Errors | http_429 | 2 |" in text
+    final = live_markdown(_snapshot(final=True, interrupted=True, progress=0.6))
+    assert "interrupted (partial run saved)" in final
+
+
+def test_log_line_is_one_line_with_the_key_numbers():
+    line = live_log_line(_snapshot())
+    assert "\n" not in line
+    assert "20/40 done (50%)" in line and "1,281 req/min" in line and "TTFT p50/p90/p99 107/200/300 ms" in line
+
+
+def test_stats_link():
+    assert stats_link("/r/x/stats.json") == "file:///r/x/stats.json"
+    assert stats_link("s3://b/x/stats.json") == "s3://b/x/stats.json"

@@ -1,0 +1,184 @@
+"""run_load_test through Prefect: the run folder, the summary, and the artifacts read back.
+
+Short runs against the session emulator (TTFT ~15 ms) under the one session test harness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import fsspec
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from llmeter_core.results import Result
+from llmeter_core.spec import RunSpec
+from tasks import attempt_run_name, run_load_test
+from tasks.live import PrefectLiveSink
+from tasks.load_test import backstop_seconds
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _spec(emulator_url: str, output: str, run_name: str, **load) -> RunSpec:
+    return RunSpec(
+        run_name=run_name,
+        output=output,
+        endpoint={"type": "openai-chat", "model": "emulator-model", "base_url": emulator_url},
+        load=load or {"clients": 2, "n_requests": 4},
+        payloads={"prompts": ["hello there", "write a poem"], "max_tokens": 12},
+        live_interval=0.3,
+    )
+
+
+@flow
+async def one_run(spec: RunSpec, prefix: str) -> dict:
+    return await run_load_test(spec, artifact_prefix=prefix, endpoint_label="emu")
+
+
+async def _artifacts(*keys: str) -> dict[str, list]:
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys))))
+    out: dict[str, list] = {key: [] for key in keys}
+    for artifact in found:
+        out[artifact.key].append(artifact)
+    return out
+
+
+def test_attempt_names_never_share_a_folder():
+    assert attempt_run_name("00004-clients", 1) == "00004-clients"
+    assert attempt_run_name("00004-clients", 2) == "00004-clients-attempt2"
+    assert attempt_run_name("00004-clients", 0) == "00004-clients"
+
+
+def test_backstop_only_for_duration_bound_runs(emulator_url):
+    assert backstop_seconds(_spec(emulator_url, "/x", "r")) is None
+    spec = _spec(emulator_url, "/x", "r", run_duration=10, grace_period=5, timeout=20)
+    assert backstop_seconds(spec, margin_s=100) == 135
+
+
+async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_url, s3_bucket):
+    prefix = f"t-{uuid.uuid4().hex[:8]}"
+    summary = await one_run(_spec(emulator_url, f"{s3_bucket}/runs", "00002-clients"), prefix)
+
+    assert summary["run_url"] == f"{s3_bucket}/runs/00002-clients"
+    assert summary["stats_url"] == f"{s3_bucket}/runs/00002-clients/stats.json"
+    assert summary["total_requests"] == 8 and summary["interrupted"] is False
+    assert summary["endpoint"] == "emu" and summary["clients"] == 2
+    assert "responses" not in summary and len(json.dumps(summary)) < 8000
+    assert summary["stats"]["time_to_first_token-p50"] > 0.01
+
+    fs, root = fsspec.core.url_to_fs(summary["run_url"])
+    names = {path.rsplit("/", 1)[-1] for path in fs.ls(root, refresh=True)}
+    assert {"run_config.json", "responses.jsonl", "summary.json", "stats.json"} <= names
+    stats = json.loads(fs.cat(f"{root}/stats.json"))
+    for key in ("time_to_first_token-p50", "time_to_last_token-p90", "requests_per_minute", "output_tps", "failed_requests"):
+        assert stats[key] is not None
+    assert len(Result.load(summary["run_url"]).responses) == 8
+
+    found = await _artifacts(f"{prefix}-metrics", f"{prefix}-stats", f"{prefix}-progress", f"{prefix}-live")
+    (metrics,) = found[f"{prefix}-metrics"]
+    assert metrics.type == "table"
+    rows = {row["metric"]: row["value"] for row in json.loads(metrics.data)}
+    assert rows["total_requests"] == 8
+    assert rows["time_to_first_token-p50"] == round(stats["time_to_first_token-p50"], 4)
+    (link,) = found[f"{prefix}-stats"]
+    assert link.type == "markdown"  # Prefect stores a link artifact as markdown: [text](url)
+    assert f"({summary['stats_url']})" in link.data
+    (progress,) = found[f"{prefix}-progress"]
+    assert progress.type == "progress" and float(progress.data) == 100.0
+    (live,) = found[f"{prefix}-live"]
+    assert live.type == "markdown" and "00002-clients: finished" in live.data
+
+
+async def test_live_artifacts_are_updated_in_place_while_the_run_goes(emulator_url, tmp_path):
+    prefix = f"live-{uuid.uuid4().hex[:8]}"
+    seen: list[tuple[str, str, str]] = []
+
+    async def watch() -> None:
+        while True:
+            found = await _artifacts(f"{prefix}-progress", f"{prefix}-live")
+            for key, artifacts in found.items():
+                for artifact in artifacts:
+                    seen.append((key, str(artifact.id), str(artifact.data)))
+            await asyncio.sleep(0.15)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        summary = await one_run(_spec(emulator_url, str(tmp_path), "live-run", clients=2, run_duration=1.6), prefix)
+    finally:
+        watcher.cancel()
+    assert summary["total_requests"] > 10
+
+    progress = [(i, d) for k, i, d in seen if k == f"{prefix}-progress"]
+    live = [(i, d) for k, i, d in seen if k == f"{prefix}-live"]
+    assert len({i for i, _ in progress}) == 1 and len({i for i, _ in live}) == 1  # one artifact each, in place
+    mid_run = [float(d) for _, d in progress if 0.0 < float(d) < 100.0]
+    assert mid_run and mid_run == sorted(mid_run)  # by elapsed time, moving forward
+    running = [d for _, d in live if "live-run: running" in d]
+    assert len(set(running)) >= 2  # refreshed between two intervals
+    final = await _artifacts(f"{prefix}-progress", f"{prefix}-live")
+    assert float(final[f"{prefix}-progress"][0].data) == 100.0
+    assert "live-run: finished" in final[f"{prefix}-live"][0].data
+
+
+async def test_a_retry_writes_its_own_folder_and_never_touches_the_first(emulator_url, tmp_path):
+    taken = tmp_path / "00001-clients"
+    taken.mkdir()
+    (taken / "stats.json").write_text('{"kept": true}')
+    retrying = run_load_test.with_options(retries=1, retry_delay_seconds=0)
+
+    @flow
+    async def with_retry(spec: RunSpec) -> dict:
+        return await retrying(spec, artifact_prefix=f"retry-{uuid.uuid4().hex[:8]}")
+
+    summary = await with_retry(_spec(emulator_url, str(tmp_path), "00001-clients"))
+    assert summary["run_name"] == "00001-clients-attempt2"
+    assert (tmp_path / "00001-clients-attempt2" / "stats.json").exists()
+    assert json.loads((taken / "stats.json").read_text()) == {"kept": True}
+    assert sorted(p.name for p in taken.iterdir()) == ["stats.json"]
+
+
+class _FakeClient:
+    def __init__(self) -> None:
+        self.updates: list = []
+
+    async def update_artifact(self, artifact_id, artifact) -> None:
+        self.updates.append((artifact_id, artifact.data))
+
+
+class _ListLogger:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message, *args) -> None:
+        self.lines.append(message % args if args else message)
+
+    warning = info
+
+
+async def test_sink_logs_one_line_per_interval_and_survives_a_failing_api():
+    from llmeter_core.live import LiveSnapshot
+
+    client, logger = _FakeClient(), _ListLogger()
+    sink = PrefectLiveSink("p", "r", client, logger)
+    sink.progress_id, sink.live_id = uuid.uuid4(), uuid.uuid4()
+    snap = LiveSnapshot("r", 1.0, 5, 4, 1, 8, None, 0.5, {"requests_per_minute": 60.0})
+    await sink(snap)
+    await sink(LiveSnapshot("r", 2.0, 8, 8, 0, 8, None, 1.0, {}, final=True))
+    assert len(logger.lines) == 1 and "4/8 done (50%)" in logger.lines[0]
+    progress_update, live_update = client.updates[0], client.updates[1]
+    assert progress_update == (sink.progress_id, 50.0)
+    assert live_update[0] == sink.live_id and "**4/8** responses" in live_update[1]
+    assert sink.updates == 2
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("API down")
+
+    client.update_artifact = broken
+    await sink(snap)  # logged, not raised
+    assert any("API down" in line for line in logger.lines)
