@@ -5,10 +5,9 @@ Registered from ``tests/conftest.py`` with ``pytest_plugins = ["tests.prefect_fi
 - ``prefect_harness``: ONE ``prefect_test_harness`` for the session (it takes 14-23 s to
   start here, so never per test), analytics off, no telemetry. Yields the harness API URL,
   for subprocesses that must talk to the same server.
-- ``moto_s3``: a real S3-protocol server (moto's server mode; its in-process ``mock_aws``
-  does not reach s3fs/aiobotocore) on 127.0.0.1, port 0, with ``AWS_ENDPOINT_URL_S3`` and
-  dummy credentials in the environment. Yields the endpoint URL.
-- ``s3_bucket``: a fresh bucket per test; yields ``s3://<bucket>``.
+- ``s3_results``: ``s3://<bucket>``, a fresh bucket per test on the session moto server of
+  tests/conftest.py (``s3_server``, ``s3_bucket``: moto's server mode on 127.0.0.1, port 0,
+  reached through ``AWS_ENDPOINT_URL_S3``).
 - ``emulator_url``: the OpenAI-compatible emulator in a thread, fast enough for short runs
   (TTFT ~15 ms); yields the ``base_url`` (``http://127.0.0.1:<port>/v1``).
 """
@@ -16,12 +15,11 @@ Registered from ``tests/conftest.py`` with ``pytest_plugins = ["tests.prefect_fi
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Iterator
 
 import pytest
 
-__all__ = ["prefect_harness", "moto_s3", "s3_bucket", "emulator_url", "FAST_EMULATOR"]
+__all__ = ["prefect_harness", "s3_results", "emulator_url", "FAST_EMULATOR"]
 
 #: Emulator settings of the Prefect tests: short requests so a whole sweep takes seconds.
 FAST_EMULATOR = {"ttft_ms": 15.0, "itl_ms": 2.0, "output_tokens": 12, "seed": 7}
@@ -63,40 +61,11 @@ def prefect_harness() -> Iterator[str]:
         _restore_env(previous)
 
 
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1 (a port the OS picked); yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    previous = _set_env(
-        {
-            "AWS_ENDPOINT_URL_S3": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    )
-    try:
-        yield endpoint
-    finally:
-        _restore_env(previous)
-        server.stop()
-
-
 @pytest.fixture
-def s3_bucket(moto_s3: str) -> Iterator[str]:
-    """A new, empty bucket for one test; yields ``s3://<bucket>``."""
-    import boto3
-
-    name = f"llmeter-test-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1")
-    client.create_bucket(Bucket=name)
-    yield f"s3://{name}"
+def s3_results(s3_bucket: str) -> str:
+    """A results root in a fresh bucket of the session moto server (``s3_server`` and
+    ``s3_bucket`` come from tests/conftest.py); yields ``s3://<bucket>``."""
+    return f"s3://{s3_bucket}"
 
 
 @pytest.fixture(scope="session")

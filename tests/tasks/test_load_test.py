@@ -61,12 +61,12 @@ def test_backstop_only_for_duration_bound_runs(emulator_url):
     assert backstop_seconds(spec, margin_s=100) == 135
 
 
-async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_url, s3_bucket):
+async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_url, s3_results):
     prefix = f"t-{uuid.uuid4().hex[:8]}"
-    summary = await one_run(_spec(emulator_url, f"{s3_bucket}/runs", "00002-clients"), prefix)
+    summary = await one_run(_spec(emulator_url, f"{s3_results}/runs", "00002-clients"), prefix)
 
-    assert summary["run_url"] == f"{s3_bucket}/runs/00002-clients"
-    assert summary["stats_url"] == f"{s3_bucket}/runs/00002-clients/stats.json"
+    assert summary["run_url"] == f"{s3_results}/runs/00002-clients"
+    assert summary["stats_url"] == f"{s3_results}/runs/00002-clients/stats.json"
     assert summary["total_requests"] == 8 and summary["interrupted"] is False
     assert summary["endpoint"] == "emu" and summary["clients"] == 2
     assert "responses" not in summary and len(json.dumps(summary)) < 8000

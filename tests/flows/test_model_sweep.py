@@ -1,0 +1,116 @@
+"""model_sweep and nightly_benchmark: several endpoints, one dated folder, a comparison."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows.model_sweep import model_sweep, server_groups
+from flows.nightly import SUITES_DIR, nightly_benchmark, resolve_suite
+from flows.params import SuiteSpec
+from llmeter_core.errors import ConfigError
+
+ENDPOINT = {"type": "openai-chat", "base_url": "http://127.0.0.1:9/v1"}
+
+
+def _suite(emulator_url: str, results: str, **overrides) -> SuiteSpec:
+    data = dict(
+        name=f"suite-{uuid.uuid4().hex[:6]}",
+        endpoints=[
+            {"type": "openai-chat", "model": "small", "base_url": emulator_url},
+            {"type": "openai-chat", "model": "large", "base_url": emulator_url},
+        ],
+        payloads={"prompts": ["hello", "write a poem"], "max_tokens": 12},
+        load={"n_requests": 2, "timeout": 10},
+        clients=[1, 2],
+        results=results,
+        live_interval=0.5,
+    )
+    data.update(overrides)
+    return SuiteSpec(**data)
+
+
+def test_models_behind_one_server_are_grouped_to_run_in_sequence():
+    specs = SuiteSpec(
+        endpoints=[
+            {**ENDPOINT, "model": "a"},
+            {"type": "openai-chat", "model": "b", "base_url": "http://127.0.0.1:10/v1"},
+            {**ENDPOINT, "model": "c", "base_url": "http://127.0.0.1:9/v1/"},
+            {"type": "bedrock-converse", "model": "m1", "region": "us-east-1"},
+            {"type": "bedrock-converse", "model": "m2", "region": "us-east-1"},
+        ],
+        payloads={"prompts": ["x"]},
+        load={"n_requests": 1},
+    ).endpoints
+    groups = [[e.model_id for e in group] for group in server_groups(specs)]
+    assert groups == [["a", "c"], ["b"], ["m1"], ["m2"]]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+async def test_model_sweep_compares_models_in_one_dated_folder(emulator_url, tmp_path):
+    suite = _suite(emulator_url, str(tmp_path), concurrent=True)
+    out = await model_sweep(suite)
+
+    folder = Path(out["folder"])
+    assert folder.parent == tmp_path / suite.name
+    runs = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "charts")
+    assert runs == ["large-00001-clients", "large-00002-clients", "small-00001-clients", "small-00002-clients"]
+    for run in runs:
+        assert json.loads((folder / run / "stats.json").read_text())["failed_requests"] == 0
+    comparison = pd.read_parquet(out["parquet"])
+    assert sorted(zip(comparison["endpoint"], comparison["clients"])) == [("large", 1), ("large", 2), ("small", 1), ("small", 2)]
+    assert pd.read_csv(folder / "small-sweep-summary.csv")["clients"].tolist() == [1, 2]
+    assert (folder / "charts" / "comparison-ttft.png").exists() and (folder / "charts" / "small-ttft.png").exists()
+
+    key = f"{suite.name}-comparison-table"
+    async with get_client() as client:
+        (table,) = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    rows = json.loads(table.data)
+    assert {(r["endpoint"], r["clients"]) for r in rows} == {("small", 1), ("small", 2), ("large", 1), ("large", 2)}
+    assert all(r["time_to_first_token-p50"] > 0 for r in rows)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+async def test_model_sweep_refuses_every_bad_endpoint_before_sending(emulator_url, tmp_path):
+    suite = _suite(emulator_url, str(tmp_path), endpoints=[
+        {"type": "openai-chat", "model": "a", "base_url": "ftp://nope"},
+        {"type": "openai-chat", "model": "b", "base_url": emulator_url, "stream": True, "bogus": 1},
+    ])
+    with pytest.raises(ConfigError) as caught:
+        await model_sweep(suite)
+    assert "endpoints[0].base_url" in str(caught.value) and "endpoints[1].bogus" in str(caught.value)
+    assert not (tmp_path / suite.name).exists()
+
+
+def test_suites_resolve_by_path_or_by_name(tmp_path):
+    assert resolve_suite("demo") == SUITES_DIR / "demo.yaml"
+    own = tmp_path / "mine.yaml"
+    own.write_text("name: x\n")
+    assert resolve_suite(str(own)) == own
+    with pytest.raises(ConfigError, match="known: .*demo"):
+        resolve_suite("no-such-suite")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+async def test_nightly_benchmark_runs_a_suite_file_into_a_dated_folder(emulator_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("NIGHTLY_EMULATOR", emulator_url)
+    path = tmp_path / "nightly.yaml"
+    path.write_text(
+        "name: nightly-test\n"
+        "endpoints:\n  - {type: openai-chat, model: only, base_url: '${NIGHTLY_EMULATOR}'}\n"
+        "payloads: {prompts: [hi, there], max_tokens: 8}\n"
+        "load: {n_requests: 2}\n"
+        "clients: [1, 3]\n"
+        "live_interval: 0.5\n"
+    )
+    out = await nightly_benchmark(str(path), results=str(tmp_path / "results"))
+    folder = Path(out["folder"])
+    assert folder.parent == tmp_path / "results" / "nightly-test"
+    assert folder.name[:4].isdigit() and folder.name.endswith("Z")
+    assert pd.read_csv(out["csv"])["total_requests"].tolist() == [2, 6]

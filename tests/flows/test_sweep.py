@@ -1,0 +1,112 @@
+"""load_test_sweep end to end: emulator -> Prefect -> moto S3, files and artifacts read back."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import fsspec
+import pandas as pd
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.exceptions import ParameterTypeError
+
+from flows.params import SweepConfig
+from flows.sweep import load_test_sweep
+from llmeter_core.errors import ConfigError
+from llmeter_core.results import Result
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _config(emulator_url: str, results: str, **overrides) -> SweepConfig:
+    data = dict(
+        name=f"sweep-{uuid.uuid4().hex[:6]}",
+        endpoint={"type": "openai-chat", "model": "emulator-model", "base_url": emulator_url},
+        payloads={"prompts": ["hello there", "write a poem", "count to ten"], "max_tokens": 12},
+        load={"n_requests": 3, "timeout": 10},
+        clients=[1, 2, 4],
+        results=results,
+        live_interval=0.5,
+    )
+    data.update(overrides)
+    return SweepConfig(**data)
+
+
+async def _flow_run_artifacts(flow_run_id: str) -> dict:
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(flow_run_id)]))
+        )
+    return {a.key: a for a in found if a.key}
+
+
+async def test_sweep_on_s3_writes_runs_summary_charts_and_artifacts(emulator_url, s3_results):
+    config = _config(emulator_url, f"{s3_results}/llmeter")
+    out = await load_test_sweep(config)
+
+    folder = out["folder"]
+    assert folder.startswith(f"{s3_results}/llmeter/{config.name}/") and folder.endswith("Z")
+    assert [r["run_name"] for r in out["runs"]] == ["00001-clients", "00002-clients", "00004-clients"]
+    fs, root = fsspec.core.url_to_fs(folder)
+    for run in out["runs"]:
+        names = {p.rsplit("/", 1)[-1] for p in fs.ls(f"{root}/{run['run_name']}", refresh=True)}
+        assert {"run_config.json", "summary.json", "stats.json", "responses.jsonl"} <= names
+        stats = json.loads(fs.cat(f"{root}/{run['run_name']}/stats.json"))
+        assert stats["total_requests"] == 3 * run["clients"] and stats["failed_requests"] == 0
+        assert 0.01 < stats["time_to_first_token-p50"] < stats["time_to_last_token-p50"] < 1.0
+
+    for frame in (pd.read_csv(out["csv"]), pd.read_parquet(out["parquet"])):
+        assert frame["clients"].tolist() == [1, 2, 4]
+        assert frame["total_requests"].tolist() == [3, 6, 12]
+        assert frame["run_url"].tolist() == [f"{folder}/{n:05d}-clients" for n in (1, 2, 4)]
+        assert (frame["requests_per_minute"] > 0).all()
+    assert set(out["charts"]) == {"ttft", "ttlt", "requests-per-minute", "output-tps", "error-rate"}
+    for url in out["charts"].values():
+        assert url.startswith(f"{folder}/charts/") and fs.cat(url).startswith(b"\x89PNG")
+
+    artifacts = await _flow_run_artifacts(out["flow_run_id"])
+    table = artifacts[f"{config.name}-table"]
+    assert table.type == "table"
+    rows = json.loads(table.data)
+    assert [r["clients"] for r in rows] == [1, 2, 4]
+    assert rows[2]["time_to_first_token-p50"] == round(pd.read_csv(out["csv"])["time_to_first_token-p50"][2], 4)
+    charts = artifacts[f"{config.name}-charts"]
+    assert charts.type == "markdown" and charts.data.count("data:image/png;base64,") == 5
+    for clients in ("00001", "00002", "00004"):
+        for suffix in ("progress", "live", "metrics", "stats"):
+            assert f"{config.name}-{clients}-clients-{suffix}" in artifacts
+
+
+async def test_bad_input_lists_every_error_before_any_request(emulator_url, tmp_path):
+    emulator_requests = _emulator_requests(emulator_url)
+    with pytest.raises(ParameterTypeError) as caught:
+        await load_test_sweep({"name": "x", "endpoint": {"type": "openai-chat"}, "payloads": {"prompts": []},
+                               "load": {"clients": 0, "n_requests": 1}, "clients": [0]})
+    message = str(caught.value)
+    for field in ("sweep.endpoint.model", "sweep.payloads.prompts", "sweep.load.clients", "sweep.clients.0"):
+        assert field in message
+
+    config = _config(emulator_url, str(tmp_path), endpoint={"type": "openai-chat", "model": "m",
+                                                             "base_url": emulator_url, "colour": "red"})
+    with pytest.raises(ConfigError, match="endpoint.colour"):
+        await load_test_sweep(config)
+    assert _emulator_requests(emulator_url) == emulator_requests
+    assert not list(tmp_path.iterdir())
+
+
+async def test_local_results_root_from_the_environment(emulator_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMETER_RESULTS", str(tmp_path / "from-env"))
+    config = _config(emulator_url, None, clients=[2])
+    out = await load_test_sweep(config)
+    assert out["folder"].startswith(str(tmp_path / "from-env" / config.name))
+    result = Result.load(out["runs"][0]["run_url"])
+    assert result.total_requests == 6 and not result.interrupted
+
+
+def _emulator_requests(base_url: str) -> int:
+    """Requests the emulator has received (its ground truth, not our own count)."""
+    import httpx
+
+    return int(httpx.get(base_url.removesuffix("/v1") + "/emulator/stats").json()["requests"])
