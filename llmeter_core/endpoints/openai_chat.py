@@ -63,6 +63,7 @@ class OpenAIChatEndpoint(OpenAICompatibleEndpoint):
 async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
     """Read an SSE stream of ``chat.completion.chunk`` objects into ``out``.
 
+    Token times are those of the network chunks that carried them (see ``sse_events``).
     Text pieces are collected in a list and joined once; ``out`` gets the text and the last
     content time in ``finally`` so a broken stream keeps what arrived.
     """
@@ -71,7 +72,7 @@ async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: Inv
     done = False
     finish_reason: str | None = None
     try:
-        async for _event, data in sse_events(response.content):
+        async for arrival_ns, _event, data in sse_events(response.content):
             if data == b"[DONE]":
                 # Keep reading to the end of the body (only the chunked-encoding terminator
                 # is left): a response abandoned before its end closes its connection
@@ -89,7 +90,7 @@ async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: Inv
                         if content.__class__ is not str:
                             content = _parts_text(content)
                         if content:
-                            last_ns = now_ns()
+                            last_ns = arrival_ns
                             if out.time_to_first_token is None:
                                 out.time_to_first_token = (last_ns - start_ns) / 1e9
                             pieces.append(content)

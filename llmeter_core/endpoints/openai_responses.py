@@ -78,7 +78,7 @@ async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: Inv
     last_ns = 0
     final: dict[str, Any] | None = None
     try:
-        async for event, data in sse_events(response.content):
+        async for arrival_ns, event, data in sse_events(response.content):
             if event is None:  # a server that sends only ``data:`` lines: the type is inside
                 if data == b"[DONE]":
                     continue
@@ -92,7 +92,7 @@ async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: Inv
             if kind == _DELTA:
                 delta = obj.get("delta")
                 if delta:
-                    last_ns = now_ns()
+                    last_ns = arrival_ns
                     if out.time_to_first_token is None:
                         out.time_to_first_token = (last_ns - start_ns) / 1e9
                     pieces.append(delta)

@@ -170,4 +170,4 @@ async def test_sse_events_pairs_event_names_with_data():
     reader = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
     reader.feed_data(b"event: a\ndata: 1\n\n: comment\ndata: 2\n\nevent: b\nid: 7\ndata:3\n\n")
     reader.feed_eof()
-    assert [item async for item in sse_events(reader)] == [(b"a", b"1"), (None, b"2"), (b"b", b"3")]
+    assert [item[1:] async for item in sse_events(reader)] == [(b"a", b"1"), (None, b"2"), (b"b", b"3")]
