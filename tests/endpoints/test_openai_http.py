@@ -171,3 +171,22 @@ async def test_sse_events_pairs_event_names_with_data():
     reader.feed_data(b"event: a\ndata: 1\n\n: comment\ndata: 2\n\nevent: b\nid: 7\ndata:3\n\n")
     reader.feed_eof()
     assert [item[1:] async for item in sse_events(reader)] == [(b"a", b"1"), (None, b"2"), (b"b", b"3")]
+
+
+async def test_sse_events_lines_split_across_chunks_crlf_and_long_lines():
+    """Lines cut anywhere between network chunks are reassembled; CRLF endings work; a line
+    far longer than aiohttp's readline limit (2 x 64 KiB) is accepted; a last line without its
+    newline is not lost."""
+    long_value = b"x" * 300_000
+    stream = b"event: big\r\ndata: " + long_value + b"\r\n\r\ndata: two\n\ndata: tail"
+    pieces = [stream[start:start + 7001] for start in range(0, len(stream), 7001)]  # odd cuts
+
+    class Chunks:  # what sse_events uses of an aiohttp StreamReader: readany()
+        async def readany(self) -> bytes:
+            return pieces.pop(0) if pieces else b""
+
+    reader = Chunks()
+    items = [item async for item in sse_events(reader)]
+    assert [(event, data[:3], len(data)) for _, event, data in items] == [
+        (b"big", b"xxx", 300_000), (None, b"two", 3), (None, b"tai", 4)]
+    assert all(isinstance(arrival, int) for arrival, _, _ in items)
