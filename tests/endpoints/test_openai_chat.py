@@ -203,3 +203,18 @@ def test_create_payload_and_registry():
     endpoint = create_endpoint("openai-chat", model_id="m", base_url="http://127.0.0.1:1/v1", stream=False)
     assert isinstance(endpoint, OpenAIChatEndpoint)
     assert endpoint.url == "http://127.0.0.1:1/v1/chat/completions"
+
+
+async def test_timeout_mid_stream_keeps_partial_text_and_the_pool_recovers(emulator):
+    """A request cut by the per-request timeout keeps what arrived; its half-read connection
+    is dropped (not handed to the next request) and the next request succeeds."""
+    emu = await emulator(ttft_ms=10, itl_ms=30, output_tokens=10)
+    async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1") as endpoint:
+        cut = await endpoint.call(OpenAIChatEndpoint.create_payload(PROMPT), timeout=0.1)
+        assert cut.error_type == "timeout"
+        assert cut.time_to_first_token is not None and 0.009 <= cut.time_to_first_token <= 0.05
+        assert cut.response_text is not None and cut.response_text.startswith("tok0 tok1")
+        assert cut.response_text != full_text(10)
+        after = await endpoint.call(OpenAIChatEndpoint.create_payload(PROMPT), timeout=5)
+    assert after.ok, after.error
+    assert after.response_text == full_text(10)
