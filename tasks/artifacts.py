@@ -12,31 +12,23 @@ import math
 from typing import Any
 
 from llmeter_core.live import LiveSnapshot, grouped_rows
-from llmeter_core.stats import AGGREGATES, METRICS
+from llmeter_core.stats import METRICS
 
 __all__ = [
     "artifact_key",
     "plain",
     "metrics_table",
+    "metrics_description",
     "live_markdown",
     "live_log_line",
     "stats_link",
 ]
 
-_SCALAR_KEYS: tuple[str, ...] = (
-    "total_requests",
-    "failed_requests",
-    "failed_requests_rate",
-    "incomplete_requests",
-    "requests_per_minute",
-    "output_tps",
-    "average_input_tokens_per_minute",
-    "average_output_tokens_per_minute",
-    "total_input_tokens",
-    "total_output_tokens",
-    "total_cached_input_tokens",
-    "total_test_time",
-)
+#: Run-wide rates shown as one-value rows under the ``average`` column of the metrics table.
+_RATE_KEYS: tuple[str, ...] = ("requests_per_minute", "output_tps", "failed_requests_rate")
+
+#: Percentile columns of the metrics table (the UI pages tables by 10 rows: keep it short).
+_TABLE_AGGREGATES: tuple[str, ...] = ("average", "p50", "p90", "p99", "max")
 
 
 def artifact_key(*parts: str) -> str:
@@ -66,25 +58,35 @@ def plain(value: Any, digits: int = 4) -> Any:
 
 
 def metrics_table(stats: dict[str, Any]) -> list[dict[str, Any]]:
-    """The final metrics table: one ``{"metric", "value"}`` row per stats.json number.
+    """The final metrics table: one row per metric, fitting the UI's first page.
 
-    Throughput and error counts first, then each latency/token metric's aggregates (under
-    their stats.json names, seconds and tokens), then errors by type.
+    Each latency/token metric of stats.json is a row with its ``average``, ``p50``, ``p90``,
+    ``p99`` and ``max`` (times in seconds, tokens per request); then the run-wide rates
+    (requests_per_minute, output_tps, failed_requests_rate) with their value under
+    ``average``. Counts and errors by type go in ``metrics_description``.
     """
     rows: list[dict[str, Any]] = []
-    for key in _SCALAR_KEYS:
-        if key in stats:
-            rows.append({"metric": key, "value": plain(stats[key])})
     for name in METRICS:
-        for agg in AGGREGATES:
-            key = f"{name}-{agg}"
-            if key in stats:
-                rows.append({"metric": key, "value": plain(stats[key])})
-    for kind, count in sorted((stats.get("errors") or {}).items()):
-        rows.append({"metric": f"errors.{kind}", "value": plain(count)})
-    if stats.get("interrupted"):
-        rows.append({"metric": "interrupted", "value": True})
+        unit = " (s)" if name.startswith("time_") else " (tokens)"
+        row: dict[str, Any] = {"metric": name + unit}
+        for agg in _TABLE_AGGREGATES:
+            row[agg] = plain(stats.get(f"{name}-{agg}"))
+        rows.append(row)
+    for key in _RATE_KEYS:
+        rows.append({"metric": key, **{agg: None for agg in _TABLE_AGGREGATES}, "average": plain(stats.get(key))})
     return rows
+
+
+def metrics_description(run_name: str, stats: dict[str, Any]) -> str:
+    """The metrics table's description: state, counts and errors by type."""
+    state = "interrupted, partial run saved" if stats.get("interrupted") else "done"
+    errors = stats.get("errors") or {}
+    by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(errors.items())) or "none"
+    return (
+        f"Final metrics of load run {run_name} ({state}): {stats.get('total_requests', 0):,} requests, "
+        f"{stats.get('failed_requests', 0):,} failed, {stats.get('incomplete_requests', 0):,} incomplete; "
+        f"errors by type: {by_type}. Times in seconds; rates over the run under `average`."
+    )
 
 
 def live_markdown(snapshot: LiveSnapshot) -> str:

@@ -29,7 +29,7 @@ from prefect.runtime import task_run
 from llmeter_core.results import Result
 from llmeter_core.spec import RunSpec
 
-from .artifacts import artifact_key, metrics_table, plain, stats_link
+from .artifacts import artifact_key, metrics_description, metrics_table, plain, stats_link
 from .interrupts import stop_on_signals, tracking
 from .live import PrefectLiveSink
 
@@ -106,7 +106,7 @@ async def run_load_test(
             await acreate_table_artifact(
                 metrics_table(result.stats),
                 key=artifact_key(prefix, "metrics"),
-                description=f"Final metrics of load run {run_name} ({state})",
+                description=metrics_description(run_name, result.stats),
             )
             if result.stats_url:
                 await acreate_link_artifact(

@@ -89,4 +89,5 @@ async def test_sigterm_mid_run_keeps_a_valid_partial_run_and_ends_the_process(pr
     key = f"{name}-00003-clients-metrics"
     async with get_client() as client:
         (metrics,) = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-    assert {"metric": "interrupted", "value": True} in json.loads(metrics.data)
+    assert "interrupted, partial run saved" in metrics.description
+    assert json.loads(metrics.data)[0]["p50"] > 0

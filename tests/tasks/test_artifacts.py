@@ -6,7 +6,15 @@ import math
 import numpy as np
 
 from llmeter_core.live import LiveSnapshot
-from tasks.artifacts import artifact_key, live_log_line, live_markdown, metrics_table, plain, stats_link
+from tasks.artifacts import (
+    artifact_key,
+    live_log_line,
+    live_markdown,
+    metrics_description,
+    metrics_table,
+    plain,
+    stats_link,
+)
 
 STATS = {
     "total_requests": 40,
@@ -33,15 +41,23 @@ def test_plain_values_are_json_safe():
     assert plain(float("nan")) is None and plain(math.inf) is None
 
 
-def test_metrics_table_has_one_row_per_number_and_errors_by_type():
-    rows = metrics_table({**STATS, "interrupted": True})
-    table = {r["metric"]: r["value"] for r in rows}
-    assert table["requests_per_minute"] == 1281.2346
-    assert table["time_to_first_token-p50"] == 0.1071
-    assert table["errors.http_429"] == 2
-    assert table["interrupted"] is True
-    assert [r["metric"] for r in rows][:2] == ["total_requests", "failed_requests"]
+def test_metrics_table_fits_one_page_with_percentiles_and_rates():
+    rows = metrics_table(STATS)
+    assert len(rows) <= 10  # the UI shows 10 rows per page
+    by_metric = {r["metric"]: r for r in rows}
+    ttft = by_metric["time_to_first_token (s)"]
+    assert (ttft["p50"], ttft["p90"], ttft["p99"]) == (0.1071, 0.2, 0.3)
+    assert by_metric["num_tokens_output (tokens)"]["average"] is None
+    assert by_metric["requests_per_minute"] == {"metric": "requests_per_minute", "average": 1281.2346,
+                                                "p50": None, "p90": None, "p99": None, "max": None}
+    assert all(set(r) == set(rows[0]) for r in rows)  # one set of columns
     json.dumps(rows)
+
+
+def test_metrics_description_counts_and_errors():
+    text = metrics_description("00004-clients", {**STATS, "interrupted": True, "incomplete_requests": 1})
+    assert "00004-clients (interrupted, partial run saved)" in text
+    assert "40 requests, 2 failed, 1 incomplete" in text and "http_429 2" in text
 
 
 def _snapshot(**kw) -> LiveSnapshot:

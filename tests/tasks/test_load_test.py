@@ -83,9 +83,10 @@ async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_ur
     found = await _artifacts(f"{prefix}-metrics", f"{prefix}-stats", f"{prefix}-progress", f"{prefix}-live")
     (metrics,) = found[f"{prefix}-metrics"]
     assert metrics.type == "table"
-    rows = {row["metric"]: row["value"] for row in json.loads(metrics.data)}
-    assert rows["total_requests"] == 8
-    assert rows["time_to_first_token-p50"] == round(stats["time_to_first_token-p50"], 4)
+    rows = {row["metric"]: row for row in json.loads(metrics.data)}
+    assert rows["time_to_first_token (s)"]["p50"] == round(stats["time_to_first_token-p50"], 4)
+    assert rows["requests_per_minute"]["average"] == round(stats["requests_per_minute"], 4)
+    assert "8 requests, 0 failed" in metrics.description
     (link,) = found[f"{prefix}-stats"]
     assert link.type == "markdown"  # Prefect stores a link artifact as markdown: [text](url)
     assert f"({summary['stats_url']})" in link.data
