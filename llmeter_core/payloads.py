@@ -10,6 +10,7 @@ order, so concurrent requests were identical and prompt caches flattered the res
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 from typing import Any, Iterator
@@ -85,6 +86,9 @@ def _load_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def client_order(payloads: list[dict[str, Any]], client: int, seed: int) -> Iterator[dict[str, Any]]:
     """Endless iterator over ``payloads`` in a shuffle of the client's own, reshuffled each pass."""
+    if len(payloads) == 1:
+        yield from itertools.repeat(payloads[0])
+        return
     rng = random.Random(seed * 1_000_003 + client)
     order = list(range(len(payloads)))
     while True:

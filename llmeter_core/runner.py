@@ -8,7 +8,9 @@ How a run goes:
 2. ``endpoint.open()`` builds the connection pool; optional warm-up requests (per client) are
    sent and discarded.
 3. ``clients`` asyncio tasks each loop: ask the bound, pick the next payload of their own
-   shuffle, run the request in its own task, record the response. Recording is synchronous
+   shuffle, await ``Endpoint.call``, record the response. A client is cancelled (to end or
+   interrupt a run) only while it is inside ``Endpoint.call``, which records that request
+   as ``incomplete``. Recording is synchronous
    and small (token fallback, stats update, one jsonl line into a buffer).
 4. The run ends when the bound says so. At the end of a duration, ``drain`` (default) stops
    sending and waits up to ``grace_period`` for requests in flight; ``cancel`` aborts them,
@@ -133,7 +135,7 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._interrupted = False
-        self._inflight: set[asyncio.Task[InvocationResponse]] = set()
+        self._inflight: set[asyncio.Task[Any]] = set()  # client tasks inside Endpoint.call
         self._sent = 0
         self._done = 0
         self._started_ns = 0
@@ -248,18 +250,18 @@ class Runner:
             return
 
         async def one_client(client: int) -> None:
+            me = asyncio.current_task()
             order = client_order(self.payloads, client, self.seed + 7919)
             for _ in range(self.warmup_requests):
                 if self._stopping:
                     return
-                task = asyncio.get_running_loop().create_task(self.endpoint.call(next(order), self.timeout))
-                self._inflight.add(task)
+                self._inflight.add(me)
                 try:
-                    await task
+                    await self.endpoint.call(next(order), self.timeout)
                 finally:
-                    self._inflight.discard(task)
+                    self._inflight.discard(me)
 
-        await asyncio.gather(*(one_client(c) for c in range(self.clients)))
+        await asyncio.gather(*(asyncio.ensure_future(one_client(c)) for c in range(self.clients)))
 
     async def _run_clients(self) -> None:
         loop = asyncio.get_running_loop()
@@ -271,6 +273,7 @@ class Runner:
         try:
             await asyncio.gather(*clients)
         finally:
+            self._stopping = True
             for timer in timers:
                 timer.cancel()
             if self._grace_timer is not None:
@@ -283,10 +286,11 @@ class Runner:
     async def _client(self, client: int) -> None:
         order = client_order(self.payloads, client, self.seed)
         bound = self.bound
-        loop = asyncio.get_running_loop()
         call = self.endpoint.call
         timeout = self.timeout
         callbacks = self.callbacks
+        inflight = self._inflight
+        me = asyncio.current_task()
         sent = 0
         while not self._stopping and bound.allows(sent):
             payload = next(order)
@@ -298,12 +302,11 @@ class Runner:
                 break
             sent += 1
             self._sent += 1
-            task = loop.create_task(call(payload, timeout))
-            self._inflight.add(task)
+            inflight.add(me)
             try:
-                response = await task
+                response = await call(payload, timeout)
             finally:
-                self._inflight.discard(task)
+                inflight.discard(me)
             for callback in callbacks:
                 await callback.after_invoke(response)
             self._record(response)
