@@ -37,11 +37,14 @@ from ..errors import ConfigError
 from ..response import InvocationResponse
 from .base import Endpoint
 
-__all__ = ["AwsEndpoint", "record_metadata", "raise_failed", "public_url", "RETRY_MODES"]
+__all__ = ["AwsEndpoint", "record_metadata", "raise_failed", "public_url", "RETRY_MODES", "HTTP_CLIENTS"]
 
 logger = logging.getLogger(__name__)
 
 RETRY_MODES = ("standard", "adaptive", "legacy")
+#: ``direct``: ``_aws_http.DirectHTTPSession`` (requests written before yielding, see there);
+#: ``aiohttp``: aiobotocore's default session.
+HTTP_CLIENTS = ("direct", "aiohttp")
 
 
 class AwsEndpoint(Endpoint):
@@ -54,6 +57,10 @@ class AwsEndpoint(Endpoint):
     ``max_pool_connections`` caps concurrent connections: keep it at or above the number of
     clients, or requests queue for a connection inside the SDK and that wait is timed as
     latency. ``read_timeout`` is the longest silence allowed between two socket reads.
+    ``http_client`` picks the transport under the SDK: ``direct`` (default,
+    ``_aws_http.DirectHTTPSession``: a request's bytes leave before any other client runs)
+    or ``aiohttp`` (aiobotocore's own; on Python 3.11 it delays each request body behind
+    every other ready coroutine, which inflates times when many clients send at once).
     """
 
     #: botocore service name, e.g. ``bedrock-runtime``.
@@ -73,6 +80,7 @@ class AwsEndpoint(Endpoint):
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
         prewarm_connections: int = 1,
+        http_client: str = "direct",
         provider: str = "aws",
     ):
         super().__init__(model_id, endpoint_name, provider)
@@ -96,7 +104,10 @@ class AwsEndpoint(Endpoint):
         self.max_pool_connections = max_pool_connections
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
+        if http_client not in HTTP_CLIENTS:
+            raise ConfigError("endpoint.http_client", f"expected one of {HTTP_CLIENTS}, got {http_client!r}")
         self.prewarm_connections = prewarm_connections
+        self.http_client = http_client
         self._client: Any = None
         self._stack: contextlib.AsyncExitStack | None = None
 
@@ -117,11 +128,17 @@ class AwsEndpoint(Endpoint):
 
         session = AioSession(profile=self.profile)
         _share_data_loader(session)
+        options: dict[str, Any] = {}
+        if self.http_client == "direct":
+            from ._aws_http import DirectHTTPSession
+
+            options["http_session_cls"] = DirectHTTPSession
         config = AioConfig(
             retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             max_pool_connections=self.max_pool_connections,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
+            **options,
         )
         stack = contextlib.AsyncExitStack()
         try:
@@ -130,6 +147,7 @@ class AwsEndpoint(Endpoint):
                     self.service_name, region_name=self.region, endpoint_url=self.endpoint_url, config=config
                 )
             )
+            _keep_user_agent_fixed(self._client)
             credentials = await session.get_credentials()
             if credentials is not None:  # resolve (assume a role, fetch IMDS...) now, not mid-run
                 await credentials.get_frozen_credentials()
@@ -181,6 +199,7 @@ class AwsEndpoint(Endpoint):
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             prewarm_connections=self.prewarm_connections,
+            http_client=self.http_client,
         )
         return config
 
@@ -247,6 +266,17 @@ def _share_data_loader(session: Any) -> None:
         session.register_component("data_loader", _data_loader)
 
 
+def _keep_user_agent_fixed(client: Any) -> None:
+    """Skip botocore's per-request rebuild of the User-Agent header (~0.1 ms of string work
+    per request, re-deriving feature flags): the header built with the client is sent as is.
+    Best effort through a private attribute; without it the rebuild simply stays."""
+    creator = getattr(client, "_user_agent_creator", None)
+    handler = getattr(creator, "rebuild_and_replace_user_agent_handler", None)
+    if handler is not None:
+        service_id = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.unregister(f"request-created.{service_id}", handler)
+
+
 async def _create_http_session(client: Any) -> None:
     """Create the client's aiohttp session (and its TLS context) without sending anything.
 
@@ -255,6 +285,10 @@ async def _create_http_session(client: Any) -> None:
     internals change, the first request pays for it as before.
     """
     http_session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    prepare = getattr(http_session, "prepare", None)
+    if prepare is not None:  # DirectHTTPSession
+        await prepare(client.meta.endpoint_url)
+        return
     get_session = getattr(http_session, "_get_session", None)
     proxy_config = getattr(http_session, "_proxy_config", None)
     if get_session is None or proxy_config is None:

@@ -20,6 +20,7 @@ from typing import Any
 from ..clock import now_ns
 from ..response import InvocationResponse
 from ._aws import AwsEndpoint, raise_failed
+from ._eventstream import read_events
 
 __all__ = ["BedrockConverse", "BedrockConverseStream", "converse_payload"]
 
@@ -70,6 +71,7 @@ class BedrockConverse(AwsEndpoint):
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
         prewarm_connections: int = 1,
+        http_client: str = "direct",
         provider: str = "bedrock",
     ):
         super().__init__(
@@ -83,6 +85,7 @@ class BedrockConverse(AwsEndpoint):
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             prewarm_connections=prewarm_connections,
+            http_client=http_client,
             provider=provider,
         )
 
@@ -125,20 +128,19 @@ class BedrockConverseStream(BedrockConverse):
         stream = response["stream"]
         texts: list[str] = []
         try:
-            async for event in stream:
-                delta_event = event.get("contentBlockDelta")
-                if delta_event is not None:
-                    text = (delta_event.get("delta") or {}).get("text")
+            async for arrival_ns, event_type, body in read_events(stream, "ConverseStream"):
+                if event_type == "contentBlockDelta":
+                    text = (body.get("delta") or {}).get("text")
                     if text:
-                        elapsed = (now_ns() - start_ns) / 1e9
+                        elapsed = (arrival_ns - start_ns) / 1e9
                         if out.time_to_first_token is None:
                             out.time_to_first_token = elapsed
                         out.time_to_last_token = elapsed
                         texts.append(text)
-                elif "metadata" in event:
-                    _record_usage(event["metadata"], out)
-                elif "messageStop" in event:
-                    reason = event["messageStop"].get("stopReason")
+                elif event_type == "metadata":
+                    _record_usage(body, out)
+                elif event_type == "messageStop":
+                    reason = body.get("stopReason")
                     if reason:
                         out.annotations["stop_reason"] = reason
         finally:

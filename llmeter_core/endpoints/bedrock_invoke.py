@@ -15,6 +15,7 @@ The service's own counts win over the body's: the ``X-Amzn-Bedrock-*-Token-Count
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
 from ._aws import AwsEndpoint, raise_failed
+from ._eventstream import read_events
 from .response_formats import (
     INVOCATION_METRICS_KEY,
     PRESETS,
@@ -75,6 +77,7 @@ class BedrockInvokeModel(AwsEndpoint):
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
         prewarm_connections: int = 1,
+        http_client: str = "direct",
         provider: str = "bedrock",
     ):
         super().__init__(
@@ -88,6 +91,7 @@ class BedrockInvokeModel(AwsEndpoint):
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             prewarm_connections=prewarm_connections,
+            http_client=http_client,
             provider=provider,
         )
         name = output_format or default_format_name(model_id)
@@ -181,12 +185,12 @@ class BedrockInvokeModelStream(BedrockInvokeModel):
         tally = ChunkTally(self.paths, start_ns, out)
         metrics: dict[str, Any] | None = None
         try:
-            async for event in stream:
-                chunk = event.get("chunk")
-                if chunk is None:
+            async for arrival_ns, event_type, body in read_events(stream, "InvokeModelWithResponseStream"):
+                if event_type != "chunk":
                     continue
-                data = orjson.loads(chunk["bytes"])
-                tally.add(data)
+                encoded = body.get("bytes") or b""
+                data = orjson.loads(base64.b64decode(encoded) if isinstance(encoded, str) else encoded)
+                tally.add(data, arrival_ns)
                 if isinstance(data, dict) and isinstance(data.get(INVOCATION_METRICS_KEY), dict):
                     metrics = data[INVOCATION_METRICS_KEY]
         finally:

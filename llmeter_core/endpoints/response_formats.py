@@ -342,11 +342,12 @@ class ChunkTally:
         self.output_tokens: int | None = None
         self.cached_tokens: int | None = None
 
-    def add(self, chunk: Any) -> None:
+    def add(self, chunk: Any, arrival_ns: int | None = None) -> None:
+        """Account one chunk; ``arrival_ns`` is when its bytes arrived (default: now)."""
         paths = self.paths
         text = paths.text_of(chunk)
         if text:
-            elapsed = (now_ns() - self.start_ns) / 1e9
+            elapsed = ((now_ns() if arrival_ns is None else arrival_ns) - self.start_ns) / 1e9
             out = self.out
             if out.time_to_first_token is None:
                 out.time_to_first_token = elapsed

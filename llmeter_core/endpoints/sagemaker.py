@@ -24,6 +24,7 @@ from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
 from ._aws import AwsEndpoint, raise_failed
+from ._eventstream import read_events
 from .response_formats import PRESETS, ChunkTally, fill_from_body, resolve_format
 
 __all__ = ["SageMakerEndpoint", "SageMakerStreamEndpoint", "PayloadReassembler", "DEFAULT_SAGEMAKER_FORMAT"]
@@ -155,6 +156,7 @@ class SageMakerEndpoint(AwsEndpoint):
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
         prewarm_connections: int = 1,
+        http_client: str = "direct",
         provider: str = "sagemaker",
     ):
         name = endpoint_name or model_id
@@ -172,6 +174,7 @@ class SageMakerEndpoint(AwsEndpoint):
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             prewarm_connections=prewarm_connections,
+            http_client=http_client,
             provider=provider,
         )
         self.output_format = output_format
@@ -261,12 +264,12 @@ class SageMakerStreamEndpoint(SageMakerEndpoint):
         tally = ChunkTally(self.paths, start_ns, out)
         reassembler = PayloadReassembler()
         try:
-            async for event in stream:
-                part = event.get("PayloadPart")
-                if part is None:
+            async for arrival_ns, event_type, body in read_events(stream, "InvokeEndpointWithResponseStream"):
+                if event_type != "PayloadPart":
                     continue
-                for value in reassembler.feed(part.get("Bytes") or b""):
-                    tally.add(value)
+                data = body if isinstance(body, bytes) else (body.get("Bytes") or b"")
+                for value in reassembler.feed(data):
+                    tally.add(value, arrival_ns)
             for value in reassembler.flush():
                 tally.add(value)
         finally:

@@ -17,7 +17,7 @@ from llmeter_core.emulator import start_emulator
 from llmeter_core.emulator.eventstream import encode_message, event_headers, exception_headers
 
 __all__ = ["aws_env", "emulator", "canned_eventstream", "count_connects", "event", "exception_event",
-           "SECRET_KEY"]
+           "assert_matches_truth", "SECRET_KEY"]
 
 SECRET_KEY = "dummy-secret-key-never-written-9f3b"
 
@@ -105,3 +105,17 @@ async def count_connects(monkeypatch):
 
     monkeypatch.setattr(loop, "create_connection", counting)
     return calls
+
+
+def assert_matches_truth(out, emu, tolerance_ms: float = 25.0) -> None:
+    """The client's times are the server's own record of when it wrote the first and last
+    token, plus a little (network, parsing): never less, and at most ``tolerance_ms`` more.
+    Comparing with the server's record, not the configured latency, keeps the check exact
+    on a busy machine where the emulator itself runs late."""
+    truth = emu.state.truth.get(out.id)
+    assert truth is not None, f"no ground truth for request id {out.id}"
+    if out.time_to_first_token is not None:
+        error_ms = out.time_to_first_token * 1000 - truth.first_token_ms
+        assert 0 <= error_ms < tolerance_ms, (out.time_to_first_token, truth)
+    error_ms = out.time_to_last_token * 1000 - truth.last_token_ms
+    assert 0 <= error_ms < tolerance_ms, (out.time_to_last_token, truth)
