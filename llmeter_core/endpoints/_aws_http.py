@@ -184,7 +184,9 @@ class DirectHTTPSession:
                 except TimeoutError:
                     raise ReadTimeoutError(endpoint_url=request.url, error="no response within read_timeout") from None
                 except (ProtocolError, OSError) as exc:
-                    stale = reused and not connection.got_bytes
+                    # only a server closing an idle connection is retried: the request was
+                    # then never processed (a retry must not send an invocation twice)
+                    stale = reused and not connection.got_bytes and not connection.aborted
                     connection.abort()
                     connection = None
                     if stale and attempt == 0:  # the server had closed this idle connection: use a new one

@@ -151,7 +151,7 @@ class Connection(asyncio.Protocol):
         self._paused = False
         self._read_timeout: float | None = None
         self.got_bytes = False
-        self.generation = 0  # requests sent so far: tells a finished response from the current one
+        self.aborted = False  # closed by this side, not by the server
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -182,7 +182,6 @@ class Connection(asyncio.Protocol):
     def send(self, data: bytes, url: str, method: str, read_timeout: float | None) -> None:
         """Write one request now (no yield) and expect its response."""
         self.url, self.used, self.got_bytes = url, True, False
-        self.generation += 1
         self._read_timeout = read_timeout
         self._no_body = method == "HEAD"
         self._head = asyncio.get_running_loop().create_future()
@@ -206,6 +205,8 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def abort(self) -> None:
+        """Close at once (our decision: a request cut short, a protocol error, shutdown)."""
+        self.aborted = True
         if not self.closed:
             self.closed = True
             if self.transport is not None:
@@ -324,11 +325,11 @@ class Connection(asyncio.Protocol):
             self._body.set_exception(ResponseStreamingError(error=exc))
         self.abort()
 
-    def close_response(self, generation: int) -> None:
-        """The reader of request ``generation`` is done: drop the connection if that response
-        was not read to the end. A response read to the end left the connection to the pool,
-        where it may already serve another request: closing it then must not touch it."""
-        if generation == self.generation and self._mode != "idle":
+    def close_response(self, body: Body) -> None:
+        """The reader of ``body`` is done: drop the connection if that body is still being
+        received. A body received to its end has left the connection to the pool, where it
+        may already serve another request: closing that response must not touch it."""
+        if body is self._body:
             self.abort()
 
 
@@ -341,13 +342,12 @@ class RawResponse:
         self.headers = headers
         self.content = content
         self._connection = connection
-        self._generation = connection.generation
 
     async def read(self) -> bytes:
         return await self.content.read()
 
     def close(self) -> None:
-        self._connection.close_response(self._generation)
+        self._connection.close_response(self.content)
 
     def release(self) -> None:
         self.close()
