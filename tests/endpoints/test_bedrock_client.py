@@ -121,3 +121,48 @@ async def test_unreachable_endpoint_opens_and_records_connection_errors(aws_env)
     async with BedrockConverseStream("m", endpoint_url="http://127.0.0.1:9", connect_timeout=1) as endpoint:
         out = await endpoint.call(endpoint.create_payload("a"), timeout=5)
     assert out.error_type == "EndpointConnectionError"
+
+
+async def test_signature_still_matches_the_bytes_on_the_wire(aws_env):
+    """The SigV4 signature botocore computed must hold for what DirectHTTPSession actually
+    sent (path encoding, headers, body): recompute it from the received bytes."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    received = {}
+
+    async def serve(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:] if line)
+        body = await reader.readexactly(int(headers["Content-Length"]))
+        received.update(request_line=lines[0], headers=headers, body=body)
+        error = b'{"message":"no"}'
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: ValidationException\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(error), error))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    model = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    try:
+        async with BedrockConverseStream(model, endpoint_url=url, prewarm_connections=0) as endpoint:
+            out = await endpoint.call(endpoint.create_payload("a prompt with ünïcode"), timeout=5)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert out.error_type == "ValidationException"
+    method, target, _ = received["request_line"].split(" ")
+    assert target == "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream"
+    headers = received["headers"]
+    authorization = headers["Authorization"]
+    signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+    request = AWSRequest(method=method, url=url + target, data=received["body"],
+                         headers={k: v for k, v in headers.items() if k.lower() in signed})
+    request.context["timestamp"] = headers["X-Amz-Date"]
+    signer = SigV4Auth(Credentials("AKIDUMMY", SECRET_KEY, SECRET_KEY + "-token"), "bedrock", "us-east-1")
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    assert authorization.endswith(f"Signature={expected}")
+    assert "host" in signed and "x-amz-date" in signed
