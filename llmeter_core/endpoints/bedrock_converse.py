@@ -2,7 +2,8 @@
 
 Payloads are Converse requests without ``modelId`` (``messages``, optional ``system``,
 ``inferenceConfig``...); the endpoint adds its model. Token counts come from the response's
-``usage`` (``cacheReadInputTokens`` -> ``num_tokens_input_cached``, cache writes ->
+``usage`` (``num_tokens_input`` = inputTokens + cache reads + cache writes, the whole prompt
+as OpenAI counts it; ``cacheReadInputTokens`` -> ``num_tokens_input_cached``, cache writes ->
 ``annotations["cache_write_input_tokens"]``), the service's own ``metrics.latencyMs`` goes to
 ``annotations["server_latency_ms"]`` (compare it with the client's time to see network and
 SDK overhead), and the stop reason to ``annotations["stop_reason"]``.
@@ -153,7 +154,12 @@ def _record_usage(body: dict[str, Any], out: InvocationResponse) -> None:
     """Token counts and server latency from a Converse response or ``metadata`` event."""
     usage = body.get("usage") or {}
     if usage.get("inputTokens") is not None:
-        out.num_tokens_input = usage["inputTokens"]
+        # Bedrock's inputTokens leaves out tokens read from or written to the prompt cache;
+        # num_tokens_input is the whole prompt on every provider (OpenAI's prompt_tokens
+        # includes cached tokens), so add them back.
+        out.num_tokens_input = (
+            usage["inputTokens"] + (usage.get("cacheReadInputTokens") or 0) + (usage.get("cacheWriteInputTokens") or 0)
+        )
     if usage.get("outputTokens") is not None:
         out.num_tokens_output = usage["outputTokens"]
     if usage.get("cacheReadInputTokens") is not None:

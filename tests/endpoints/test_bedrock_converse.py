@@ -77,7 +77,7 @@ async def test_cached_input_tokens(emulator, cls):
         out = await endpoint.call(endpoint.create_payload(PROMPT), timeout=5)
     assert out.error is None, out.error
     assert out.num_tokens_input_cached == 4
-    assert out.num_tokens_input == 2  # as on Bedrock, inputTokens excludes the cache reads
+    assert out.num_tokens_input == 6  # inputTokens (2, cache reads excluded) + 4 cached: the whole prompt
 
 
 @pytest.mark.parametrize("cls", [BedrockConverse, BedrockConverseStream])
@@ -168,7 +168,7 @@ async def test_reasoning_deltas_and_unknown_events_are_skipped(canned_eventstrea
     assert out.id == "req-canned-7"
     # "Hello" is the 4th message, written ~80 ms after the start; the reasoning delta is not text
     assert out.time_to_first_token >= 0.075
-    assert (out.num_tokens_input, out.num_tokens_output, out.num_tokens_input_cached) == (7, 3, 5)
+    assert (out.num_tokens_input, out.num_tokens_output, out.num_tokens_input_cached) == (7 + 5 + 2, 3, 5)
     assert out.annotations == {"stop_reason": "end_turn", "server_latency_ms": 42, "cache_write_input_tokens": 2}
 
 
