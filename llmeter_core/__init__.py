@@ -8,6 +8,7 @@ computes exact stats incrementally; ``Result`` saves and loads run folders on an
 
 from __future__ import annotations
 
+from .cache_buster import CacheBuster
 from .callbacks import Callback
 from .endpoints import ENDPOINT_TYPES, Endpoint, create_endpoint
 from .errors import ConfigError, LLMeterError, PayloadError, StorageError
@@ -19,6 +20,7 @@ from .runner import Runner
 from .stats import RunningStats
 
 __all__ = [
+    "CacheBuster",
     "Callback",
     "ConfigError",
     "ENDPOINT_TYPES",

@@ -90,10 +90,10 @@ class PayloadSpec(BaseModel):
             raise ValueError("max_tokens applies to prompts; with a file, put it in the payloads")
         return self
 
-    def build(self, endpoint_type: str, base_dir: Path | None = None) -> list[dict[str, Any]]:
+    def build(self, endpoint: Endpoint, base_dir: Path | None = None) -> list[dict[str, Any]]:
+        """The payloads: prompts in the endpoint's own request body, or a file's bodies."""
         if self.prompts is not None:
-            cls = endpoint_class(endpoint_type)
-            return [cls.create_payload(p, self.max_tokens, **self.extra) for p in self.prompts]
+            return [endpoint.payload_for(p, self.max_tokens, **self.extra) for p in self.prompts]
         path = Path(self.file)  # type: ignore[arg-type]
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
@@ -113,6 +113,7 @@ class RunSpec(BaseModel):
     payloads: PayloadSpec
     live_interval: float = Field(5.0, gt=0, description="Seconds between live stats snapshots")
     low_memory: bool = Field(False, description="Keep responses on disk only")
+    cache_buster: bool = Field(False, description="Make every payload unique so the run measures prompt-cache misses")
     seed: int = Field(0, description="Seed of each client's payload shuffle")
     base_dir: Path | None = Field(None, exclude=True, description="Folder that relative paths are read from")
 
@@ -121,7 +122,7 @@ class RunSpec(BaseModel):
         from .runner import Runner
 
         endpoint = self.endpoint.build()
-        payloads = self.payloads.build(self.endpoint.type, self.base_dir)
+        payloads = self.payloads.build(endpoint, self.base_dir)
         options: dict[str, Any] = dict(
             clients=self.load.clients,
             n_requests=self.load.n_requests,
@@ -137,6 +138,10 @@ class RunSpec(BaseModel):
             low_memory=self.low_memory,
             seed=self.seed,
         )
+        if self.cache_buster:
+            from .cache_buster import CacheBuster
+
+            options["callbacks"] = [CacheBuster()]
         options.update(overrides)
         return Runner(endpoint, payloads, **options)
 

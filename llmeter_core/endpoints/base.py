@@ -78,6 +78,11 @@ class Endpoint(ABC):
     def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """Build this API's request body for a plain-text prompt (used by spec files)."""
 
+    def payload_for(self, prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """This endpoint's request body for a prompt (spec files use it). Endpoints whose body
+        depends on their settings (the model family of an InvokeModel body) override it."""
+        return self.create_payload(prompt, max_tokens, **kwargs)
+
     def prompt_text(self, payload: dict[str, Any]) -> str | None:
         """Human-readable prompt of a payload, for observability and token-count fallback."""
         return extract_prompt(payload)

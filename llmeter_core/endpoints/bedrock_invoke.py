@@ -121,6 +121,11 @@ class BedrockInvokeModel(AwsEndpoint):
     def prepare_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
         return dict(payload)
 
+    def payload_for(self, prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """A body in this endpoint's own ``output_format``."""
+        kwargs.setdefault("output_format", self.output_format)
+        return self.create_payload(prompt, max_tokens, **kwargs)
+
     def to_config(self) -> dict[str, Any]:
         config = super().to_config()
         config["output_format"] = self.output_format

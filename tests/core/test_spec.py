@@ -79,3 +79,16 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "bad.yaml").write_text("a: [")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_spec(tmp_path / "bad.yaml")
+
+
+def test_prompts_follow_the_endpoint_body_format_and_cache_buster():
+    data = {
+        "endpoint": {"type": "bedrock-invoke", "model": "meta.llama3-8b-instruct-v1:0", "region": "us-east-1"},
+        "load": {"n_requests": 1},
+        "payloads": {"prompts": ["hi there"], "max_tokens": 9},
+        "cache_buster": True,
+    }
+    runner = parse_spec(data).runner()
+    assert runner.payloads == [{"prompt": runner.payloads[0]["prompt"], "max_gen_len": 9}]
+    assert "hi there" in runner.payloads[0]["prompt"]
+    assert [type(c).__name__ for c in runner.callbacks] == ["CacheBuster"]
