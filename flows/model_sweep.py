@@ -10,7 +10,6 @@ served behind one ``base_url`` (or one region and type) share a server, so they 
 one after another: loading them together would measure each other.
 """
 
-from __future__ import annotations
 
 import asyncio
 from typing import Any

@@ -6,7 +6,6 @@ sweep summaries and charts, and the cross-model comparison (see ``model_sweep``)
 file is read when the flow runs, so editing it changes the next night without redeploying.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Any

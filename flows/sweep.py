@@ -9,7 +9,6 @@ Run it locally with ``python -m flows.sweep SUITE.yaml`` (first endpoint of the 
 through ``llmeter-flows sweep`` / the ``on-demand-sweep`` deployment.
 """
 
-from __future__ import annotations
 
 import sys
 from typing import Any

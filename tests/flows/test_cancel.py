@@ -8,6 +8,7 @@ interrupted, skip the remaining client counts and still end the process.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -91,3 +92,70 @@ async def test_sigterm_mid_run_keeps_a_valid_partial_run_and_ends_the_process(pr
         (metrics,) = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
     assert "interrupted, partial run saved" in metrics.description
     assert json.loads(metrics.data)[0]["p50"] > 0
+
+
+SERVE = """
+import sys
+from flows.sweep import load_test_sweep
+
+if __name__ == "__main__":  # flow runs start in spawned processes that re-import __main__
+    load_test_sweep.serve(name=sys.argv[1], print_starting_message=False)
+"""
+
+
+async def test_cancelling_a_served_deployment_run_saves_the_partial_run_and_ends_cancelled(prefect_harness, emulator_url, tmp_path):
+    """The real path: flow.serve runs the flow in a child process; a cancel through the API
+    makes the runner SIGTERM it."""
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelling
+
+    name = f"served-{uuid.uuid4().hex[:6]}"
+    script = tmp_path / "serve_it.py"
+    script.write_text(SERVE)
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "PYTHONPATH": str(REPO), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen([sys.executable, str(script), name], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    parameters = {"sweep": {
+        "name": name,
+        "endpoint": {"type": "openai-chat", "model": "m", "base_url": emulator_url},
+        "payloads": {"prompts": ["hello"], "max_tokens": 12},
+        "load": {"run_duration": 60, "timeout": 10},
+        "clients": [3, 6],
+        "results": str(tmp_path),
+        "live_interval": 0.5,
+    }}
+    try:
+        async with get_client() as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    await client.read_deployment_by_name(f"load-test-sweep/{name}")
+                    break
+                except Exception:
+                    assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "serve.log").read_text()
+                    await asyncio.sleep(0.3)
+            flow_run = await run_deployment(f"load-test-sweep/{name}", parameters=parameters, timeout=0)
+            responses = lambda: next(iter(tmp_path.glob(f"{name}/*/00003-clients/responses.jsonl")), tmp_path / "none")  # noqa: E731
+            deadline = time.monotonic() + 60
+            while _lines(responses()) < 30:
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                await asyncio.sleep(0.2)
+            cancelled_at = datetime.now(timezone.utc)
+            await client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
+            deadline = time.monotonic() + 45
+            while not (state := (await client.read_flow_run(flow_run.id)).state).is_cancelled():
+                assert time.monotonic() < deadline, f"{state}\n" + (tmp_path / "serve.log").read_text()
+                await asyncio.sleep(0.3)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+    result = Result.load(str(responses().parent))
+    assert result.interrupted and result.stats["interrupted"] is True
+    last_sent = max(r.request_time for r in result.responses)
+    assert (last_sent - cancelled_at).total_seconds() < 2.0  # the runner noticing the cancel + under 1 s to stop
+    assert not (responses().parent.parent / "00006-clients").exists()
