@@ -75,7 +75,7 @@ async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, 
     """
     with stop_on_signals():
         logger = get_run_logger()
-        check_plan(suite, suite.endpoints)
+        check_plan(suite)
         folder = folder or sweep_folder(results_root(suite.results), suite.name)
         groups = server_groups(suite.endpoints)
         logger.info(

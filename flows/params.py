@@ -122,12 +122,15 @@ def run_spec(plan: _Plan, endpoint: EndpointSpec, clients: int, output: str, run
     )
 
 
-def check_plan(plan: _Plan, endpoints: list[EndpointSpec], where: str = "endpoints") -> None:
+def check_plan(plan: SweepConfig | SuiteSpec) -> None:
     """Build every endpoint and read every payload set, as the runs will; raise one
-    ``ConfigError`` listing every problem. Nothing is sent."""
+    ``ConfigError`` listing every problem (``endpoints[1].base_url: ...``). Nothing is sent."""
+    if isinstance(plan, SuiteSpec):
+        named = [(f"endpoints[{i}]", e) for i, e in enumerate(plan.endpoints)]
+    else:
+        named = [("endpoint", plan.endpoint)]
     problems: list[str] = []
-    for index, endpoint in enumerate(endpoints):
-        prefix = f"{where}[{index}]" if where == "endpoints" else where
+    for prefix, endpoint in named:
         spec = run_spec(plan, endpoint, max(plan.clients), output="unused", run_name="check")
         try:
             spec.runner(output_path=None, handle_signals=False)

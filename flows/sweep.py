@@ -60,7 +60,7 @@ async def load_test_sweep(sweep: SweepConfig, folder: str | None = None, label: 
     """
     with stop_on_signals():
         logger = get_run_logger()
-        check_plan(sweep, [sweep.endpoint], where="endpoint")
+        check_plan(sweep)
         folder = folder or sweep_folder(results_root(sweep.results), sweep.name)
         key_prefix = slug(f"{sweep.name}-{label}" if label else sweep.name)
         logger.info("sweep %s: clients %s -> %s", sweep.name, sweep.clients, folder)

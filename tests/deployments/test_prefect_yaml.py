@@ -61,7 +61,7 @@ def test_serve_builds_every_deployment_offline():
 def test_suites_parse_and_their_endpoints_build(suite, monkeypatch):
     monkeypatch.delenv("LLMETER_EMULATOR_URL", raising=False)
     spec = load_suite(suite)
-    check_plan(spec, spec.endpoints)  # builds every endpoint and payload set; sends nothing
+    check_plan(spec)  # builds every endpoint and payload set; sends nothing
     assert spec.name == suite.stem or spec.name
 
 

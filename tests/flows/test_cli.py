@@ -74,3 +74,31 @@ def test_demo_sweeps_the_built_in_emulator(harness_api, tmp_path):
         "error-rate.png", "output-tps.png", "requests-per-minute.png", "ttft.png", "ttlt.png",
     ]
     assert str(folder) in result.output.replace("\n", "")
+
+
+def test_serve_registers_every_deployment_of_prefect_yaml(harness_api, tmp_path):
+    import asyncio
+    import os
+    import signal
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = (tmp_path / "serve.log").open("wb")
+    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+
+    async def registered() -> set[str]:
+        async with get_client() as client:
+            return {d.name for d in await client.read_deployments()}
+
+    try:
+        deadline = time.monotonic() + 60
+        while not {"nightly-benchmark", "on-demand-sweep"} <= asyncio.run(registered()):
+            assert time.monotonic() < deadline and served.poll() is None, (tmp_path / "serve.log").read_text()
+            time.sleep(0.5)
+    finally:
+        served.send_signal(signal.SIGINT)
+        served.wait(timeout=30)
+        log.close()
+    assert "serving nightly-benchmark, on-demand-sweep" in (tmp_path / "serve.log").read_text()

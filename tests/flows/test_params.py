@@ -37,7 +37,7 @@ def test_check_plan_lists_every_endpoint_problem_without_sending():
         **PLAN,
     )
     with pytest.raises(ConfigError) as caught:
-        check_plan(suite, suite.endpoints)
+        check_plan(suite)
     message = str(caught.value)
     assert "endpoints[0].base_url" in message
     assert "endpoints[1].colour" in message
@@ -50,7 +50,7 @@ def test_check_plan_reports_an_unreadable_payload_file(tmp_path):
     bad.write_text("{not json\n")
     config = SweepConfig(endpoint=ENDPOINT, payloads={"file": str(bad)}, load={"n_requests": 1})
     with pytest.raises(ConfigError, match="payloads"):
-        check_plan(config, [config.endpoint], where="endpoint")
+        check_plan(config)
 
 
 def test_duplicate_labels_are_refused():
