@@ -1,5 +1,7 @@
 """``DirectHTTPSession``: the HTTP/1.1 transport of the AWS endpoints (aiobotocore's
-``http_session_cls`` extension point), which puts a request on the wire before it yields.
+``http_session_cls`` extension point), a thin adapter over the project's own client
+(``_pool.ConnectionPool`` of ``_http1.Connection``), which puts a request on the wire before
+it yields.
 
 Why not aiohttp, aiobotocore's default: on Python 3.11 aiohttp writes a request body from a
 new task (3.12+ starts that task eagerly), so the bytes leave only after every coroutine
@@ -7,34 +9,44 @@ that was ready at that moment has run. When many clients send at once (64 client
 the usual shape of a load test), each request waits for the others' SDK work (~1 ms each)
 *inside its own measured time*. Measured at 64 ConverseStream clients (TTFT error p50,
 ``benchmarks/bedrock_ttft_benchmark.py``): 12-14 ms through aiohttp, 1.2-1.3 ms through this
-session. ``send`` writes the request bytes synchronously (``_http1.Connection.send``), so a
-request's clock only ever includes its own work.
+session.
 
-What it does: keep-alive connections pooled per host (idle ones older than 12 s are
-replaced, as aiohttp does, below AWS's 20 s idle cut), at most ``max_pool_connections`` at a
-time; TLS with botocore's CA bundle; content-length, chunked and read-until-close bodies;
-1xx responses skipped; a request that finds its reused connection closed by the server
-before any reply is retried once on a new connection. Errors are botocore's own
-(``EndpointConnectionError``, ``ConnectTimeoutError``, ``ReadTimeoutError``,
-``ConnectionClosedError``, ``ResponseStreamingError``), so SDK retries and error names work
-unchanged. When a proxy applies to a URL (``HTTPS_PROXY``...) the request goes through
-aiobotocore's aiohttp session instead.
+What this adapter adds to the pool: aiobotocore's interface (``send(AWSRequest)`` returning an
+``AioAWSResponse``), the request bytes as botocore signed them, the TLS context from
+botocore's CA bundle and ``client_cert``, idle connections replaced after 12 s (below AWS's
+20 s idle cut), and errors as botocore's own (``EndpointConnectionError``,
+``ConnectTimeoutError``, ``SSLError``, ``ReadTimeoutError``, ``ConnectionClosedError``,
+``ResponseStreamingError``), so SDK retries and error names work unchanged. When a proxy
+applies to a URL (``HTTPS_PROXY``...) the request goes through aiobotocore's aiohttp session
+instead.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import ssl
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._http1 import Connection, ProtocolError, RawResponse, request_bytes
+from ._http1 import ErrorMapper, ProtocolError, ReadTimeout, ServerDisconnected
+from ._pool import ConnectError, ConnectionPool, ConnectTimeout, TLSError
 
-__all__ = ["DirectHTTPSession"]
+__all__ = ["DirectHTTPSession", "request_bytes"]
 
 _IDLE_LIMIT_S = 12.0
+
+
+class _BotocoreErrors(ErrorMapper):
+    """Body read failures as botocore raises them."""
+
+    def streaming(self, exc: BaseException, url: str) -> BaseException:
+        from botocore.exceptions import ResponseStreamingError
+
+        return ResponseStreamingError(error=exc)
+
+    def read_timeout(self, url: str, message: str) -> BaseException:
+        from botocore.exceptions import ReadTimeoutError
+
+        return ReadTimeoutError(endpoint_url=url, error=message)
 
 
 class DirectHTTPSession:
@@ -53,13 +65,12 @@ class DirectHTTPSession:
         self._client_cert = client_cert
         self._proxy_config = ProxyConfiguration(proxies=proxies, proxies_settings=proxies_config)
         if isinstance(timeout, (list, tuple)):
-            self._connect_timeout, self._read_timeout = timeout
+            connect_timeout, self._read_timeout = timeout
         else:
-            self._connect_timeout = self._read_timeout = timeout
-        self._slots = asyncio.Semaphore(max_pool_connections)
-        self._idle: dict[tuple[str, str, int], list[Connection]] = collections.defaultdict(list)
-        self._busy: set[Connection] = set()
-        self._ssl: ssl.SSLContext | None = None
+            connect_timeout = self._read_timeout = timeout
+        self._pool = ConnectionPool(max_connections=max_pool_connections, connect_timeout=connect_timeout,
+                                    idle_limit_s=_IDLE_LIMIT_S, ssl_context=self._build_ssl_context,
+                                    errors=_BotocoreErrors())
         self._fallback: Any = None
 
     async def __aenter__(self) -> "DirectHTTPSession":
@@ -69,41 +80,15 @@ class DirectHTTPSession:
         await self.close()
 
     async def close(self) -> None:
-        for connections in self._idle.values():
-            for connection in connections:
-                connection.abort()
-        for connection in list(self._busy):
-            connection.abort()
-        self._idle.clear()
+        await self._pool.close()
         if self._fallback is not None:
             fallback, self._fallback = self._fallback, None
             await fallback.__aexit__(None, None, None)
 
-    # -- pool ------------------------------------------------------------------------------
-    def _release(self, connection: Connection) -> None:
-        if connection in self._busy:
-            self._busy.discard(connection)
-            self._slots.release()
-            connection.idle_since = time.monotonic()
-            self._idle[connection.key].append(connection)
-
-    def _forget(self, connection: Connection) -> None:
-        if connection in self._busy:
-            self._busy.discard(connection)
-            self._slots.release()
-        idle = self._idle.get(connection.key)
-        if idle and connection in idle:
-            idle.remove(connection)
-
     async def prepare(self, url: str) -> None:
         """Build what the first request to ``url`` would otherwise build (the TLS context)."""
         if urlsplit(url).scheme.lower() == "https" and not self._proxy_config.proxy_url_for(url):
-            await self._ssl_context()
-
-    async def _ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            self._ssl = await asyncio.to_thread(self._build_ssl_context)
-        return self._ssl
+            await self._pool.ssl_context()
 
     def _build_ssl_context(self) -> ssl.SSLContext:
         from botocore.httpsession import create_urllib3_context, get_cert_path
@@ -123,85 +108,32 @@ class DirectHTTPSession:
             context.load_cert_chain(*self._client_cert)
         return context
 
-    async def _connection(self, key: tuple[str, str, int], url: str) -> Connection:
-        idle = self._idle.get(key)
-        now = time.monotonic()
-        while idle:
-            connection = idle.pop()
-            if not connection.closed and now - connection.idle_since < _IDLE_LIMIT_S:
-                self._busy.add(connection)
-                return connection
-            connection.abort()
-        return await self._connect(key, url)
-
-    async def _connect(self, key: tuple[str, str, int], url: str) -> Connection:
-        from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
-        from botocore.exceptions import SSLError as BotoSSLError
-
-        scheme, host, port = key
-        context = await self._ssl_context() if scheme == "https" else None
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self._connect_timeout):
-                _, connection = await loop.create_connection(
-                    lambda: Connection(key, self._release, self._forget), host, port, ssl=context,
-                    server_hostname=host if context is not None else None)
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(endpoint_url=url, error=exc) from None
-        except ssl.SSLError as exc:
-            raise BotoSSLError(endpoint_url=url, error=exc) from None
-        except OSError as exc:
-            raise EndpointConnectionError(endpoint_url=url, error=exc) from None
-        self._busy.add(connection)
-        return connection
-
     # -- the aiobotocore interface ---------------------------------------------------------
     async def send(self, request: Any) -> Any:
         from aiobotocore.awsrequest import AioAWSResponse
-        from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+        from botocore import exceptions as boto
 
-        if self._proxy_config.proxy_url_for(request.url):
+        url = request.url
+        if self._proxy_config.proxy_url_for(url):
             return await (await self._fallback_session()).send(request)
-        parts = urlsplit(request.url)
+        parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, parts.hostname or "", port)
+        key = (scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80))
         data = request_bytes(request, parts)
-        read_timeout = _request_read_timeout(request, self._read_timeout)
-        await self._slots.acquire()
-        holding_slot = True  # a slot not yet owned by a connection (a connection frees its own)
-        connection: Connection | None = None
         try:
-            for attempt in range(2):
-                connection = await self._connection(key, request.url)
-                holding_slot = False
-                reused = connection.used
-                connection.send(data, request.url, request.method, read_timeout)
-                try:
-                    async with asyncio.timeout(read_timeout):
-                        status, headers, body = await connection.response_head()
-                    break
-                except TimeoutError:
-                    raise ReadTimeoutError(endpoint_url=request.url, error="no response within read_timeout") from None
-                except (ProtocolError, OSError) as exc:
-                    # only a server closing an idle connection is retried: the request was
-                    # then never processed (a retry must not send an invocation twice)
-                    stale = reused and not connection.got_bytes and not connection.aborted
-                    connection.abort()
-                    connection = None
-                    if stale and attempt == 0:  # the server had closed this idle connection: use a new one
-                        await self._slots.acquire()
-                        holding_slot = True
-                        continue
-                    raise ConnectionClosedError(endpoint_url=request.url, error=exc) from None
-        except BaseException:
-            if holding_slot:
-                self._slots.release()
-            if connection is not None:
-                connection.abort()
-            raise
-        raw = RawResponse(request.url, status, headers, body, connection)
-        response = AioAWSResponse(request.url, status, headers, raw)
+            raw = await self._pool.request(key, url, data, request.method,
+                                           _request_read_timeout(request, self._read_timeout))
+        except ConnectTimeout as exc:
+            raise boto.ConnectTimeoutError(endpoint_url=url, error=exc.__cause__ or exc) from None
+        except TLSError as exc:
+            raise boto.SSLError(endpoint_url=url, error=exc.__cause__ or exc) from None
+        except ConnectError as exc:
+            raise boto.EndpointConnectionError(endpoint_url=url, error=exc.__cause__ or exc) from None
+        except ReadTimeout as exc:
+            raise boto.ReadTimeoutError(endpoint_url=url, error=str(exc)) from None
+        except (ServerDisconnected, ProtocolError) as exc:
+            raise boto.ConnectionClosedError(endpoint_url=url, error=exc) from None
+        response = AioAWSResponse(url, raw.status, raw.headers, raw)
         if not request.stream_output:
             await response.content
         return response
@@ -219,3 +151,36 @@ def _request_read_timeout(request: Any, default: float | None) -> float | None:
     context = getattr(request, "context", None) or {}
     override = context.get("read_timeout") if isinstance(context, dict) else None
     return override if override is not None else default
+
+
+def request_bytes(request: Any, parts: Any) -> bytes:
+    """The HTTP/1.1 bytes of a signed botocore request (headers as signed, ``Host`` as
+    botocore signs it, a ``Content-Length`` in place of any other framing)."""
+    body = request.body
+    if body is None:
+        body = b""
+    elif hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode()
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    lines = [f"{request.method} {target} HTTP/1.1"]
+    names = set()
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower in ("expect", "transfer-encoding", "content-length", "host"):
+            continue
+        names.add(lower)
+        lines.append(f"{name}: {value.decode() if isinstance(value, bytes) else value}")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    default_port = ":443" if parts.scheme.lower() == "https" else ":80"
+    if host.endswith(default_port):  # as botocore signs it
+        host = host[:-len(default_port)]
+    lines.append(f"Host: {host}")
+    if body or request.method not in ("GET", "HEAD"):
+        lines.append(f"Content-Length: {len(body)}")
+    if "accept-encoding" not in names:
+        lines.append("Accept-Encoding: identity")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + bytes(body)

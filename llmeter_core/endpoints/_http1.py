@@ -1,53 +1,109 @@
-"""HTTP/1.1 on one asyncio connection, as the AWS endpoints' transport needs it.
+"""HTTP/1.1 on one asyncio connection: the project's own client, used by every endpoint
+that talks HTTP directly (the OpenAI endpoints, and the AWS endpoints through aiobotocore).
 
 ``Connection.send`` writes a whole request with one ``transport.write`` and returns without
-yielding: the bytes are on their way before any other coroutine runs (the point of
-``_aws_http.DirectHTTPSession``). The response is parsed as it arrives: status line and
-headers (1xx skipped), then a content-length, chunked or read-until-close body fed into a
-``Body`` reader that offers what aiobotocore reads (``readany``, ``read``, ``iter_chunks``,
-``at_eof``), with flow control past 4 MiB buffered. When a body ends on a keep-alive
-connection, the connection reports itself idle (``on_idle``) for the next request; any
-close reports ``on_closed``. Connection failures surface as botocore's exceptions
-(``ResponseStreamingError`` mid-body, ``ReadTimeoutError``) or ``ProtocolError`` for the
-session to translate.
+yielding: the bytes are on their way before any other coroutine runs. (aiohttp on Python
+3.11 writes from a new task, so under a burst of clients a request leaves only after every
+ready coroutine has run, and that wait lands inside its measured time.)
+
+The response is parsed as it arrives, in ``data_received``: status line and headers (1xx
+skipped), then a content-length, chunked or read-until-close body fed into a ``Body``. Each
+network read is stamped with ``now_ns()`` *before* any parsing, and the stamp travels with
+the bytes it came with (``Body.read_stamped``), so a token's time is when it reached this
+process, not when its client got round to reading it. ``Body`` also offers what aiobotocore
+reads (``readany``, ``read``, ``iter_chunks``, ``at_eof``), with flow control past 4 MiB
+buffered. When a body ends on a keep-alive connection, the connection reports itself idle
+(``on_idle``) for the next request; any close reports ``on_closed``.
+
+Failures are this module's exceptions (``ServerDisconnected``, ``ProtocolError``,
+``ReadTimeout``), turned into a caller's own types by an ``ErrorMapper`` (the AWS adapter
+maps them to botocore's, so SDK retries and error names work unchanged).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any, Callable
+from typing import Callable
 
-__all__ = ["Connection", "Body", "RawResponse", "ProtocolError", "request_bytes"]
+from ..clock import now_ns
+
+__all__ = [
+    "Connection",
+    "Body",
+    "RawResponse",
+    "ErrorMapper",
+    "ProtocolError",
+    "ServerDisconnected",
+    "ReadTimeout",
+]
 
 _MAX_HEAD_BYTES = 64 * 1024
+_MAX_CHUNK_LINE = 4096
 _PAUSE_BYTES = 4 * 1024 * 1024
 _RESUME_BYTES = 1024 * 1024
+
+# parser states
+_IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE = range(8)
 
 
 class ProtocolError(Exception):
     """The server sent something that is not HTTP/1.1 as expected."""
 
 
+class ServerDisconnected(ConnectionError):
+    """The connection closed before the response ended (before its head, or mid-body)."""
+
+
+class ReadTimeout(TimeoutError):
+    """No data within the read timeout (only when one is set: the OpenAI endpoints leave the
+    per-request timeout to ``Endpoint.call``)."""
+
+
+class ErrorMapper:
+    """Turns this module's failures into the caller's exception types. The default keeps
+    them: a mid-body failure is a ``ServerDisconnected`` (or the ``ProtocolError``)."""
+
+    def streaming(self, exc: BaseException, url: str) -> BaseException:
+        """The error a body read raises after the connection failed mid-body."""
+        if isinstance(exc, (ServerDisconnected, ProtocolError)):
+            return exc
+        return ServerDisconnected(f"connection lost mid-response: {exc!r}")
+
+    def read_timeout(self, url: str, message: str) -> BaseException:
+        return ReadTimeout(message)
+
+
 class Body:
-    """The response body as aiobotocore reads it (the parts of ``aiohttp.StreamReader`` it uses)."""
+    """A response body: ``read_stamped`` for readers that time what they read, and the parts
+    of ``aiohttp.StreamReader`` that aiobotocore uses."""
+
+    __slots__ = ("_connection", "_read_timeout", "_chunks", "_stamps", "_size", "_eof", "_exc",
+                 "_waiter", "last_arrival_ns")
 
     def __init__(self, connection: "Connection", read_timeout: float | None):
         self._connection = connection
         self._read_timeout = read_timeout
         self._chunks: collections.deque[bytes] = collections.deque()
+        self._stamps: collections.deque[int] = collections.deque()
         self._size = 0
         self._eof = False
         self._exc: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        #: ``now_ns()`` of the network read that brought the latest bytes (0: none yet).
+        self.last_arrival_ns = 0
 
     # fed by the connection
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, arrival_ns: int) -> None:
         self._chunks.append(data)
+        self._stamps.append(arrival_ns)
+        self.last_arrival_ns = arrival_ns
         self._size += len(data)
         if self._size > _PAUSE_BYTES:
             self._connection.pause_reading()
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def feed_eof(self) -> None:
         self._eof = True
@@ -62,32 +118,57 @@ class Body:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    # read by aiobotocore and the endpoints
+    # read by the endpoints and aiobotocore
     def at_eof(self) -> bool:
         return self._eof and not self._chunks
 
     async def _wait(self) -> None:
-        from botocore.exceptions import ReadTimeoutError
-
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
         try:
-            async with asyncio.timeout(self._read_timeout):
-                await self._waiter
-        except TimeoutError:
-            self._connection.abort()
-            raise ReadTimeoutError(endpoint_url=self._connection.url, error="no data within read_timeout") from None
+            if self._read_timeout is None:
+                await waiter
+            else:
+                try:
+                    async with asyncio.timeout(self._read_timeout):
+                        await waiter
+                except TimeoutError:
+                    connection = self._connection
+                    connection.abort()
+                    raise connection.errors.read_timeout(connection.url, "no data within read_timeout") from None
         finally:
             self._waiter = None
 
+    async def read_stamped(self) -> tuple[int, bytes]:
+        """The next piece as received: ``(arrival_ns, bytes)``, ``(0, b"")`` at the end. One
+        network read's worth of body per call (pieces of one read come joined), each with the
+        ``now_ns()`` taken when that read reached the connection."""
+        chunks = self._chunks
+        while not chunks:
+            if self._exc is not None:
+                raise self._exc
+            if self._eof:
+                return 0, b""
+            await self._wait()
+        data = chunks.popleft()
+        self._size -= len(data)
+        if self._size < _RESUME_BYTES and not self._eof:
+            self._connection.resume_reading()
+        return self._stamps.popleft(), data
+
     def _take(self, limit: int = -1) -> bytes:
+        chunks = self._chunks
         if limit < 0 or limit >= self._size:
-            data = b"".join(self._chunks) if len(self._chunks) != 1 else self._chunks[0]
-            self._chunks.clear()
+            data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+            chunks.clear()
+            self._stamps.clear()
         else:
-            joined = b"".join(self._chunks)
+            joined = b"".join(chunks)
             data, rest = joined[:limit], joined[limit:]
-            self._chunks.clear()
-            self._chunks.append(rest)
+            chunks.clear()
+            chunks.append(rest)
+            last = self._stamps[-1]
+            self._stamps.clear()
+            self._stamps.append(last)
         self._size -= len(data)
         if self._size < _RESUME_BYTES and not self._eof:  # after EOF the connection serves others
             self._connection.resume_reading()
@@ -132,8 +213,9 @@ class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: writes requests, parses responses into ``Body`` readers."""
 
     def __init__(self, key: tuple[str, str, int], on_idle: Callable[["Connection"], None],
-                 on_closed: Callable[["Connection"], None]):
+                 on_closed: Callable[["Connection"], None], errors: ErrorMapper | None = None):
         self.key = key
+        self.errors = errors or ErrorMapper()
         self._on_idle = on_idle
         self._on_closed = on_closed
         self.url = ""
@@ -141,15 +223,16 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.used = False
-        self._buffer = bytearray()
+        self._buffer = b""
         self._head: asyncio.Future[tuple[int, dict[str, str], Body]] | None = None
         self._body: Body | None = None
-        self._mode = "idle"  # idle | head | length | chunk-size | chunk-data | chunk-end | trailers | close
+        self._mode = _IDLE
         self._remaining = 0
         self._keep_alive = False
         self._no_body = False
         self._paused = False
         self._read_timeout: float | None = None
+        self.arrival_ns = 0
         self.got_bytes = False
         self.aborted = False  # closed by this side, not by the server
 
@@ -159,19 +242,18 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._mode == "close" and self._body is not None:
-            self._finish()
+        if self._mode == _CLOSE and self._body is not None:
+            self._finish(False)
             return
-        error = exc or ProtocolError("the server closed the connection")
+        error = exc or ServerDisconnected("the server closed the connection")
         if self._head is not None and not self._head.done():
             self._head.set_exception(error)
-        elif self._body is not None and self._mode != "idle":
-            from botocore.exceptions import ResponseStreamingError
-
-            self._body.set_exception(ResponseStreamingError(error=error))
+        elif self._body is not None and self._mode != _IDLE:
+            self._body.set_exception(self.errors.streaming(error, self.url))
         self._on_closed(self)
 
     def data_received(self, data: bytes) -> None:
+        self.arrival_ns = now_ns()  # first: the time of these bytes excludes parsing them
         self.got_bytes = True
         try:
             self._parse(data)
@@ -185,14 +267,14 @@ class Connection(asyncio.Protocol):
         self._read_timeout = read_timeout
         self._no_body = method == "HEAD"
         self._head = asyncio.get_running_loop().create_future()
-        self._mode = "head"
-        self._buffer.clear()
-        assert self.transport is not None
-        self.transport.write(data)
+        self._mode = _HEAD
+        self._buffer = b""
+        self.transport.write(data)  # type: ignore[union-attr]
 
-    async def response_head(self) -> tuple[int, dict[str, str], Body]:
+    def response_head(self) -> asyncio.Future[tuple[int, dict[str, str], Body]]:
+        """Awaitable ``(status, headers, body)`` of the request just sent."""
         assert self._head is not None
-        return await self._head
+        return self._head
 
     def pause_reading(self) -> None:
         if not self._paused and self.transport is not None and not self.closed:
@@ -207,6 +289,9 @@ class Connection(asyncio.Protocol):
     def abort(self) -> None:
         """Close at once (our decision: a request cut short, a protocol error, shutdown)."""
         self.aborted = True
+        head = self._head
+        if head is not None and not head.done():
+            head.cancel()  # nobody is left to retrieve an exception set on it later
         if not self.closed:
             self.closed = True
             if self.transport is not None:
@@ -215,70 +300,97 @@ class Connection(asyncio.Protocol):
 
     # -- response parsing ------------------------------------------------------------------
     def _parse(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        while buffer:
+        """Parse ``data`` (after what an earlier read left over) from offset to offset; body
+        bytes of one read are fed to the body as one piece."""
+        if self._buffer:
+            data = self._buffer + data
+            self._buffer = b""
+        pos, end = 0, len(data)
+        pieces: list[bytes] = []
+        while pos < end:
             mode = self._mode
-            if mode == "head":
-                end = buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(buffer) > _MAX_HEAD_BYTES:
-                        raise ProtocolError("response headers too large")
-                    return
-                head = bytes(buffer[:end])
-                del buffer[:end + 4]
-                self._start_body(head)
-            elif mode == "length":
-                take = min(self._remaining, len(buffer))
-                self._body.feed(bytes(buffer[:take]))  # type: ignore[union-attr]
-                del buffer[:take]
+            if mode == _CHUNK_DATA or mode == _LENGTH:
+                take = min(self._remaining, end - pos)
+                pieces.append(data[pos:pos + take] if take != end or pos else data)
+                pos += take
                 self._remaining -= take
                 if not self._remaining:
-                    self._finish()
-            elif mode == "chunk-size":
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    return
-                line = bytes(buffer[:end]).split(b";", 1)[0].strip()
-                del buffer[:end + 2]
+                    if mode == _LENGTH:
+                        self._feed(pieces)
+                        self._finish(pos < end)
+                        if self.closed:
+                            return
+                    else:
+                        self._mode = _CHUNK_END
+            elif mode == _CHUNK_END:
+                if end - pos < 2:
+                    break
+                if data[pos:pos + 2] != b"\r\n":
+                    raise ProtocolError("chunk not followed by CRLF")
+                pos += 2
+                self._mode = _CHUNK_SIZE
+            elif mode == _CHUNK_SIZE:
+                i = data.find(b"\r\n", pos)
+                if i < 0:
+                    if end - pos > _MAX_CHUNK_LINE:
+                        raise ProtocolError("chunk size line too long")
+                    break
+                line = data[pos:i]
+                pos = i + 2
+                if b";" in line:
+                    line = line.split(b";", 1)[0]
                 try:
                     self._remaining = int(line, 16)
                 except ValueError:
                     raise ProtocolError(f"bad chunk size {line[:20]!r}") from None
-                self._mode = "chunk-data" if self._remaining else "trailers"
-            elif mode == "chunk-data":
-                take = min(self._remaining, len(buffer))
-                self._body.feed(bytes(buffer[:take]))  # type: ignore[union-attr]
-                del buffer[:take]
-                self._remaining -= take
-                if not self._remaining:
-                    self._mode = "chunk-end"
-            elif mode == "chunk-end":
-                if len(buffer) < 2:
+                self._mode = _CHUNK_DATA if self._remaining else _TRAILERS
+            elif mode == _HEAD:
+                i = data.find(b"\r\n\r\n", pos)
+                if i < 0:
+                    if end - pos > _MAX_HEAD_BYTES:
+                        raise ProtocolError("response headers too large")
+                    break
+                head = data[pos:i]
+                pos = i + 4
+                self._start_body(head, pos < end)
+                if self.closed:
                     return
-                if buffer[:2] != b"\r\n":
-                    raise ProtocolError("chunk not followed by CRLF")
-                del buffer[:2]
-                self._mode = "chunk-size"
-            elif mode == "trailers":
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    return
-                del buffer[:end + 2]
-                if end == 0:
-                    self._finish()
-            elif mode == "close":
-                self._body.feed(bytes(buffer))  # type: ignore[union-attr]
-                buffer.clear()
+            elif mode == _TRAILERS:
+                i = data.find(b"\r\n", pos)
+                if i < 0:
+                    if end - pos > _MAX_HEAD_BYTES:
+                        raise ProtocolError("trailers too large")
+                    break
+                last = i == pos
+                pos = i + 2
+                if last:
+                    self._feed(pieces)
+                    self._finish(pos < end)
+                    if self.closed:
+                        return
+            elif mode == _CLOSE:
+                pieces.append(data[pos:] if pos else data)
+                pos = end
             else:  # bytes nobody asked for
                 raise ProtocolError("unexpected data from the server")
+        self._feed(pieces)
+        if pos < end:
+            self._buffer = data[pos:]
 
-    def _start_body(self, head: bytes) -> None:
+    def _feed(self, pieces: list[bytes]) -> None:
+        if pieces:
+            self._body.feed(pieces[0] if len(pieces) == 1 else b"".join(pieces), self.arrival_ns)  # type: ignore[union-attr]
+            pieces.clear()
+
+    def _start_body(self, head: bytes, more: bool) -> None:
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
             raise ProtocolError(f"bad status line {lines[0][:40]!r}")
-        status = int(parts[1])
+        try:
+            status = int(parts[1])
+        except ValueError:
+            raise ProtocolError(f"bad status line {lines[0][:40]!r}") from None
         if 100 <= status < 200 and status != 101:
             return  # 100 Continue and friends: the real response follows
         headers: dict[str, str] = {}
@@ -291,27 +403,33 @@ class Connection(asyncio.Protocol):
         body = Body(self, self._read_timeout)
         self._body = body
         if self._no_body or status in (204, 304):
-            self._mode = "length"
+            self._mode = _LENGTH
             self._remaining = 0
         elif "chunked" in headers.get("transfer-encoding", "").lower():
-            self._mode = "chunk-size"
+            self._mode = _CHUNK_SIZE
         elif "content-length" in headers:
-            self._mode = "length"
-            self._remaining = int(headers["content-length"])
+            self._mode = _LENGTH
+            try:
+                self._remaining = int(headers["content-length"])
+            except ValueError:
+                raise ProtocolError(f"bad content-length {headers['content-length'][:20]!r}") from None
         else:
-            self._mode = "close"
+            self._mode = _CLOSE
             self._keep_alive = False
         assert self._head is not None
-        self._head.set_result((status, headers, body))
-        if self._mode == "length" and not self._remaining:
-            self._finish()
+        if not self._head.done():
+            self._head.set_result((status, headers, body))
+        if self._mode == _LENGTH and not self._remaining:
+            self._finish(more)
 
-    def _finish(self) -> None:
+    def _finish(self, extra: bool) -> None:
+        """The body ended: hand the connection back, or close it (``extra``: bytes nobody
+        asked for follow the response)."""
         body, self._body = self._body, None
-        self._mode = "idle"
+        self._mode = _IDLE
         if body is not None:
             body.feed_eof()
-        if self._buffer or not self._keep_alive or self.closed:
+        if extra or not self._keep_alive or self.closed:
             self.abort()
         else:
             self._on_idle(self)
@@ -320,9 +438,7 @@ class Connection(asyncio.Protocol):
         if self._head is not None and not self._head.done():
             self._head.set_exception(exc)
         elif self._body is not None:
-            from botocore.exceptions import ResponseStreamingError
-
-            self._body.set_exception(ResponseStreamingError(error=exc))
+            self._body.set_exception(self.errors.streaming(exc, self.url))
         self.abort()
 
     def close_response(self, body: Body) -> None:
@@ -334,7 +450,10 @@ class Connection(asyncio.Protocol):
 
 
 class RawResponse:
-    """What aiobotocore keeps as ``AioAWSResponse.raw``: ``content``, ``read``, ``close``."""
+    """A response with its body unread: ``status``, ``headers``, ``content`` (a ``Body``),
+    ``read``, ``release``. Also what aiobotocore keeps as ``AioAWSResponse.raw``."""
+
+    __slots__ = ("url", "status", "headers", "content", "_connection")
 
     def __init__(self, url: str, status: int, headers: dict[str, str], content: Body, connection: Connection):
         self.url = url
@@ -347,38 +466,8 @@ class RawResponse:
         return await self.content.read()
 
     def close(self) -> None:
+        """Done with the response: a body not read to its end closes the connection."""
         self._connection.close_response(self.content)
 
     def release(self) -> None:
         self.close()
-
-
-def request_bytes(request: Any, parts: Any) -> bytes:
-    body = request.body
-    if body is None:
-        body = b""
-    elif hasattr(body, "read"):
-        body = body.read()
-    if isinstance(body, str):
-        body = body.encode()
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    lines = [f"{request.method} {target} HTTP/1.1"]
-    names = set()
-    for name, value in request.headers.items():
-        lower = name.lower()
-        if lower in ("expect", "transfer-encoding", "content-length", "host"):
-            continue
-        names.add(lower)
-        lines.append(f"{name}: {value.decode() if isinstance(value, bytes) else value}")
-    host = parts.netloc.rsplit("@", 1)[-1]
-    default_port = ":443" if parts.scheme.lower() == "https" else ":80"
-    if host.endswith(default_port):  # as botocore signs it
-        host = host[:-len(default_port)]
-    lines.append(f"Host: {host}")
-    if body or request.method not in ("GET", "HEAD"):
-        lines.append(f"Content-Length: {len(body)}")
-    if "accept-encoding" not in names:
-        lines.append("Accept-Encoding: identity")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + bytes(body)

@@ -1,0 +1,206 @@
+"""``ConnectionPool``: keep-alive HTTP/1.1 connections (``_http1.Connection``) per host, the
+one HTTP client of the project (the OpenAI endpoints use it directly, the AWS endpoints
+through ``_aws_http.DirectHTTPSession``).
+
+``request`` takes an idle connection (or opens one), writes the request without yielding and
+waits for the response head. What it does for its callers:
+
+- reuse: a connection whose body was read to its end goes back to the pool; an idle one
+  older than ``idle_limit_s`` is replaced rather than reused (servers close idle
+  connections: uvicorn after 5 s, AWS after 20 s);
+- a request that finds its reused connection closed by the server before any reply is
+  retried once on a new connection (the server never saw it, so it cannot run twice);
+- at most ``max_connections`` connections at a time (0: no limit, and no semaphore on the
+  hot path); requests beyond it wait for a connection to come back;
+- TLS with a context built once, in a thread, before the first request (``ssl_context``);
+- ``prewarm``: open connections ahead of the first request, so no client's time to first
+  token includes a TCP or TLS handshake.
+
+Failures are ``ConnectError`` (``ConnectTimeout``, ``TLSError``), ``_http1.ServerDisconnected``
+and ``_http1.ReadTimeout``, for the caller to keep or translate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+import time
+from typing import Callable
+
+from ._http1 import Connection, ErrorMapper, ProtocolError, RawResponse, ReadTimeout, ServerDisconnected
+
+__all__ = ["ConnectionPool", "ConnectError", "ConnectTimeout", "TLSError", "Key"]
+
+#: ``(scheme, host, port)``
+Key = tuple[str, str, int]
+
+
+class ConnectError(ConnectionError):
+    """The TCP (or TLS) connection to the server could not be opened."""
+
+
+class ConnectTimeout(ConnectError):
+    """No connection within the connect timeout."""
+
+
+class TLSError(ConnectError):
+    """The TLS handshake failed (certificate not trusted, wrong host...)."""
+
+
+class ConnectionPool:
+    """See the module docstring."""
+
+    def __init__(self, *, max_connections: int = 0, connect_timeout: float | None = None,
+                 idle_limit_s: float = 12.0, ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context,
+                 errors: ErrorMapper | None = None):
+        self._slots = asyncio.Semaphore(max_connections) if max_connections else None
+        self._connect_timeout = connect_timeout
+        self._idle_limit_s = idle_limit_s
+        self._build_ssl = ssl_context
+        self._errors = errors or ErrorMapper()
+        self._idle: dict[Key, list[Connection]] = collections.defaultdict(list)
+        self._busy: set[Connection] = set()
+        self._ssl: ssl.SSLContext | None = None
+        self.closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context (built once, in a thread: loading CA certificates takes ~50 ms)."""
+        if self._ssl is None:
+            self._ssl = await asyncio.to_thread(self._build_ssl)
+        return self._ssl
+
+    async def prewarm(self, key: Key, url: str, count: int = 1) -> None:
+        """Open ``count`` connections to ``key`` and leave them idle for the first requests."""
+        async def one() -> None:
+            if self._slots is not None:
+                await self._slots.acquire()
+            try:
+                connection = await self._connect(key, url)
+            except BaseException:
+                if self._slots is not None:
+                    self._slots.release()
+                raise
+            self._release(connection)
+
+        await asyncio.gather(*(one() for _ in range(count)))
+
+    def idle_count(self, key: Key) -> int:
+        return len(self._idle.get(key, ()))
+
+    async def close(self) -> None:
+        """Close every connection, idle or busy (a busy one's reader gets an error)."""
+        self.closed = True
+        for connections in list(self._idle.values()):
+            for connection in list(connections):
+                connection.abort()
+        for connection in list(self._busy):
+            connection.abort()
+        self._idle.clear()
+
+    # -- connections -----------------------------------------------------------------------
+    def _release(self, connection: Connection) -> None:
+        """``on_idle``: the connection finished a response and can serve another."""
+        if connection in self._busy:
+            self._busy.discard(connection)
+            if self._slots is not None:
+                self._slots.release()
+        if self.closed:
+            connection.abort()
+            return
+        connection.idle_since = time.monotonic()
+        self._idle[connection.key].append(connection)
+
+    def _forget(self, connection: Connection) -> None:
+        """``on_closed``: drop the connection from the pool (idempotent)."""
+        if connection in self._busy:
+            self._busy.discard(connection)
+            if self._slots is not None:
+                self._slots.release()
+        idle = self._idle.get(connection.key)
+        if idle and connection in idle:
+            idle.remove(connection)
+
+    def _take_idle(self, key: Key) -> Connection | None:
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and now - connection.idle_since < self._idle_limit_s:
+                self._busy.add(connection)
+                return connection
+            connection.abort()
+        return None
+
+    async def _connect(self, key: Key, url: str) -> Connection:
+        scheme, host, port = key
+        context = await self.ssl_context() if scheme == "https" else None
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, connection = await loop.create_connection(
+                    lambda: Connection(key, self._release, self._forget, self._errors), host, port, ssl=context,
+                    server_hostname=host if context is not None else None)
+        except TimeoutError as exc:
+            raise ConnectTimeout(f"no connection to {host}:{port} within {self._connect_timeout} s") from exc
+        except ssl.SSLError as exc:
+            raise TLSError(f"TLS handshake with {host}:{port} failed: {exc}") from exc
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+        if self.closed:
+            connection.abort()
+            raise ConnectError("the connection pool is closed")
+        self._busy.add(connection)
+        return connection
+
+    # -- requests --------------------------------------------------------------------------
+    async def request(self, key: Key, url: str, data: bytes, method: str = "POST",
+                      read_timeout: float | None = None) -> RawResponse:
+        """Send ``data`` (a whole HTTP/1.1 request) to ``key``; return the response once its
+        head arrived, body unread. With an idle connection at hand, the bytes are written
+        before this coroutine first yields."""
+        slots = self._slots
+        holding_slot = False  # a slot not yet owned by a connection (a connection frees its own)
+        if slots is not None:
+            await slots.acquire()
+            holding_slot = True
+        connection: Connection | None = None
+        try:
+            for attempt in (0, 1):
+                connection = self._take_idle(key) or await self._connect(key, url)
+                holding_slot = False
+                reused = connection.used
+                connection.send(data, url, method, read_timeout)
+                try:
+                    if read_timeout is None:
+                        status, headers, body = await connection.response_head()
+                    else:
+                        async with asyncio.timeout(read_timeout):
+                            status, headers, body = await connection.response_head()
+                    return RawResponse(url, status, headers, body, connection)
+                except TimeoutError:
+                    raise ReadTimeout(f"no response within {read_timeout} s") from None
+                except (ProtocolError, OSError) as exc:
+                    # only a server closing an idle connection is retried: the request was
+                    # then never processed (a retry must not send an invocation twice)
+                    stale = reused and not connection.got_bytes and not connection.aborted
+                    connection.abort()
+                    connection = None
+                    if stale and attempt == 0:
+                        if slots is not None:
+                            await slots.acquire()
+                            holding_slot = True
+                        continue
+                    if isinstance(exc, ProtocolError):
+                        raise
+                    raise ServerDisconnected(f"the server closed the connection before replying ({exc})") from exc
+            raise AssertionError("unreachable")  # pragma: no cover
+        except BaseException:
+            if holding_slot:
+                slots.release()  # type: ignore[union-attr]
+            if connection is not None:
+                connection.abort()
+            raise
