@@ -1,45 +1,79 @@
-"""HTTP plumbing shared by the OpenAI-compatible endpoints: one pooled aiohttp session,
-request sending, error mapping and a lean server-sent-events reader.
+"""HTTP plumbing shared by the OpenAI-compatible endpoints: the transport (the project's
+direct HTTP/1.1 client by default, aiohttp on request), request sending, error mapping and a
+lean server-sent-events reader.
 
-Why aiohttp and not the ``openai`` SDK: the SDK builds a pydantic object for every stream
-chunk on top of httpx's own per-request machinery. That is client CPU spent on every token,
-on the very event loop that timestamps the tokens, so under load the measured time to first
-token grows with the number of clients (LLMeter 0.2.0, SDK + threads: 14.5 CPU-ms per
-50-token request, TTFT inflated ~250 ms at 64 clients). Here a request is one POST on a
-kept-alive connection and a stream is read a network chunk at a time, decoding JSON
-(orjson) only for the events that carry data.
+Why not the ``openai`` SDK: it builds a pydantic object for every stream chunk on top of
+httpx's own per-request machinery. That is client CPU spent on every token, on the very event
+loop that timestamps the tokens, so under load the measured time to first token grows with
+the number of clients (LLMeter 0.2.0, SDK + threads: 14.5 CPU-ms per 50-token request, TTFT
+inflated ~250 ms at 64 clients).
 
-Nothing retries: a load tester must record a 429 as a 429, not hide it behind backoff.
+Why not aiohttp by default (``http_client="direct"``, ``_pool.ConnectionPool``): on Python
+3.11 aiohttp writes a request from a new task, so when 64 clients send together a request's
+bytes leave only after the rest of the burst has been processed, and that wait lands inside
+its measured time to first token; aiohttp also costs ~145 us of CPU per request. The direct
+client writes the whole request (one precomputed head + the JSON body) with one
+``transport.write`` before the caller first yields, reuses keep-alive connections, and stamps
+each network read with ``now_ns()`` as it arrives (``Body.read_stamped``), so a token's time
+excludes both this client's parsing and the loop's queue of other clients. It does not go
+through proxies: when a proxy environment variable applies to ``base_url``, ``__init__``
+refuses it (``ConfigError`` on ``endpoint.http_client``) rather than bypass the proxy
+silently; ``http_client="aiohttp"`` honours ``HTTP(S)_PROXY``/``NO_PROXY`` (``trust_env``).
+
+Nothing retries (but a request that finds its kept-alive connection already closed by the
+server, which therefore never saw it): a load tester must record a 429 as a 429, not hide
+it behind backoff.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import urllib.request
 from typing import Any, AsyncIterator
+from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from ..clock import now_ns
 from ..errors import ConfigError
+from ._http1 import Body
+from ._pool import ConnectionPool
 from .base import Endpoint
 
 __all__ = [
     "EndpointHTTPError",
     "StreamError",
     "OpenAICompatibleEndpoint",
+    "HTTP_CLIENTS",
     "sse_events",
+    "read_body",
     "describe_error",
     "error_message",
     "trim_message",
 ]
 
+logger = logging.getLogger(__name__)
+
+_dumps = orjson.dumps
+
 #: Longest server error message kept in an error response (bodies can be whole HTML pages).
 MAX_ERROR_CHARS = 300
 
-#: No aiohttp timers: the per-request timeout is ``Endpoint.call``'s ``asyncio.timeout``, and
-#: each aiohttp timer would cost CPU on every request for nothing.
-_NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
+#: No aiohttp timers (``http_client="aiohttp"``): the per-request timeout is
+#: ``Endpoint.call``'s, and each aiohttp timer would cost CPU on every request for nothing.
+_NO_TIMEOUT_ARGS = dict(total=None, connect=None, sock_read=None, sock_connect=None)
+
+#: Idle keep-alive connections older than this are replaced, not reused: common servers close
+#: them after 5 s (uvicorn, node), and a request sent on a closing connection costs a retry.
+_IDLE_LIMIT_S = 4.0
+
+#: ``open()`` gives up pre-opening a connection after this long (the requests then record
+#: the failure themselves).
+_PREWARM_TIMEOUT_S = 10.0
+
+HTTP_CLIENTS = ("direct", "aiohttp")
 
 
 class EndpointHTTPError(Exception):
@@ -92,32 +126,40 @@ def describe_error(data: Any) -> str:
     return str(data)
 
 
-async def sse_events(content: aiohttp.StreamReader) -> AsyncIterator[tuple[int, bytes | None, bytes]]:
+async def sse_events(content: Any) -> AsyncIterator[tuple[int, bytes | None, bytes]]:
     """Yield ``(arrival_ns, event_name, data)`` for every ``data:`` line of a server-sent-events
     stream.
 
-    ``arrival_ns`` is the ``now_ns()`` at which the network chunk holding the line was handed
-    to us, taken before any parsing, so the time of a token does not include the cost of
-    decoding it (or the lines before it in the same chunk). ``event_name`` is the value of
-    the preceding ``event:`` line of the same event, or ``None``. Comments, ids and retry
-    fields are ignored. Multi-line data (rare in LLM APIs) is yielded line by line. A line
-    is only sliced here; decoding JSON is left to the caller, which skips the events it does
-    not use without decoding them.
+    ``arrival_ns`` is when the network read holding the line reached this process: the
+    direct client's stamp (``Body.read_stamped``, taken in ``data_received`` before any
+    parsing), or, for any other reader with ``readany`` (aiohttp), ``now_ns()`` as the chunk
+    is handed over. Either way a token's time excludes decoding it (and the lines before it
+    in the same read). ``event_name`` is the value of the preceding ``event:`` line of the
+    same event, or ``None``. Comments, ids and retry fields are ignored. Multi-line data
+    (rare in LLM APIs) is yielded line by line. A line is only sliced here; decoding JSON is
+    left to the caller, which skips the events it does not use without decoding them.
 
     The stream is read a network chunk at a time and split into lines with one
-    ``bytes.split`` per chunk, rather than with ``async for line in content``: aiohttp's
-    ``readline`` costs several microseconds of Python per line (an SSE event is two or three
-    lines), which on a 1-token response was a third of the client's whole per-request CPU.
-    A line cut between two chunks is carried over, so any length is accepted.
+    ``bytes.split`` per chunk (aiohttp's ``readline`` costs several microseconds of Python
+    per line). A line cut between two chunks is carried over, so any length is accepted; it
+    takes the time of the chunk that completes it.
     """
+    read = getattr(content, "read_stamped", None)
+    if read is None:
+        readany = content.readany
+
+        async def read() -> tuple[int, bytes]:
+            data = await readany()
+            return now_ns(), data
+
     event: bytes | None = None
     carry: list[bytes] = []
-    readany = content.readany
+    arrival_ns = 0
     while True:
-        chunk = await readany()
-        arrival_ns = now_ns()
+        stamp, chunk = await read()
         if not chunk:
             break
+        arrival_ns = stamp
         lines = chunk.split(b"\n")
         if len(lines) == 1:  # no line end yet: keep the piece for the next chunk
             carry.append(chunk)
@@ -142,13 +184,42 @@ async def sse_events(content: aiohttp.StreamReader) -> AsyncIterator[tuple[int, 
             yield arrival_ns, event, line[5:].strip()
 
 
+async def read_body(response: Any) -> tuple[int, bytes]:
+    """``(arrival_ns, body)``: the whole body of a response and when its last bytes arrived
+    (the direct client's stamp; ``now_ns()`` after the read for aiohttp). Releases it."""
+    try:
+        content = response.content
+        if content.__class__ is Body:
+            data = await content.read()
+            return content.last_arrival_ns or now_ns(), data
+        data = await response.read()
+        return now_ns(), data
+    finally:
+        response.release()
+
+
+def proxy_for(url: str) -> bool:
+    """Whether a proxy from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    less ``NO_PROXY``) applies to ``url``, as urllib (and aiohttp's ``trust_env``) decide."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(parts.scheme.lower()) or proxies.get("all")):
+        return False
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return not urllib.request.proxy_bypass(host)
+
+
 class OpenAICompatibleEndpoint(Endpoint):
     """What the Chat Completions and Responses endpoints share: settings, the API key, the
-    connection pool, the POST and the mapping of HTTP errors.
+    transport, the POST and the mapping of HTTP errors.
+
+    ``http_client``: ``"direct"`` (default; the project's HTTP/1.1 client, see the module
+    docstring) or ``"aiohttp"`` (the choice behind a proxy). ``max_connections`` caps the
+    pooled connections (0: no cap).
 
     The API key is read once (argument, else the ``api_key_env`` environment variable), kept
-    in a private attribute and in the session's default headers only: it is never part of
-    ``to_config()``, ``repr()`` or an error message.
+    in private attributes only (the precomputed request head, the aiohttp session's default
+    headers): it is never part of ``to_config()``, ``repr()`` or an error message.
     """
 
     #: Path appended to ``base_url``, e.g. ``/chat/completions``.
@@ -166,6 +237,7 @@ class OpenAICompatibleEndpoint(Endpoint):
         headers: dict[str, str] | None = None,
         max_connections: int = 0,
         extra_body: dict[str, Any] | None = None,
+        http_client: str = "direct",
     ):
         super().__init__(model_id=model_id, endpoint_name=endpoint_name, provider=provider)
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -176,15 +248,34 @@ class OpenAICompatibleEndpoint(Endpoint):
             raise ConfigError("endpoint.extra_body", "must be a mapping")
         if headers is not None and not isinstance(headers, dict):
             raise ConfigError("endpoint.headers", "must be a mapping of header names to values")
+        for name, value in (headers or {}).items():
+            if any(c in f"{name}{value}" for c in "\r\n\0") or not str(name).strip() or ":" in str(name):
+                raise ConfigError("endpoint.headers", f"invalid header {name!r} (line breaks, ':' or empty name)")
+        if http_client not in HTTP_CLIENTS:
+            raise ConfigError("endpoint.http_client", f"must be one of {HTTP_CLIENTS}, got {http_client!r}")
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + self.api_path
+        parts = urlsplit(self.url)
+        if not parts.hostname:
+            raise ConfigError("endpoint.base_url", f"has no host: {base_url!r}")
+        if http_client == "direct" and proxy_for(self.url):
+            raise ConfigError(
+                "endpoint.http_client",
+                f"a proxy from the environment (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY, not excluded by "
+                f"NO_PROXY) applies to {parts.hostname}, and the direct client does not use proxies: "
+                f"set http_client: aiohttp to go through the proxy, or add the host to NO_PROXY")
         self.stream = bool(stream)
         self.api_key_env = api_key_env
         self.headers = dict(headers or {})
         self.max_connections = max_connections
         self.extra_body = dict(extra_body or {})
+        self.http_client = http_client
         self.__api_key = api_key if api_key is not None else (os.environ.get(api_key_env) if api_key_env else None)
-        self._session: aiohttp.ClientSession | None = None
+        scheme = parts.scheme.lower()
+        self._key = (scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80))
+        self.__head = self._request_head(parts)
+        self._pool: ConnectionPool | None = None
+        self._session: Any = None  # aiohttp.ClientSession when http_client == "aiohttp"
 
     def __repr__(self) -> str:
         return (
@@ -206,52 +297,112 @@ class OpenAICompatibleEndpoint(Endpoint):
             headers=sorted(self.headers),
             max_connections=self.max_connections,
             extra_body=self.extra_body,
+            http_client=self.http_client,
         )
         return config
 
+    def _headers(self) -> dict[str, str]:
+        """Headers of every request: defaults, the user's (which win), the API key."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        lower = {name.lower() for name in self.headers}
+        headers = {name: value for name, value in headers.items() if name.lower() not in lower}
+        headers.update(self.headers)
+        if self.__api_key and "authorization" not in lower:
+            headers["Authorization"] = f"Bearer {self.__api_key}"
+        return headers
+
+    def _request_head(self, parts: Any) -> bytes:
+        """Everything of a POST before the body's length, built once: a request is then this
+        head, the length and the JSON body, in one ``bytes`` formatting."""
+        host = parts.netloc.rsplit("@", 1)[-1]
+        headers = self._headers()
+        lines = [f"POST {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1"]
+        names = {name.lower() for name in headers}
+        if "host" not in names:
+            lines.append(f"Host: {host}")
+        if "user-agent" not in names:
+            lines.append("User-Agent: llmeter-flows")
+        if "accept-encoding" not in names:
+            lines.append("Accept-Encoding: identity")  # bodies are read as sent: no decompression
+        lines.extend(f"{name}: {value}" for name, value in headers.items() if name.lower() != "content-length")
+        lines.append("Content-Length: ")
+        return "\r\n".join(lines).encode("utf-8")
+
     # -- connection pool ---------------------------------------------------------------
     async def open(self) -> None:
-        """Create the pooled session: keep-alive connections shared by every client."""
+        """Create the connection pool and pre-open one connection (TLS context included), so
+        no client's first request pays for a connect or a handshake. An unreachable server
+        is not an error here: each request records it."""
+        if self.http_client == "aiohttp":
+            await self._open_aiohttp()
+            return
+        if self._pool is not None and not self._pool.closed:
+            return
+        pool = ConnectionPool(max_connections=self.max_connections, idle_limit_s=_IDLE_LIMIT_S)
+        self._pool = pool
+        try:
+            async with asyncio.timeout(_PREWARM_TIMEOUT_S):
+                await pool.prewarm(self._key, self.url, 1)
+        except (OSError, TimeoutError) as exc:
+            logger.debug("could not pre-open a connection to %s: %r", self.base_url, exc)
+
+    async def _open_aiohttp(self) -> None:
+        import aiohttp
+
         if self._session is not None and not self._session.closed:
             return
-        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-        headers.update(self.headers)
-        if self.__api_key:
-            headers["Authorization"] = f"Bearer {self.__api_key}"
+        headers = self._headers()
         connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0)
         self._session = aiohttp.ClientSession(
             connector=connector,
             headers=headers,
-            timeout=_NO_TIMEOUT,
+            timeout=aiohttp.ClientTimeout(**_NO_TIMEOUT_ARGS),
             raise_for_status=False,
             cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, the reason to choose this client
         )
 
     async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
 
     # -- transport -----------------------------------------------------------------------
-    async def invoke(self, payload: dict[str, Any]) -> aiohttp.ClientResponse:
-        """POST the payload; return the response with its body unread. Non-2xx raises
-        ``EndpointHTTPError`` carrying the server's message (the connection goes back to the
-        pool once the short error body is read)."""
-        session = self._session
-        if session is None or session.closed:  # used outside a Runner: open lazily
-            await self.open()
-            session = self._session
-            assert session is not None
-        response = await session.post(self.url, data=orjson.dumps(payload))
+    async def invoke(self, payload: dict[str, Any]) -> Any:
+        """POST the payload; return the response with its body unread (``status``,
+        ``content``, ``release()``). Non-2xx raises ``EndpointHTTPError`` carrying the
+        server's message (the connection goes back to the pool once the short error body is
+        read). On the direct client the request is written before this coroutine yields."""
+        pool = self._pool
+        if pool is None:
+            if self.http_client == "aiohttp":
+                return await self._invoke_aiohttp(payload)
+            await self.open()  # used outside a Runner: open lazily
+            pool = self._pool
+            assert pool is not None
+        body = _dumps(payload)
+        response = await pool.request(self._key, self.url, b"%b%d\r\n\r\n%b" % (self.__head, len(body), body))
         if response.status >= 300:
-            try:
-                body = await response.read()
-            finally:
-                response.release()
-            raise EndpointHTTPError(response.status, self._scrub(error_message(body)))
+            _, data = await read_body(response)
+            raise EndpointHTTPError(response.status, self._scrub(error_message(data)))
+        return response
+
+    async def _invoke_aiohttp(self, payload: dict[str, Any]) -> Any:
+        session = self._session
+        if session is None or session.closed:
+            await self._open_aiohttp()
+            session = self._session
+        response = await session.post(self.url, data=_dumps(payload))
+        if response.status >= 300:
+            _, data = await read_body(response)
+            raise EndpointHTTPError(response.status, self._scrub(error_message(data)))
         return response
 
     def _scrub(self, text: str) -> str:
         """Remove the API key from text that may be recorded (a server echoing headers)."""
         key = self.__api_key
         return text.replace(key, "***") if key and key in text else text
+

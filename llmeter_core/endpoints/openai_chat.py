@@ -7,19 +7,18 @@ content chunk. Token counts come from ``usage`` (asked for with
 ``stream_options.include_usage``); servers that ignore it (llama.cpp) leave them ``None``
 and the runner's tokenizer counts the text instead.
 
-Transport is aiohttp, not the ``openai`` SDK: see ``_http.py`` for why.
+Transport: the project's direct HTTP/1.1 client by default (``http_client="aiohttp"``
+behind a proxy), not the ``openai`` SDK: see ``_http.py`` for why.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import orjson
 
-from ..clock import now_ns
 from ..response import InvocationResponse
-from ._http import OpenAICompatibleEndpoint, StreamError, describe_error, sse_events, trim_message
+from ._http import OpenAICompatibleEndpoint, StreamError, describe_error, read_body, sse_events, trim_message
 
 __all__ = ["OpenAIChatEndpoint"]
 
@@ -53,14 +52,14 @@ class OpenAIChatEndpoint(OpenAICompatibleEndpoint):
             body.pop("stream_options", None)
         return body
 
-    async def parse_response(self, raw: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
+    async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         if self.stream:
             await _read_stream(raw, start_ns, out)
         else:
             await _read_body(raw, start_ns, out)
 
 
-async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
+async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read an SSE stream of ``chat.completion.chunk`` objects into ``out``.
 
     Token times are those of the network chunks that carried them (see ``sse_events``).
@@ -118,13 +117,10 @@ async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: Inv
         out.response_text = ""
 
 
-async def _read_body(response: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
+async def _read_body(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read a non-streaming ``chat.completion`` body into ``out``."""
-    try:
-        body = await response.read()
-    finally:
-        response.release()
-    out.time_to_last_token = (now_ns() - start_ns) / 1e9
+    arrival_ns, body = await read_body(response)
+    out.time_to_last_token = (arrival_ns - start_ns) / 1e9
     data = _loads(body)
     out.id = data.get("id")
     error = data.get("error")

@@ -17,19 +17,18 @@ here and the others are skipped *before* their JSON is decoded:
 ``out.annotations["finish_reason"]`` uses the Chat Completions vocabulary (``stop``,
 ``length``, or the incomplete reason as given) so runs against both APIs compare.
 
-Transport is aiohttp, not the ``openai`` SDK: see ``_http.py`` for why.
+Transport: the project's direct HTTP/1.1 client by default (``http_client="aiohttp"``
+behind a proxy), not the ``openai`` SDK: see ``_http.py`` for why.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import orjson
 
-from ..clock import now_ns
 from ..response import InvocationResponse
-from ._http import OpenAICompatibleEndpoint, StreamError, describe_error, sse_events, trim_message
+from ._http import OpenAICompatibleEndpoint, StreamError, describe_error, read_body, sse_events, trim_message
 
 __all__ = ["OpenAIResponsesEndpoint"]
 
@@ -65,14 +64,14 @@ class OpenAIResponsesEndpoint(OpenAICompatibleEndpoint):
         """A new body with ``model``, ``extra_body`` and this endpoint's ``stream`` flag."""
         return {**payload, **self.extra_body, "model": self.model_id, "stream": self.stream}
 
-    async def parse_response(self, raw: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
+    async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         if self.stream:
             await _read_stream(raw, start_ns, out)
         else:
             await _read_body(raw, start_ns, out)
 
 
-async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
+async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read a Responses event stream into ``out``; partial text and timings survive a break."""
     pieces: list[str] = []
     last_ns = 0
@@ -116,13 +115,10 @@ async def _read_stream(response: aiohttp.ClientResponse, start_ns: int, out: Inv
     _check_status(final, out)
 
 
-async def _read_body(response: aiohttp.ClientResponse, start_ns: int, out: InvocationResponse) -> None:
+async def _read_body(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read a non-streaming Response object into ``out``."""
-    try:
-        body = await response.read()
-    finally:
-        response.release()
-    out.time_to_last_token = (now_ns() - start_ns) / 1e9
+    arrival_ns, body = await read_body(response)
+    out.time_to_last_token = (arrival_ns - start_ns) / 1e9
     data = _loads(body)
     _read_final(data, out)
     out.response_text = _output_text(data)

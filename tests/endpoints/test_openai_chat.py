@@ -109,11 +109,13 @@ async def test_max_tokens_cut_is_a_success_with_length_reason(emulator, stream):
     assert out.annotations["finish_reason"] == "length"
 
 
-async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(emulator):
+@pytest.mark.parametrize("http_client, error_type", [("direct", "ServerDisconnected"),
+                                                     ("aiohttp", "ClientPayloadError")])
+async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(emulator, http_client, error_type):
     emu = await emulator(ttft_ms=30, itl_ms=5, output_tokens=10, rate_disconnect=1.0, disconnect_mode="drop")
-    out = await call(emu.url + "/v1")
+    out = await call(emu.url + "/v1", http_client=http_client)
     assert not out.ok
-    assert out.error_type == "ClientPayloadError"
+    assert out.error_type == error_type
     assert out.response_text == full_text(5)  # the emulator cuts after half the tokens
     assert 0.029 <= out.time_to_first_token <= 0.08
     assert out.time_to_last_token >= out.time_to_first_token

@@ -58,8 +58,8 @@ async def canned():
         await runner.cleanup()
 
 
-async def call(base_url: str, stream: bool = True, max_tokens: int = 100):
-    async with OpenAIResponsesEndpoint(model_id="m", base_url=base_url, stream=stream) as endpoint:
+async def call(base_url: str, stream: bool = True, max_tokens: int = 100, **kwargs):
+    async with OpenAIResponsesEndpoint(model_id="m", base_url=base_url, stream=stream, **kwargs) as endpoint:
         return await endpoint.call(OpenAIResponsesEndpoint.create_payload(PROMPT, max_tokens=max_tokens), timeout=10)
 
 
@@ -105,10 +105,12 @@ async def test_cut_by_max_output_tokens_is_a_success(emulator, stream):
     assert out.annotations["finish_reason"] == "length"
 
 
-async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(emulator):
+@pytest.mark.parametrize("http_client, error_type", [("direct", "ServerDisconnected"),
+                                                     ("aiohttp", "ClientPayloadError")])
+async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(emulator, http_client, error_type):
     emu = await emulator(ttft_ms=30, itl_ms=5, output_tokens=10, rate_disconnect=1.0, disconnect_mode="drop")
-    out = await call(emu.url + "/v1")
-    assert out.error_type == "ClientPayloadError"
+    out = await call(emu.url + "/v1", http_client=http_client)
+    assert out.error_type == error_type
     assert out.response_text == full_text(5)
     assert 0.029 <= out.time_to_first_token <= 0.08
     assert out.id == next(iter(emu.state.truth.records))  # known from response.created

@@ -1,0 +1,214 @@
+"""The project's HTTP/1.1 client (``endpoints/_pool.py`` over ``endpoints/_http1.py``) on
+raw asyncio servers: arrival stamps, body framings, reuse, limits, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from llmeter_core.clock import now_ns
+from llmeter_core.endpoints._http1 import ProtocolError, ServerDisconnected
+from llmeter_core.endpoints._pool import ConnectError, ConnectionPool
+
+
+def _post(body: bytes = b"{}") -> bytes:
+    return b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+@pytest.fixture
+async def server():
+    """``await server(handler)``: ``handler(writer, n)`` answers the n-th request of a
+    connection (already read). Returns (key, url, connection count list)."""
+    servers = []
+
+    async def start(handler):
+        connections = []
+
+        async def serve(reader, writer):
+            connections.append(writer)
+            n = 0
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                    await reader.readexactly(length)
+                    if await handler(writer, n) is False:
+                        break
+                    n += 1
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+        servers.append(srv)
+        port = srv.sockets[0].getsockname()[1]
+        return ("http", "127.0.0.1", port), f"http://127.0.0.1:{port}/x", connections
+
+    yield start
+    for srv in servers:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def _read_all(response) -> list[tuple[int, bytes]]:
+    pieces = []
+    while True:
+        stamp, data = await response.content.read_stamped()
+        if not data:
+            return pieces
+        pieces.append((stamp, data))
+
+
+async def test_pieces_keep_the_time_they_arrived_not_the_time_they_were_read(server):
+    """Two body pieces 30 ms apart, read 100 ms after the second: each carries its own
+    arrival time, taken when the bytes reached the connection."""
+    async def handler(writer, n):
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.03)
+        writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
+        await writer.drain()
+
+    key, url, _ = await server(handler)
+    pool = ConnectionPool()
+    try:
+        start = now_ns()
+        response = await pool.request(key, url, _post())
+        await asyncio.sleep(0.15)  # the reader is late (other clients' work)
+        read_at = now_ns()
+        pieces = await _read_all(response)
+    finally:
+        await pool.close()
+    assert [data for _, data in pieces] == [b"first", b"second"]
+    (first, _), (second, _) = pieces
+    assert start < first < second < read_at
+    assert 0.02 <= (second - first) / 1e9 <= 0.1
+    assert (read_at - second) / 1e9 >= 0.08
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+async def test_body_framings_split_byte_by_byte_with_1xx_first(framing, server):
+    body = b"data: one\n\ndata: two\n\n"
+    head = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\n"
+    wire = {
+        "length": head + b"Content-Length: %d\r\n\r\n" % len(body) + body,
+        "chunked": head + b"Transfer-Encoding: chunked\r\n\r\n7;e=1\r\n" + body[:7] + b"\r\n%x\r\n" % (len(body) - 7)
+        + body[7:] + b"\r\n0\r\nT: x\r\n\r\n",
+        "close": head + b"\r\n" + body,
+    }[framing]
+
+    async def handler(writer, n):
+        for i in range(len(wire)):
+            writer.write(wire[i:i + 1])
+            await writer.drain()
+        return framing != "close"
+
+    key, url, connections = await server(handler)
+    pool = ConnectionPool()
+    try:
+        for _ in range(2):
+            response = await pool.request(key, url, _post())
+            assert response.status == 200 and response.headers["x-a"] == "1, 2"
+            assert b"".join(data for _, data in await _read_all(response)) == body
+            response.release()
+    finally:
+        await pool.close()
+    assert len(connections) == (2 if framing == "close" else 1)
+
+
+async def test_twenty_requests_one_connection_and_pieces_of_one_read_come_joined(server):
+    async def handler(writer, n):  # several chunks in one write: one read on the client side
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n\r\n")
+        await writer.drain()
+
+    key, url, connections = await server(handler)
+    pool = ConnectionPool(max_connections=4)
+    try:
+        await pool.prewarm(key, url, 1)
+        for _ in range(20):
+            pieces = await _read_all(await pool.request(key, url, _post()))
+            assert [data for _, data in pieces] == [b"abc"]
+        assert pool.idle_count(key) == 1
+    finally:
+        await pool.close()
+    assert len(connections) == 1
+
+
+async def test_max_connections_queues_requests(server):
+    async def handler(writer, n):
+        await asyncio.sleep(0.05)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
+        await writer.drain()
+
+    key, url, connections = await server(handler)
+    pool = ConnectionPool(max_connections=2)
+    try:
+        started = time.perf_counter()
+        responses = await asyncio.gather(*(pool.request(key, url, _post()) for _ in range(4)))
+        assert [await r.read() for r in responses] == [b"x"] * 4
+        elapsed = time.perf_counter() - started
+    finally:
+        await pool.close()
+    assert len(connections) == 2 and elapsed >= 0.1
+
+
+async def test_mid_body_disconnect_keeps_what_arrived_then_raises(server):
+    async def handler(writer, n):
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+        await writer.drain()
+        return False
+
+    key, url, _ = await server(handler)
+    pool = ConnectionPool()
+    try:
+        response = await pool.request(key, url, _post())
+        assert (await response.content.read_stamped())[1] == b"only part"
+        with pytest.raises(ServerDisconnected):
+            await response.content.read_stamped()
+    finally:
+        await pool.close()
+    assert pool.idle_count(key) == 0
+
+
+async def test_garbage_is_a_protocol_error_and_unreachable_a_connect_error(server):
+    async def handler(writer, n):
+        writer.write(b"SPDY/9 what\r\n\r\n")
+        await writer.drain()
+
+    key, url, _ = await server(handler)
+    pool = ConnectionPool()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once closed
+    try:
+        with pytest.raises(ProtocolError):
+            await pool.request(key, url, _post())
+        with pytest.raises(ConnectError, match=f"127.0.0.1:{port}"):
+            await pool.request(("http", "127.0.0.1", port), f"http://127.0.0.1:{port}/", _post())
+    finally:
+        await pool.close()
+
+
+async def test_abandoned_body_closes_its_connection_and_the_next_request_opens_another(server):
+    async def handler(writer, n):
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+
+    key, url, connections = await server(handler)
+    pool = ConnectionPool()
+    try:
+        response = await pool.request(key, url, _post())
+        assert (await response.content.read_stamped())[1] == b"abc"
+        response.release()  # 7 bytes never came: the connection cannot serve another request
+        assert pool.idle_count(key) == 0
+        second = await pool.request(key, url, _post())
+        assert (await second.content.read_stamped())[1] == b"abc"
+        second.release()
+    finally:
+        await pool.close()
+    assert len(connections) == 2
