@@ -4,7 +4,8 @@ Run it with ``.venv/bin/python benchmarks/engine_benchmark.py``; it prints ONE J
 
 - ``engine_rps`` / ``floor_rps``: completed requests per second with 1-token, zero-latency
   streamed chat responses and 32 concurrent clients, for the engine (``Runner`` +
-  ``OpenAIChatEndpoint``, writing its run folder) and for a minimal raw aiohttp client
+  ``OpenAIChatEndpoint`` on its default direct HTTP/1.1 client, or ``--http-client aiohttp``,
+  writing its run folder) and for a minimal raw aiohttp client
   (the same 32 loops, the same body, no parsing beyond reading the response). Both are
   measured three times, interleaved, and the best of each is kept, so a noisy neighbour on
   the machine does not decide the ratio. Target ``engine_rps >= 0.85 * floor_rps``.
@@ -21,7 +22,7 @@ Run it with ``.venv/bin/python benchmarks/engine_benchmark.py``; it prints ONE J
   ``floor_ttft_err_*`` is the raw client's time to its first body chunk on the same
   workload: the share of the error that belongs to the machine, not to the engine.
 - ``load_avg_1m``: the machine's load when the benchmark started (other work shows in
-  every figure above).
+  every figure above); ``http_client``: the engine's transport.
 
 The emulator runs in a separate *process* (one per workload), so the server's CPU is never
 counted as the client's and the two do not share a GIL. ``--duration`` sets the length of
@@ -133,10 +134,15 @@ def floor_run(base_url: str, body: dict[str, Any], clients: int, **options: Any)
 
 
 # -- the engine -----------------------------------------------------------------------------------
+#: The engine's transport (``OpenAIChatEndpoint(http_client=...)``), set by ``--http-client``.
+HTTP_CLIENT = "direct"
+
+
 def engine_run(base_url: str, clients: int, max_tokens: int, out_dir: str, name: str,
                **options: Any) -> tuple[Any, float, float]:
     """One Runner run over OpenAIChatEndpoint (streaming). Returns (result, wall s, CPU s)."""
-    endpoint = OpenAIChatEndpoint(model_id="bench", base_url=base_url, stream=True, api_key="bench-key")
+    endpoint = OpenAIChatEndpoint(model_id="bench", base_url=base_url, stream=True, api_key="bench-key",
+                                  http_client=HTTP_CLIENT)
     payload = OpenAIChatEndpoint.create_payload(PROMPT, max_tokens=max_tokens)
     runner = Runner(endpoint, payload, clients=clients, output_path=out_dir, run_name=name,
                     timeout=30, handle_signals=False, **options)
@@ -201,11 +207,15 @@ def measure_ttft(out_dir: str, clients: int = 64, per_client: int = 5, ttft_ms: 
             "floor_ttft_err_p99_ms": round(float(np.percentile(floor_errors_ms, 99)), 2)}
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description="Benchmark the llmeter_core engine against the emulator.")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput window (default 5)")
+    parser.add_argument("--http-client", choices=("direct", "aiohttp"), default="direct",
+                        help="the engine endpoint's transport (default direct, the endpoint's default)")
     args = parser.parse_args(argv)
-    report: dict[str, float] = {"load_avg_1m": round(os.getloadavg()[0], 2)}
+    global HTTP_CLIENT
+    HTTP_CLIENT = args.http_client
+    report: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2), "http_client": HTTP_CLIENT}
     with tempfile.TemporaryDirectory(prefix="llmeter-bench-") as out_dir:
         report.update(measure_rps(out_dir, args.duration))
         report.update(measure_cpu(out_dir))

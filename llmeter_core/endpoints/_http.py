@@ -198,7 +198,7 @@ async def read_body(response: Any) -> tuple[int, bytes]:
         response.release()
 
 
-def proxy_for(url: str) -> bool:
+def proxy_applies(url: str) -> bool:
     """Whether a proxy from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
     less ``NO_PROXY``) applies to ``url``, as urllib (and aiohttp's ``trust_env``) decide."""
     parts = urlsplit(url)
@@ -258,7 +258,7 @@ class OpenAICompatibleEndpoint(Endpoint):
         parts = urlsplit(self.url)
         if not parts.hostname:
             raise ConfigError("endpoint.base_url", f"has no host: {base_url!r}")
-        if http_client == "direct" and proxy_for(self.url):
+        if http_client == "direct" and proxy_applies(self.url):
             raise ConfigError(
                 "endpoint.http_client",
                 f"a proxy from the environment (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY, not excluded by "
