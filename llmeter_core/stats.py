@@ -127,8 +127,9 @@ class RunningStats:
         return merged
 
     def metric_values(self, name: str) -> np.ndarray:
-        """The recorded values of one metric (a read-only view, no copy)."""
-        return np.frombuffer(self._values[name], dtype=float) if len(self._values[name]) else np.empty(0)
+        """A copy of the recorded values of one metric. A copy, not a view: a live view would
+        make the next append fail (an ``array`` cannot grow while a buffer is exported)."""
+        return np.array(self._values[name], dtype=float)
 
     def to_stats(self, end_time: datetime | None) -> dict[str, Any]:
         """stats.json keys as of ``end_time`` (the run's end, or now for a live snapshot)."""

@@ -84,3 +84,10 @@ def test_matches_numpy_over_all_values():
     for p in (50, 90, 95, 99):
         assert out[f"time_to_first_token-p{p}"] == pytest.approx(float(np.percentile(values, p)))
     assert out["output_tps"] is None  # no end time given
+
+
+def test_values_handed_out_do_not_block_further_updates():
+    stats = RunningStats.from_responses([ok(0.1, 0.2)])
+    held = stats.metric_values("time_to_first_token")
+    stats.update(ok(0.3, 0.4, at=1))  # raised BufferError when a view was handed out
+    assert list(held) == [0.1] and stats.to_stats(None)["time_to_first_token-max"] == 0.3
