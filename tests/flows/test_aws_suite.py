@@ -40,5 +40,5 @@ async def test_bedrock_suite_sweeps_every_aws_endpoint(aws_emulator, tmp_path):
     served = aws_emulator.stats()["requests_by_api"]
     # 2 clients x 2 requests + 1 x 2 per endpoint, each through its own API
     assert served == {"bedrock.converse_stream": 6, "bedrock.invoke_stream": 6, "sagemaker.invoke_stream": 6}
-    summaries = [pd.read_csv(p) for p in folder.rglob("sweep-summary.csv")]
+    summaries = [pd.read_csv(p) for p in folder.rglob("*sweep-summary.csv")]
     assert sum(len(s) for s in summaries) == 6
