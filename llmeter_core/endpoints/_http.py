@@ -18,7 +18,8 @@ each network read with ``now_ns()`` as it arrives (``Body.read_stamped``), so a 
 excludes both this client's parsing and the loop's queue of other clients. It does not go
 through proxies: when a proxy environment variable applies to ``base_url``, ``__init__``
 refuses it (``ConfigError`` on ``endpoint.http_client``) rather than bypass the proxy
-silently; ``http_client="aiohttp"`` honours ``HTTP(S)_PROXY``/``NO_PROXY`` (``trust_env``).
+silently; ``http_client="aiohttp"`` goes through the proxy the environment sets for
+``base_url`` (``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``, looked up once in ``open``).
 
 Nothing retries (but a request that finds its kept-alive connection already closed by the
 server, which therefore never saw it): a load tester must record a 429 as a 429, not hide
@@ -198,15 +199,15 @@ async def read_body(response: Any) -> tuple[int, bytes]:
         response.release()
 
 
-def proxy_applies(url: str) -> bool:
-    """Whether a proxy from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
-    less ``NO_PROXY``) applies to ``url``, as urllib (and aiohttp's ``trust_env``) decide."""
+def environment_proxy(url: str) -> str | None:
+    """The proxy URL the environment sets for ``url`` (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, less ``NO_PROXY``, as urllib decides), or None."""
     parts = urlsplit(url)
     proxies = urllib.request.getproxies()
-    if not (proxies.get(parts.scheme.lower()) or proxies.get("all")):
-        return False
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return not urllib.request.proxy_bypass(host)
+    proxy = proxies.get(parts.scheme.lower()) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.netloc.rsplit("@", 1)[-1]):
+        return None
+    return proxy
 
 
 class OpenAICompatibleEndpoint(Endpoint):
@@ -258,7 +259,7 @@ class OpenAICompatibleEndpoint(Endpoint):
         parts = urlsplit(self.url)
         if not parts.hostname:
             raise ConfigError("endpoint.base_url", f"has no host: {base_url!r}")
-        if http_client == "direct" and proxy_applies(self.url):
+        if http_client == "direct" and environment_proxy(self.url):
             raise ConfigError(
                 "endpoint.http_client",
                 f"a proxy from the environment (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY, not excluded by "
@@ -351,16 +352,31 @@ class OpenAICompatibleEndpoint(Endpoint):
 
         if self._session is not None and not self._session.closed:
             return
-        headers = self._headers()
-        connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(**_NO_TIMEOUT_ARGS),
-            raise_for_status=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, the reason to choose this client
-        )
+        import warnings
+
+        from yarl import URL
+
+        # The proxy is looked up once, here, and set as the session's default: aiohttp's
+        # ``trust_env`` would look it up (and read ~/.netrc) in a thread on every request,
+        # ~0.7 ms of CPU and latency each.
+        proxy: Any = environment_proxy(self.url)
+        proxy_auth = None
+        with warnings.catch_warnings():  # aiohttp 3.14 deprecates BasicAuth for 4.0; the
+            warnings.simplefilter("ignore", DeprecationWarning)  # replacement is https-only
+            if proxy:
+                proxy = URL(proxy)
+                if proxy.user:
+                    proxy_auth = aiohttp.BasicAuth(proxy.user, proxy.password or "")
+                    proxy = proxy.with_user(None)
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0),
+                headers=self._headers(),
+                timeout=aiohttp.ClientTimeout(**_NO_TIMEOUT_ARGS),
+                raise_for_status=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                proxy=proxy or None,  # HTTP(S)_PROXY / NO_PROXY: the reason to choose this client
+                proxy_auth=proxy_auth,
+            )
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None

@@ -423,9 +423,11 @@ async def test_aiohttp_client_goes_through_the_proxy(thread_server, monkeypatch)
     line carries the absolute URL of the real server)."""
     proxy = thread_server(reply=lambda n: _framed("close"))
     _clear_proxy_env(monkeypatch)
-    monkeypatch.setenv("HTTP_PROXY", proxy.url.rsplit("/", 1)[0])
+    monkeypatch.setenv("HTTP_PROXY", proxy.url.rsplit("/", 1)[0].replace("http://", "http://user:pw@"))
     async with OpenAIChatEndpoint(model_id="m", base_url="http://llm.invalid:8000/v1", http_client="aiohttp") as endpoint:
         out = await endpoint.call({"messages": []}, timeout=5)
     assert out.ok, out.error
     assert out.response_text == "alpha beta"
-    assert proxy.requests[0][1].split(b"\r\n")[0] == b"POST http://llm.invalid:8000/v1/chat/completions HTTP/1.1"
+    lines = proxy.requests[0][1].split(b"\r\n")
+    assert lines[0] == b"POST http://llm.invalid:8000/v1/chat/completions HTTP/1.1"
+    assert b"Proxy-Authorization: Basic dXNlcjpwdw==" in lines  # user:pw
