@@ -257,6 +257,10 @@ class OpenAICompatibleEndpoint(Endpoint):
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + self.api_path
         parts = urlsplit(self.url)
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigError("endpoint.base_url", f"has an invalid port: {base_url!r}") from None
         if not parts.hostname:
             raise ConfigError("endpoint.base_url", f"has no host: {base_url!r}")
         if http_client == "direct" and environment_proxy(self.url):
@@ -272,8 +276,10 @@ class OpenAICompatibleEndpoint(Endpoint):
         self.extra_body = dict(extra_body or {})
         self.http_client = http_client
         self.__api_key = api_key if api_key is not None else (os.environ.get(api_key_env) if api_key_env else None)
+        if self.__api_key and any(c in self.__api_key for c in "\r\n\0"):
+            raise ConfigError("endpoint.api_key", "contains a line break or NUL (the key is not shown)")
         scheme = parts.scheme.lower()
-        self._key = (scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80))
+        self._key = (scheme, parts.hostname, port or (443 if scheme == "https" else 80))
         self.__head = self._request_head(parts)
         self._pool: ConnectionPool | None = None
         self._session: Any = None  # aiohttp.ClientSession when http_client == "aiohttp"

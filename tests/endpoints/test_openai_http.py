@@ -163,6 +163,8 @@ async def test_call_without_open_opens_lazily_and_aclose_closes(emulator):
 @pytest.mark.parametrize("field, kwargs", [
     ("endpoint.base_url", {"base_url": "127.0.0.1:8000"}),
     ("endpoint.http_client", {"base_url": "http://h/v1", "http_client": "httpx"}),
+    ("endpoint.base_url", {"base_url": "http://h:port/v1"}),
+    ("endpoint.api_key", {"base_url": "http://h/v1", "api_key": "sk-1\r\nx-injected: 2"}),
     ("endpoint.headers", {"base_url": "http://h/v1", "headers": {"x-a": "1\r\nx-injected: 2"}}),
     ("endpoint.max_connections", {"base_url": "http://h/v1", "max_connections": -1}),
     ("endpoint.extra_body", {"base_url": "http://h/v1", "extra_body": ["x"]}),
@@ -172,6 +174,7 @@ def test_bad_settings_name_the_field(field, kwargs):
     with pytest.raises(ConfigError) as info:
         create_endpoint("openai-chat", model_id="m", **kwargs)
     assert info.value.field == field
+    assert "sk-1" not in str(info.value)  # a bad key is named, never shown
 
 
 def test_error_message_shapes():
