@@ -12,7 +12,7 @@ network read is stamped with ``now_ns()`` *before* any parsing, and the stamp tr
 the bytes it came with (``Body.read_stamped``), so a token's time is when it reached this
 process, not when its client got round to reading it. ``Body`` also offers what aiobotocore
 reads (``readany``, ``read``, ``iter_chunks``, ``at_eof``), with flow control past 4 MiB
-buffered. When a body ends on a keep-alive connection, the connection reports itself idle
+buffered (``_body.py``). When a body ends on a keep-alive connection, the connection reports itself idle
 (``on_idle``) for the next request; any close reports ``on_closed``.
 
 Failures are this module's exceptions (``ServerDisconnected``, ``ProtocolError``,
@@ -23,10 +23,10 @@ maps them to botocore's, so SDK retries and error names work unchanged).
 from __future__ import annotations
 
 import asyncio
-import collections
 from typing import Callable
 
 from ..clock import now_ns
+from ._body import Body
 
 __all__ = [
     "Connection",
@@ -40,8 +40,6 @@ __all__ = [
 
 _MAX_HEAD_BYTES = 64 * 1024
 _MAX_CHUNK_LINE = 4096
-_PAUSE_BYTES = 4 * 1024 * 1024
-_RESUME_BYTES = 1024 * 1024
 
 # parser states
 _IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE = range(8)
@@ -72,141 +70,6 @@ class ErrorMapper:
 
     def read_timeout(self, url: str, message: str) -> BaseException:
         return ReadTimeout(message)
-
-
-class Body:
-    """A response body: ``read_stamped`` for readers that time what they read, and the parts
-    of ``aiohttp.StreamReader`` that aiobotocore uses."""
-
-    __slots__ = ("_connection", "_read_timeout", "_chunks", "_stamps", "_size", "_eof", "_exc",
-                 "_waiter", "last_arrival_ns")
-
-    def __init__(self, connection: "Connection", read_timeout: float | None):
-        self._connection = connection
-        self._read_timeout = read_timeout
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._stamps: collections.deque[int] = collections.deque()
-        self._size = 0
-        self._eof = False
-        self._exc: BaseException | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        #: ``now_ns()`` of the network read that brought the latest bytes (0: none yet).
-        self.last_arrival_ns = 0
-
-    # fed by the connection
-    def feed(self, data: bytes, arrival_ns: int) -> None:
-        self._chunks.append(data)
-        self._stamps.append(arrival_ns)
-        self.last_arrival_ns = arrival_ns
-        self._size += len(data)
-        if self._size > _PAUSE_BYTES:
-            self._connection.pause_reading()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def feed_eof(self) -> None:
-        self._eof = True
-        self._wake()
-
-    def set_exception(self, exc: BaseException) -> None:
-        self._exc = exc
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # read by the endpoints and aiobotocore
-    def at_eof(self) -> bool:
-        return self._eof and not self._chunks
-
-    async def _wait(self) -> None:
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
-        try:
-            if self._read_timeout is None:
-                await waiter
-            else:
-                try:
-                    async with asyncio.timeout(self._read_timeout):
-                        await waiter
-                except TimeoutError:
-                    connection = self._connection
-                    connection.abort()
-                    raise connection.errors.read_timeout(connection.url, "no data within read_timeout") from None
-        finally:
-            self._waiter = None
-
-    async def read_stamped(self) -> tuple[int, bytes]:
-        """The next piece as received: ``(arrival_ns, bytes)``, ``(0, b"")`` at the end. One
-        network read's worth of body per call (pieces of one read come joined), each with the
-        ``now_ns()`` taken when that read reached the connection."""
-        chunks = self._chunks
-        while not chunks:
-            if self._exc is not None:
-                raise self._exc
-            if self._eof:
-                return 0, b""
-            await self._wait()
-        data = chunks.popleft()
-        self._size -= len(data)
-        if self._size < _RESUME_BYTES and not self._eof:
-            self._connection.resume_reading()
-        return self._stamps.popleft(), data
-
-    def _take(self, limit: int = -1) -> bytes:
-        chunks = self._chunks
-        if limit < 0 or limit >= self._size:
-            data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
-            chunks.clear()
-            self._stamps.clear()
-        else:
-            joined = b"".join(chunks)
-            data, rest = joined[:limit], joined[limit:]
-            chunks.clear()
-            chunks.append(rest)
-            last = self._stamps[-1]
-            self._stamps.clear()
-            self._stamps.append(last)
-        self._size -= len(data)
-        if self._size < _RESUME_BYTES and not self._eof:  # after EOF the connection serves others
-            self._connection.resume_reading()
-        return data
-
-    async def readany(self) -> bytes:
-        """The bytes received so far (waiting for some); ``b""`` at the end."""
-        while not self._chunks:
-            if self._exc is not None:
-                raise self._exc
-            if self._eof:
-                return b""
-            await self._wait()
-        return self._take()
-
-    async def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            while not self._eof:
-                if self._exc is not None:
-                    raise self._exc
-                await self._wait()
-            return self._take()
-        if n == 0:
-            return b""
-        while not self._chunks:
-            if self._exc is not None:
-                raise self._exc
-            if self._eof:
-                return b""
-            await self._wait()
-        return self._take(n)
-
-    async def iter_chunks(self):
-        while True:
-            data = await self.readany()
-            if not data:
-                return
-            yield data, True
 
 
 class Connection(asyncio.Protocol):
