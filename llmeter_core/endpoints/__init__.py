@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ConfigError
 from .base import Endpoint, extract_prompt
 
-__all__ = ["Endpoint", "ENDPOINT_TYPES", "endpoint_class", "create_endpoint", "extract_prompt"]
+__all__ = ["Endpoint", "ENDPOINT_TYPES", "accepted_parameters", "endpoint_class", "create_endpoint", "extract_prompt"]
 
 ENDPOINT_TYPES: dict[str, str] = {
     "openai-chat": "llmeter_core.endpoints.openai_chat:OpenAIChatEndpoint",
@@ -44,22 +44,39 @@ def endpoint_class(type_name: str) -> type[Endpoint]:
     return getattr(module, class_name)
 
 
+def accepted_parameters(cls: type[Endpoint]) -> dict[str, inspect.Parameter]:
+    """Keyword parameters an endpoint class accepts, following ``**kwargs`` up the MRO.
+
+    An endpoint may declare only its own options and forward the rest to its base class with
+    ``**options``; the parameters of the base are then accepted too (and checked by name).
+    """
+    params: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        forwards = False
+        for name, p in inspect.signature(init).parameters.items():
+            if name == "self" or p.kind is inspect.Parameter.VAR_POSITIONAL:
+                continue
+            if p.kind is inspect.Parameter.VAR_KEYWORD:
+                forwards = True
+                continue
+            params.setdefault(name, p)
+        if not forwards:
+            break
+    return params
+
+
 def create_endpoint(type_name: str, **kwargs: Any) -> Endpoint:
     """Build an endpoint from spec fields, naming any unknown or missing field."""
     cls = endpoint_class(type_name)
-    signature = inspect.signature(cls.__init__)
-    params = {name: p for name, p in signature.parameters.items() if name != "self"}
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    if not accepts_any:
-        for name in kwargs:
-            if name not in params:
-                allowed = ", ".join(n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL)
-                raise ConfigError(f"endpoint.{name}", f"not a field of endpoint type {type_name!r} (fields: {allowed})")
+    params = accepted_parameters(cls)
+    for name in kwargs:
+        if name not in params:
+            raise ConfigError(f"endpoint.{name}", f"not a field of endpoint type {type_name!r} (fields: {', '.join(params)})")
     for name, p in params.items():
-        if p.default is inspect.Parameter.empty and p.kind in (
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            inspect.Parameter.KEYWORD_ONLY,
-        ) and name not in kwargs:
+        if p.default is inspect.Parameter.empty and name not in kwargs:
             raise ConfigError(f"endpoint.{name}", f"required for endpoint type {type_name!r}")
     try:
         return cls(**kwargs)

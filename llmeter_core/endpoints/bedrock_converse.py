@@ -59,36 +59,9 @@ class BedrockConverse(AwsEndpoint):
     service_name = "bedrock-runtime"
     operation = "converse"
 
-    def __init__(
-        self,
-        model_id: str,
-        *,
-        region: str | None = None,
-        profile: str | None = None,
-        endpoint_url: str | None = None,
-        retry_mode: str = "standard",
-        max_attempts: int = 1,
-        max_pool_connections: int = 256,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 120.0,
-        prewarm_connections: int = 1,
-        http_client: str = "direct",
-        provider: str = "bedrock",
-    ):
-        super().__init__(
-            model_id,
-            region=region,
-            profile=profile,
-            endpoint_url=endpoint_url,
-            retry_mode=retry_mode,
-            max_attempts=max_attempts,
-            max_pool_connections=max_pool_connections,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            prewarm_connections=prewarm_connections,
-            http_client=http_client,
-            provider=provider,
-        )
+    def __init__(self, model_id: str, *, provider: str = "bedrock", **aws_options: Any):
+        """``aws_options``: the settings of ``AwsEndpoint`` (region, profile, endpoint_url...)."""
+        super().__init__(model_id, provider=provider, **aws_options)
 
     @staticmethod
     def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:

@@ -23,8 +23,9 @@ import orjson
 from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
-from ._aws import AwsEndpoint, raise_failed
+from ._aws import raise_failed
 from ._eventstream import read_events
+from ._model_body import ModelBodyEndpoint
 from .response_formats import (
     INVOCATION_METRICS_KEY,
     PRESETS,
@@ -52,7 +53,7 @@ def invoke_payload(prompt: str, max_tokens: int | None = None, output_format: st
     return body
 
 
-class BedrockInvokeModel(AwsEndpoint):
+class BedrockInvokeModel(ModelBodyEndpoint):
     """Bedrock ``InvokeModel`` (non-streaming): the time measured is to the complete body."""
 
     endpoint_type = "bedrock-invoke"
@@ -68,69 +69,24 @@ class BedrockInvokeModel(AwsEndpoint):
         input_tokens_path: str | None = None,
         output_tokens_path: str | None = None,
         cached_input_tokens_path: str | None = None,
-        region: str | None = None,
-        profile: str | None = None,
-        endpoint_url: str | None = None,
-        retry_mode: str = "standard",
-        max_attempts: int = 1,
-        max_pool_connections: int = 256,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 120.0,
-        prewarm_connections: int = 1,
-        http_client: str = "direct",
         provider: str = "bedrock",
+        **aws_options: Any,
     ):
-        super().__init__(
-            model_id,
-            region=region,
-            profile=profile,
-            endpoint_url=endpoint_url,
-            retry_mode=retry_mode,
-            max_attempts=max_attempts,
-            max_pool_connections=max_pool_connections,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            prewarm_connections=prewarm_connections,
-            http_client=http_client,
-            provider=provider,
-        )
+        """``aws_options``: the settings of ``AwsEndpoint`` (region, profile, endpoint_url...)."""
+        super().__init__(model_id, provider=provider, **aws_options)
         name = output_format or default_format_name(model_id)
         if name is None:
             raise ConfigError(
                 "endpoint.output_format",
                 f"cannot tell the body format of model {model_id!r}; set one of {sorted(PRESETS)}",
             )
-        self.output_format = name
-        self.path_overrides = {
-            key: value
-            for key, value in (
-                ("text_path", text_path),
-                ("input_tokens_path", input_tokens_path),
-                ("output_tokens_path", output_tokens_path),
-                ("cached_input_tokens_path", cached_input_tokens_path),
-            )
-            if value is not None
-        }
-        self.format, self.paths = resolve_format(name, self.stream, **self.path_overrides)
+        self.use_format(name, text_path=text_path, input_tokens_path=input_tokens_path,
+                        output_tokens_path=output_tokens_path, cached_input_tokens_path=cached_input_tokens_path)
 
     @staticmethod
     def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """See ``invoke_payload``; pass ``output_format=`` or ``model_id=`` to pick the family."""
         return invoke_payload(prompt, max_tokens, **kwargs)
-
-    def prepare_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return dict(payload)
-
-    def payload_for(self, prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
-        """A body in this endpoint's own ``output_format``."""
-        kwargs.setdefault("output_format", self.output_format)
-        return self.create_payload(prompt, max_tokens, **kwargs)
-
-    def to_config(self) -> dict[str, Any]:
-        config = super().to_config()
-        config["output_format"] = self.output_format
-        config.update(self.path_overrides)
-        return config
 
     def _params(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -148,13 +104,7 @@ class BedrockInvokeModel(AwsEndpoint):
 
     async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         response = raise_failed(raw, out)
-        body = response["body"]
-        try:
-            data = await body.read()
-        finally:
-            body.close()
-        out.time_to_last_token = (now_ns() - start_ns) / 1e9
-        fill_from_body(self.paths, orjson.loads(data), out)
+        await self.read_body(response["body"], start_ns, out)
         headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
         _service_counts(
             out,

@@ -23,8 +23,9 @@ import orjson
 from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
-from ._aws import AwsEndpoint, raise_failed
+from ._aws import raise_failed
 from ._eventstream import read_events
+from ._model_body import ModelBodyEndpoint
 from .response_formats import PRESETS, ChunkTally, fill_from_body, resolve_format
 
 __all__ = ["SageMakerEndpoint", "SageMakerStreamEndpoint", "PayloadReassembler", "DEFAULT_SAGEMAKER_FORMAT"]
@@ -124,7 +125,7 @@ class PayloadReassembler:
         self._pending = text[index:] if index < size else ""
 
 
-class SageMakerEndpoint(AwsEndpoint):
+class SageMakerEndpoint(ModelBodyEndpoint):
     """SageMaker ``InvokeEndpoint`` (non-streaming): time to the complete body.
 
     ``endpoint_name`` is the SageMaker endpoint; a spec file's ``model`` is taken as the
@@ -147,68 +148,27 @@ class SageMakerEndpoint(AwsEndpoint):
         cached_input_tokens_path: str | None = None,
         inference_component: str | None = None,
         target_variant: str | None = None,
-        region: str | None = None,
-        profile: str | None = None,
-        endpoint_url: str | None = None,
-        retry_mode: str = "standard",
-        max_attempts: int = 1,
-        max_pool_connections: int = 256,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 120.0,
-        prewarm_connections: int = 1,
-        http_client: str = "direct",
         provider: str = "sagemaker",
+        **aws_options: Any,
     ):
+        """``aws_options``: the settings of ``AwsEndpoint`` (region, profile, endpoint_url...)."""
         name = endpoint_name or model_id
         if not name:
             raise ConfigError("endpoint.endpoint_name", "required: the SageMaker endpoint name (or model_id)")
-        super().__init__(
-            model_id or name,
-            name,
-            region=region,
-            profile=profile,
-            endpoint_url=endpoint_url,
-            retry_mode=retry_mode,
-            max_attempts=max_attempts,
-            max_pool_connections=max_pool_connections,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            prewarm_connections=prewarm_connections,
-            http_client=http_client,
-            provider=provider,
-        )
-        self.output_format = output_format
+        super().__init__(model_id or name, name, provider=provider, **aws_options)
         self.inference_component = inference_component
         self.target_variant = target_variant
-        self.path_overrides = {
-            key: value
-            for key, value in (
-                ("text_path", text_path),
-                ("input_tokens_path", input_tokens_path),
-                ("output_tokens_path", output_tokens_path),
-                ("cached_input_tokens_path", cached_input_tokens_path),
-            )
-            if value is not None
-        }
-        self.format, self.paths = resolve_format(output_format, self.stream, **self.path_overrides)
+        self.use_format(output_format, text_path=text_path, input_tokens_path=input_tokens_path,
+                        output_tokens_path=output_tokens_path, cached_input_tokens_path=cached_input_tokens_path)
 
     @staticmethod
     def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """A body in ``output_format`` (default ``tgi``); other keywords are copied into it."""
         return _sagemaker_payload(prompt, max_tokens, False, **kwargs)
 
-    def prepare_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return dict(payload)
-
-    def payload_for(self, prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
-        """A body in this endpoint's own ``output_format``."""
-        kwargs.setdefault("output_format", self.output_format)
-        return self.create_payload(prompt, max_tokens, **kwargs)
-
     def to_config(self) -> dict[str, Any]:
         config = super().to_config()
-        config.update(output_format=self.output_format, inference_component=self.inference_component,
-                      target_variant=self.target_variant, **self.path_overrides)
+        config.update(inference_component=self.inference_component, target_variant=self.target_variant)
         return config
 
     def _params(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -232,13 +192,7 @@ class SageMakerEndpoint(AwsEndpoint):
 
     async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         response = raise_failed(raw, out)
-        body = response["Body"]
-        try:
-            data = await body.read()
-        finally:
-            body.close()
-        out.time_to_last_token = (now_ns() - start_ns) / 1e9
-        fill_from_body(self.paths, orjson.loads(data), out)
+        await self.read_body(response["Body"], start_ns, out)
 
 
 class SageMakerStreamEndpoint(SageMakerEndpoint):
