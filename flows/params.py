@@ -18,11 +18,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
 from llmeter_core.errors import ConfigError
-from llmeter_core.spec import EndpointSpec, LoadSpec, PayloadSpec, RunSpec, format_validation_error
+from llmeter_core.spec import EndpointSpec, LoadSpec, PayloadSpec, RunSpec, format_validation_error, read_yaml
 
 from .layout import slug
 
@@ -183,11 +182,4 @@ def parse_suite(data: Any, base_dir: Path | None = None) -> SuiteSpec:
 
 def load_suite(path: str | Path) -> SuiteSpec:
     """Read and validate a suite file (every error listed, with its dotted field)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("suite", f"{path}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError("suite", f"{path}: not valid YAML: {exc}") from None
-    return parse_suite(data, base_dir=path.parent)
+    return parse_suite(read_yaml(path, "suite"), base_dir=Path(path).parent)

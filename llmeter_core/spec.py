@@ -33,7 +33,16 @@ from .endpoints import Endpoint, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .payloads import load_payloads
 
-__all__ = ["EndpointSpec", "LoadSpec", "PayloadSpec", "RunSpec", "load_spec", "parse_spec", "format_validation_error"]
+__all__ = [
+    "EndpointSpec",
+    "LoadSpec",
+    "PayloadSpec",
+    "RunSpec",
+    "load_spec",
+    "parse_spec",
+    "read_yaml",
+    "format_validation_error",
+]
 
 
 class EndpointSpec(BaseModel):
@@ -171,12 +180,16 @@ def parse_spec(data: Any, base_dir: Path | None = None) -> RunSpec:
     return spec
 
 
-def load_spec(path: str | Path) -> RunSpec:
+def read_yaml(path: str | Path, field: str = "spec") -> Any:
+    """A YAML file's content; a missing or unparsable file is a ConfigError naming ``field``."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError("spec", f"{path}: no such file")
+    if not path.is_file():
+        raise ConfigError(field, f"{path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError("spec", f"{path}: not valid YAML: {exc}") from None
-    return parse_spec(data, base_dir=path.parent)
+        raise ConfigError(field, f"{path}: not valid YAML: {exc}") from None
+
+
+def load_spec(path: str | Path) -> RunSpec:
+    return parse_spec(read_yaml(path), base_dir=Path(path).parent)
