@@ -97,3 +97,35 @@ def test_cli_run_and_bad_spec(emulator, tmp_path):
     assert done.returncode == 2
     assert "load.clients" in done.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_ctrl_c_saves_the_partial_run(emulator, tmp_path):
+    """SIGINT to `llmeter-flows run`: stops within a second, exit 130, run saved as interrupted."""
+    import signal
+
+    spec = {
+        "run_name": "interrupted",
+        "output": str(tmp_path),
+        "endpoint": {"type": "openai-chat", "model": "m", "base_url": emulator.url + "/v1"},
+        "load": {"clients": 4, "run_duration": 60},
+        "payloads": {"prompts": ["hello there"], "max_tokens": 5},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    proc = subprocess.Popen([sys.executable, "-m", "llmeter_core.cli", "run", str(path), "--no-display"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    responses = tmp_path / "interrupted" / "responses.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (responses.exists() and responses.stat().st_size > 0):
+        time.sleep(0.1)  # responses.jsonl is flushed every second once requests complete
+    assert responses.exists(), proc.communicate(timeout=5)
+    sent_at = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent_at < 3.0
+    assert proc.returncode == 130, err
+    assert "interrupted" in out
+    stats = orjson.loads((tmp_path / "interrupted" / "stats.json").read_bytes())
+    assert stats["interrupted"] is True and stats["total_requests"] > 0
+    lines = (tmp_path / "interrupted" / "responses.jsonl").read_bytes().splitlines()
+    assert len(lines) == stats["total_requests"]
