@@ -32,15 +32,14 @@ import asyncio
 import logging
 import os
 import urllib.request
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
-from ..clock import now_ns
 from ..errors import ConfigError
-from ._http1 import Body
 from ._pool import ConnectionPool
+from ._sse import read_body, sse_events
 from .base import Endpoint
 
 __all__ = [
@@ -125,78 +124,6 @@ def describe_error(data: Any) -> str:
             return str(message or code)
         return orjson.dumps(data).decode()
     return str(data)
-
-
-async def sse_events(content: Any) -> AsyncIterator[tuple[int, bytes | None, bytes]]:
-    """Yield ``(arrival_ns, event_name, data)`` for every ``data:`` line of a server-sent-events
-    stream.
-
-    ``arrival_ns`` is when the network read holding the line reached this process: the
-    direct client's stamp (``Body.read_stamped``, taken in ``data_received`` before any
-    parsing), or, for any other reader with ``readany`` (aiohttp), ``now_ns()`` as the chunk
-    is handed over. Either way a token's time excludes decoding it (and the lines before it
-    in the same read). ``event_name`` is the value of the preceding ``event:`` line of the
-    same event, or ``None``. Comments, ids and retry fields are ignored. Multi-line data
-    (rare in LLM APIs) is yielded line by line. A line is only sliced here; decoding JSON is
-    left to the caller, which skips the events it does not use without decoding them.
-
-    The stream is read a network chunk at a time and split into lines with one
-    ``bytes.split`` per chunk (aiohttp's ``readline`` costs several microseconds of Python
-    per line). A line cut between two chunks is carried over, so any length is accepted; it
-    takes the time of the chunk that completes it.
-    """
-    read = getattr(content, "read_stamped", None)
-    if read is None:
-        readany = content.readany
-
-        async def read() -> tuple[int, bytes]:
-            data = await readany()
-            return now_ns(), data
-
-    event: bytes | None = None
-    carry: list[bytes] = []
-    arrival_ns = 0
-    while True:
-        stamp, chunk = await read()
-        if not chunk:
-            break
-        arrival_ns = stamp
-        lines = chunk.split(b"\n")
-        if len(lines) == 1:  # no line end yet: keep the piece for the next chunk
-            carry.append(chunk)
-            continue
-        if carry:
-            carry.append(lines[0])
-            lines[0] = b"".join(carry)
-            carry.clear()
-        last = lines.pop()
-        if last:
-            carry.append(last)
-        for line in lines:
-            if line[:5] == b"data:":
-                yield arrival_ns, event, line[5:].strip()
-            elif line[:6] == b"event:":
-                event = line[6:].strip()
-            elif not line or line == b"\r":
-                event = None
-    if carry:  # a last line without its line end
-        line = b"".join(carry)
-        if line[:5] == b"data:":
-            yield arrival_ns, event, line[5:].strip()
-
-
-async def read_body(response: Any) -> tuple[int, bytes]:
-    """``(arrival_ns, body)``: the whole body of a response and when its last bytes arrived
-    (the direct client's stamp; ``now_ns()`` after the read for aiohttp). Releases it."""
-    try:
-        content = response.content
-        if content.__class__ is Body:
-            data = await content.read()
-            return content.last_arrival_ns or now_ns(), data
-        data = await response.read()
-        return now_ns(), data
-    finally:
-        response.release()
 
 
 def environment_proxy(url: str) -> str | None:
