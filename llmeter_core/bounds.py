@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from .checks import check_int, is_seconds
 from .errors import ConfigError
 
 __all__ = ["Bound", "RequestCount", "Duration", "make_bound"]
@@ -66,10 +67,9 @@ def make_bound(clients: int, n_requests: int | None, run_duration: float | timed
     if (n_requests is None) == (run_duration is None):
         raise ConfigError("n_requests", "give exactly one of n_requests (per client) and run_duration")
     if n_requests is not None:
-        if isinstance(n_requests, bool) or not isinstance(n_requests, int) or n_requests < 1:
-            raise ConfigError("n_requests", f"must be a whole number >= 1, got {n_requests!r}")
+        check_int("n_requests", n_requests, minimum=1)
         return RequestCount(n_requests, clients)
     seconds = run_duration.total_seconds() if isinstance(run_duration, timedelta) else run_duration
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+    if not is_seconds(seconds):
         raise ConfigError("run_duration", f"must be a positive number of seconds or a timedelta, got {run_duration!r}")
     return Duration(float(seconds))

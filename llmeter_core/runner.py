@@ -28,14 +28,13 @@ import asyncio
 import inspect
 import logging
 import re
-import signal
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .bounds import Bound, make_bound
 from .callbacks import Callback
+from .checks import check_int, is_seconds
 from .clock import now_ns, utc_now
 from .endpoints.base import Endpoint
 from .errors import ConfigError
@@ -43,6 +42,7 @@ from .live import LiveSink, LiveSnapshot
 from .payloads import PayloadSource, client_order, describe_source, load_payloads
 from .response import InvocationResponse
 from .results import Result
+from .signals import install_stop_handlers
 from .stats import RunningStats
 from .storage import RunFolder
 from .tokenizers import Tokenizer, WhitespaceTokenizer, count_tokens, describe_tokenizer
@@ -89,17 +89,17 @@ class Runner:
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
-        _check_int("clients", clients, minimum=1)
-        _check_int("warmup_requests", warmup_requests, minimum=0)
-        _check_int("seed", seed, minimum=None)
+        check_int("clients", clients, minimum=1)
+        check_int("warmup_requests", warmup_requests, minimum=0)
+        check_int("seed", seed, minimum=None)
         self.bound: Bound = make_bound(clients, n_requests, run_duration)
-        if timeout is not None and not _positive(timeout):
+        if timeout is not None and not is_seconds(timeout):
             raise ConfigError("timeout", f"must be a positive number of seconds or None, got {timeout!r}")
         if end_mode not in END_MODES:
             raise ConfigError("end_mode", f"must be one of {', '.join(END_MODES)}, got {end_mode!r}")
-        if not _positive(grace_period, allow_zero=True):
+        if not is_seconds(grace_period, allow_zero=True):
             raise ConfigError("grace_period", f"must be a number of seconds >= 0, got {grace_period!r}")
-        if not _positive(live_interval):
+        if not is_seconds(live_interval):
             raise ConfigError("live_interval", f"must be a positive number of seconds, got {live_interval!r}")
         if run_name is not None and not _RUN_NAME.match(str(run_name)):
             raise ConfigError("run_name", f"use letters, digits and . _ = + - only (it names a folder), got {run_name!r}")
@@ -207,7 +207,7 @@ class Runner:
 
             display = LiveDisplay().__enter__()
             self.live_sinks.append(display)
-        restore_signals = self._install_signal_handlers()
+        restore_signals = install_stop_handlers(self._interrupt) if self.handle_signals else (lambda: None)
         start_time = utc_now()
         try:
             if self._folder is not None:
@@ -346,26 +346,6 @@ class Runner:
         for task in list(self._inflight):
             task.cancel()
 
-    def _install_signal_handlers(self):
-        """SIGINT/SIGTERM -> request_stop, when running in the main thread; returns an undo."""
-        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        loop = asyncio.get_running_loop()
-        previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                previous[sig] = signal.getsignal(sig)
-                loop.add_signal_handler(sig, self._interrupt)
-            except (NotImplementedError, RuntimeError, ValueError):
-                previous.pop(sig, None)
-
-        def restore() -> None:
-            for sig, handler in previous.items():
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-
-        return restore
-
     def _finish_result(self, start_time: datetime) -> Result:
         end_time = utc_now()
         result = Result(
@@ -443,17 +423,3 @@ def _dumps(payload: dict[str, Any]) -> bytes:
     import orjson
 
     return orjson.dumps(payload, default=str)
-
-
-def _check_int(name: str, value: Any, minimum: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(name, f"must be a whole number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(name, f"must be >= {minimum}, got {value}")
-
-
-def _positive(value: Any, allow_zero: bool = False) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return value >= 0 if allow_zero else value > 0
-
