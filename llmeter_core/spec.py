@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 
+_SECRET_FIELDS = frozenset({"api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "password"})
+
+
 class EndpointSpec(BaseModel):
     """Which endpoint to load. Fields other than ``type`` and ``model_id`` are passed to the
     endpoint class (``base_url``, ``stream``, ``region``...)."""
@@ -53,6 +56,18 @@ class EndpointSpec(BaseModel):
 
     type: str = Field(description="Endpoint type, e.g. openai-chat, openai-responses, bedrock-converse-stream")
     model_id: str = Field(alias="model", description="Model id (or SageMaker endpoint name) sent to the API")
+
+    @model_validator(mode="after")
+    def _no_secrets(self) -> "EndpointSpec":
+        # Spec files are committed and flow parameters are shown in the Prefect UI: a key
+        # written here would leak. Endpoints read keys from the environment instead.
+        for name in self.model_extra or {}:
+            if name.lower() in _SECRET_FIELDS:
+                raise ValueError(
+                    f"{name}: secrets do not belong in spec files or flow parameters (the Prefect UI shows "
+                    "them); put the key in an environment variable and name it with api_key_env"
+                )
+        return self
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})

@@ -92,3 +92,12 @@ def test_prompts_follow_the_endpoint_body_format_and_cache_buster():
     assert runner.payloads == [{"prompt": runner.payloads[0]["prompt"], "max_gen_len": 9}]
     assert "hi there" in runner.payloads[0]["prompt"]
     assert [type(c).__name__ for c in runner.callbacks] == ["CacheBuster"]
+
+
+@pytest.mark.parametrize("secret", ["api_key", "aws_secret_access_key"])
+def test_secrets_are_refused_in_specs(secret):
+    data = with_("endpoint." + secret, "sk-abcdefabcdefabcdefabcdef")
+    with pytest.raises(ConfigError) as info:
+        parse_spec(data)
+    assert "api_key_env" in str(info.value) and info.value.field.startswith("endpoint")
+    assert "sk-abcdef" not in str(info.value)
