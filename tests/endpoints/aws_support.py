@@ -92,21 +92,6 @@ async def canned_eventstream(aws_env):
         await runner.cleanup()
 
 
-@pytest.fixture
-async def count_connects(monkeypatch):
-    """Count the TCP connections the client opens (``loop.create_connection`` calls)."""
-    loop = asyncio.get_running_loop()
-    original = loop.create_connection
-    calls = []
-
-    async def counting(*args, **kwargs):
-        calls.append(1)
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "create_connection", counting)
-    return calls
-
-
 def assert_matches_truth(out, emu, tolerance_ms: float = 25.0) -> None:
     """The client's times are the server's own record of when it wrote the first and last
     token, plus a little (network, parsing): never less, and at most ``tolerance_ms`` more.

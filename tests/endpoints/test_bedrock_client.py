@@ -15,7 +15,7 @@ from llmeter_core.endpoints.bedrock_invoke import BedrockInvokeModelStream
 from llmeter_core.endpoints.sagemaker import SageMakerStreamEndpoint
 from llmeter_core.errors import ConfigError
 
-from .aws_support import SECRET_KEY, aws_env, count_connects, emulator  # noqa: F401
+from .aws_support import SECRET_KEY, aws_env, emulator  # noqa: F401
 
 
 async def test_open_prewarms_connections_without_invoking_anything(emulator, count_connects):

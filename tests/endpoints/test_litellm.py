@@ -11,7 +11,6 @@ import sys
 
 import pytest
 
-from llmeter_core.emulator import start_emulator
 from llmeter_core.emulator.tokens import full_text
 from llmeter_core.endpoints import create_endpoint
 from llmeter_core.endpoints.litellm_endpoint import LiteLLMEndpoint
@@ -24,20 +23,6 @@ PROMPT = "one two three four"
 @pytest.fixture
 def litellm():
     return pytest.importorskip("litellm")
-
-
-@pytest.fixture
-async def emulator():
-    started = []
-
-    async def start(**config):
-        emu = await start_emulator("openai", config)
-        started.append(emu)
-        return emu
-
-    yield start
-    for emu in started:
-        await emu.stop()
 
 
 def test_building_the_endpoint_does_not_import_litellm():
@@ -73,8 +58,8 @@ async def test_api_key_env_must_be_set(litellm, monkeypatch):
     assert info.value.field == "endpoint.api_key_env"
 
 
-async def test_stream(litellm, emulator):
-    emu = await emulator(ttft_ms=50, itl_ms=10, output_tokens=5, cached_tokens=2)
+async def test_stream(litellm, openai_emulator):
+    emu = await openai_emulator(ttft_ms=50, itl_ms=10, output_tokens=5, cached_tokens=2)
     endpoint = LiteLLMEndpoint("openai/emulator-model", api_base=emu.url + "/v1", api_key=SECRET)
     async with endpoint:
         outs = [await endpoint.call(endpoint.create_payload(PROMPT, 20), timeout=10) for _ in range(2)]
@@ -90,8 +75,8 @@ async def test_stream(litellm, emulator):
     assert SECRET not in outs[0].to_json().decode()
 
 
-async def test_non_stream(litellm, emulator):
-    emu = await emulator(ttft_ms=20, itl_ms=5, output_tokens=4)
+async def test_non_stream(litellm, openai_emulator):
+    emu = await openai_emulator(ttft_ms=20, itl_ms=5, output_tokens=4)
     async with LiteLLMEndpoint("openai/emulator-model", stream=False, api_base=emu.url + "/v1",
                                api_key=SECRET) as endpoint:
         out = await endpoint.call(endpoint.create_payload(PROMPT, 3), timeout=10)
@@ -101,8 +86,8 @@ async def test_non_stream(litellm, emulator):
     assert (out.num_tokens_input, out.num_tokens_output) == (4, 3)
 
 
-async def test_rate_limit_is_recorded_not_retried(litellm, emulator):
-    emu = await emulator(rate_429=1.0)
+async def test_rate_limit_is_recorded_not_retried(litellm, openai_emulator):
+    emu = await openai_emulator(rate_429=1.0)
     async with LiteLLMEndpoint("openai/emulator-model", api_base=emu.url + "/v1", api_key=SECRET) as endpoint:
         out = await endpoint.call(endpoint.create_payload(PROMPT), timeout=10)
     assert out.error_type == "RateLimitError"

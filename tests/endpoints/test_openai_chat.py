@@ -4,9 +4,7 @@ streams for what the emulator does not send (parts content, missing usage, cut s
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 
-from llmeter_core.emulator import start_emulator
 from llmeter_core.emulator.tokens import full_text
 from llmeter_core.endpoints import create_endpoint
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint
@@ -14,57 +12,13 @@ from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint
 PROMPT = "one two three four five"
 
 
-@pytest.fixture
-async def emulator():
-    """Start emulators with given settings on the test's loop; stop them afterwards."""
-    started = []
-
-    async def start(**config):
-        emu = await start_emulator("openai", config)
-        started.append(emu)
-        return emu
-
-    yield start
-    for emu in started:
-        await emu.stop()
-
-
-@pytest.fixture
-async def canned():
-    """A server answering every POST with the given status and body pieces."""
-    runners = []
-
-    async def start(pieces: list[bytes], status: int = 200, content_type: str = "text/event-stream"):
-        async def handler(request: web.Request) -> web.StreamResponse:
-            await request.read()
-            response = web.StreamResponse(status=status, headers={"Content-Type": content_type})
-            await response.prepare(request)
-            for piece in pieces:
-                await response.write(piece)
-            await response.write_eof()
-            return response
-
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        return f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
 async def call(base_url: str, stream: bool = True, max_tokens: int = 100, **kwargs):
     async with OpenAIChatEndpoint(model_id="m", base_url=base_url, stream=stream, **kwargs) as endpoint:
         return await endpoint.call(OpenAIChatEndpoint.create_payload(PROMPT, max_tokens=max_tokens), timeout=10)
 
 
-async def test_stream_timings_text_usage_and_id(emulator):
-    emu = await emulator(ttft_ms=100, itl_ms=10, output_tokens=6)
+async def test_stream_timings_text_usage_and_id(openai_emulator):
+    emu = await openai_emulator(ttft_ms=100, itl_ms=10, output_tokens=6)
     out = await call(emu.url + "/v1")
     assert out.ok, out.error
     assert out.response_text == full_text(6)
@@ -78,8 +32,8 @@ async def test_stream_timings_text_usage_and_id(emulator):
     assert out.input_payload["stream_options"] == {"include_usage": True}
 
 
-async def test_non_stream(emulator):
-    emu = await emulator(ttft_ms=50, itl_ms=10, output_tokens=5)
+async def test_non_stream(openai_emulator):
+    emu = await openai_emulator(ttft_ms=50, itl_ms=10, output_tokens=5)
     out = await call(emu.url + "/v1", stream=False)
     assert out.ok, out.error
     assert out.time_to_first_token is None
@@ -91,8 +45,8 @@ async def test_non_stream(emulator):
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_cached_and_reasoning_tokens(emulator, stream):
-    emu = await emulator(ttft_ms=0, itl_ms=0, output_tokens=4, cached_tokens=3, reasoning_tokens=7)
+async def test_cached_and_reasoning_tokens(openai_emulator, stream):
+    emu = await openai_emulator(ttft_ms=0, itl_ms=0, output_tokens=4, cached_tokens=3, reasoning_tokens=7)
     out = await call(emu.url + "/v1", stream=stream)
     assert out.ok, out.error
     assert out.num_tokens_input_cached == 3
@@ -101,8 +55,8 @@ async def test_cached_and_reasoning_tokens(emulator, stream):
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_max_tokens_cut_is_a_success_with_length_reason(emulator, stream):
-    emu = await emulator(ttft_ms=0, itl_ms=0, output_tokens=20)
+async def test_max_tokens_cut_is_a_success_with_length_reason(openai_emulator, stream):
+    emu = await openai_emulator(ttft_ms=0, itl_ms=0, output_tokens=20)
     out = await call(emu.url + "/v1", stream=stream, max_tokens=3)
     assert out.ok, out.error
     assert out.response_text == full_text(3)
@@ -111,8 +65,8 @@ async def test_max_tokens_cut_is_a_success_with_length_reason(emulator, stream):
 
 @pytest.mark.parametrize("http_client, error_type", [("direct", "ServerDisconnected"),
                                                      ("aiohttp", "ClientPayloadError")])
-async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(emulator, http_client, error_type):
-    emu = await emulator(ttft_ms=30, itl_ms=5, output_tokens=10, rate_disconnect=1.0, disconnect_mode="drop")
+async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(openai_emulator, http_client, error_type):
+    emu = await openai_emulator(ttft_ms=30, itl_ms=5, output_tokens=10, rate_disconnect=1.0, disconnect_mode="drop")
     out = await call(emu.url + "/v1", http_client=http_client)
     assert not out.ok
     assert out.error_type == error_type
@@ -121,8 +75,8 @@ async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(emulator, http_
     assert out.time_to_last_token >= out.time_to_first_token
 
 
-async def test_error_chunk_mid_stream_is_a_stream_error(emulator):
-    emu = await emulator(ttft_ms=0, itl_ms=0, output_tokens=10, rate_disconnect=1.0, disconnect_mode="error")
+async def test_error_chunk_mid_stream_is_a_stream_error(openai_emulator):
+    emu = await openai_emulator(ttft_ms=0, itl_ms=0, output_tokens=10, rate_disconnect=1.0, disconnect_mode="error")
     out = await call(emu.url + "/v1")
     assert out.error_type == "stream_error"
     assert "emulated disconnect" in out.error
@@ -130,8 +84,8 @@ async def test_error_chunk_mid_stream_is_a_stream_error(emulator):
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_http_429_recorded_with_server_message(emulator, stream):
-    emu = await emulator(rate_429=1.0)
+async def test_http_429_recorded_with_server_message(openai_emulator, stream):
+    emu = await openai_emulator(rate_429=1.0)
     out = await call(emu.url + "/v1", stream=stream)
     assert out.error_type == "http_429"
     assert "Rate limit reached" in out.error
@@ -139,7 +93,7 @@ async def test_http_429_recorded_with_server_message(emulator, stream):
 
 
 async def test_http_error_message_is_trimmed(canned):
-    url = await canned([b"<html>" + b"x" * 5000 + b"</html>"], status=503, content_type="text/html")
+    url = await canned("/v1/chat/completions", [b"<html>" + b"x" * 5000 + b"</html>"], status=503, content_type="text/html")
     out = await call(url)
     assert out.error_type == "http_503"
     assert len(out.error) < 350
@@ -158,7 +112,7 @@ def _chunk(delta: dict | None = None, finish: str | None = None, usage: dict | N
 async def test_role_chunk_skipped_parts_content_and_no_usage(canned):
     """llama.cpp-like: no usage chunk (counts stay None for the tokenizer), content as parts,
     keep-alive comments and unknown fields ignored."""
-    url = await canned([
+    url = await canned("/v1/chat/completions", [
         b": keep-alive\n\n",
         _chunk({"role": "assistant", "content": ""}),
         _chunk({"content": [{"type": "text", "text": "Hello"}]}),
@@ -175,14 +129,14 @@ async def test_role_chunk_skipped_parts_content_and_no_usage(canned):
 
 
 async def test_stream_without_done_or_finish_reason_is_incomplete(canned):
-    url = await canned([_chunk({"content": "Hel"}), _chunk({"content": "lo"})])
+    url = await canned("/v1/chat/completions", [_chunk({"content": "Hel"}), _chunk({"content": "lo"})])
     out = await call(url)
     assert out.error_type == "incomplete_stream"
     assert out.response_text == "Hello"
 
 
 async def test_stream_with_finish_reason_but_no_done_is_complete(canned):
-    url = await canned([_chunk({"content": "Hi"}), _chunk({}, finish="stop")])
+    url = await canned("/v1/chat/completions", [_chunk({"content": "Hi"}), _chunk({}, finish="stop")])
     out = await call(url)
     assert out.ok, out.error
     assert out.response_text == "Hi"
@@ -207,10 +161,10 @@ def test_create_payload_and_registry():
     assert endpoint.url == "http://127.0.0.1:1/v1/chat/completions"
 
 
-async def test_timeout_mid_stream_keeps_partial_text_and_the_pool_recovers(emulator):
+async def test_timeout_mid_stream_keeps_partial_text_and_the_pool_recovers(openai_emulator):
     """A request cut by the per-request timeout keeps what arrived; its half-read connection
     is dropped (not handed to the next request) and the next request succeeds."""
-    emu = await emulator(ttft_ms=10, itl_ms=30, output_tokens=10)
+    emu = await openai_emulator(ttft_ms=10, itl_ms=30, output_tokens=10)
     async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1") as endpoint:
         cut = await endpoint.call(OpenAIChatEndpoint.create_payload(PROMPT), timeout=0.1)
         assert cut.error_type == "timeout"

@@ -52,21 +52,6 @@ async def emulator():
     await emu.stop()
 
 
-@pytest.fixture
-async def count_connects(monkeypatch):
-    """Count TCP connections the client opens (``loop.create_connection`` calls)."""
-    loop = asyncio.get_running_loop()
-    original = loop.create_connection
-    calls = []
-
-    async def counting(*args, **kwargs):
-        calls.append(1)
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "create_connection", counting)
-    return calls
-
-
 @pytest.mark.parametrize("cls", ENDPOINTS)
 @pytest.mark.parametrize("http_client", ["direct", "aiohttp"])
 async def test_api_key_sent_as_bearer_and_never_written_out(cls, http_client, echo_server):

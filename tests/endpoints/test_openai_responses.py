@@ -5,57 +5,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from aiohttp import web
 
-from llmeter_core.emulator import start_emulator
 from llmeter_core.emulator.tokens import full_text
 from llmeter_core.endpoints import create_endpoint
 from llmeter_core.endpoints.openai_responses import OpenAIResponsesEndpoint
 
 PROMPT = "one two three four five"
-
-
-@pytest.fixture
-async def emulator():
-    started = []
-
-    async def start(**config):
-        emu = await start_emulator("openai", config)
-        started.append(emu)
-        return emu
-
-    yield start
-    for emu in started:
-        await emu.stop()
-
-
-@pytest.fixture
-async def canned():
-    """A server answering every POST with the given body pieces (SSE by default)."""
-    runners = []
-
-    async def start(pieces: list[bytes], status: int = 200, content_type: str = "text/event-stream"):
-        async def handler(request: web.Request) -> web.StreamResponse:
-            await request.read()
-            response = web.StreamResponse(status=status, headers={"Content-Type": content_type})
-            await response.prepare(request)
-            for piece in pieces:
-                await response.write(piece)
-            await response.write_eof()
-            return response
-
-        app = web.Application()
-        app.router.add_post("/v1/responses", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        return f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 async def call(base_url: str, stream: bool = True, max_tokens: int = 100, **kwargs):
@@ -68,8 +23,8 @@ def event(name: str | None, data: dict) -> bytes:
     return head + b"data: " + orjson.dumps({"type": name, **data} if name else data) + b"\n\n"
 
 
-async def test_stream_timings_text_usage_and_id(emulator):
-    emu = await emulator(ttft_ms=100, itl_ms=10, output_tokens=6, cached_tokens=2, reasoning_tokens=3)
+async def test_stream_timings_text_usage_and_id(openai_emulator):
+    emu = await openai_emulator(ttft_ms=100, itl_ms=10, output_tokens=6, cached_tokens=2, reasoning_tokens=3)
     out = await call(emu.url + "/v1")
     assert out.ok, out.error
     assert out.response_text == full_text(6)
@@ -82,8 +37,8 @@ async def test_stream_timings_text_usage_and_id(emulator):
     assert out.input_payload == {"input": PROMPT, "max_output_tokens": 100, "model": "m", "stream": True}
 
 
-async def test_non_stream(emulator):
-    emu = await emulator(ttft_ms=50, itl_ms=10, output_tokens=5, cached_tokens=1, reasoning_tokens=2)
+async def test_non_stream(openai_emulator):
+    emu = await openai_emulator(ttft_ms=50, itl_ms=10, output_tokens=5, cached_tokens=1, reasoning_tokens=2)
     out = await call(emu.url + "/v1", stream=False)
     assert out.ok, out.error
     assert out.time_to_first_token is None
@@ -95,10 +50,10 @@ async def test_non_stream(emulator):
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_cut_by_max_output_tokens_is_a_success(emulator, stream):
+async def test_cut_by_max_output_tokens_is_a_success(openai_emulator, stream):
     """The API ends such a response with status "incomplete"; like finish_reason "length" in
     chat it is a normal end, not a failure."""
-    emu = await emulator(ttft_ms=0, itl_ms=0, output_tokens=20)
+    emu = await openai_emulator(ttft_ms=0, itl_ms=0, output_tokens=20)
     out = await call(emu.url + "/v1", stream=stream, max_tokens=4)
     assert out.ok, out.error
     assert out.response_text == full_text(4)
@@ -107,8 +62,8 @@ async def test_cut_by_max_output_tokens_is_a_success(emulator, stream):
 
 @pytest.mark.parametrize("http_client, error_type", [("direct", "ServerDisconnected"),
                                                      ("aiohttp", "ClientPayloadError")])
-async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(emulator, http_client, error_type):
-    emu = await emulator(ttft_ms=30, itl_ms=5, output_tokens=10, rate_disconnect=1.0, disconnect_mode="drop")
+async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(openai_emulator, http_client, error_type):
+    emu = await openai_emulator(ttft_ms=30, itl_ms=5, output_tokens=10, rate_disconnect=1.0, disconnect_mode="drop")
     out = await call(emu.url + "/v1", http_client=http_client)
     assert out.error_type == error_type
     assert out.response_text == full_text(5)
@@ -116,8 +71,8 @@ async def test_disconnect_mid_stream_keeps_partial_text_and_ttft(emulator, http_
     assert out.id == next(iter(emu.state.truth.records))  # known from response.created
 
 
-async def test_error_event_is_a_stream_error(emulator):
-    emu = await emulator(ttft_ms=0, itl_ms=0, output_tokens=10, rate_disconnect=1.0, disconnect_mode="error")
+async def test_error_event_is_a_stream_error(openai_emulator):
+    emu = await openai_emulator(ttft_ms=0, itl_ms=0, output_tokens=10, rate_disconnect=1.0, disconnect_mode="error")
     out = await call(emu.url + "/v1")
     assert out.error_type == "stream_error"
     assert "server_error" in out.error
@@ -125,15 +80,15 @@ async def test_error_event_is_a_stream_error(emulator):
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_http_500_recorded(emulator, stream):
-    emu = await emulator(rate_500=1.0)
+async def test_http_500_recorded(openai_emulator, stream):
+    emu = await openai_emulator(rate_500=1.0)
     out = await call(emu.url + "/v1", stream=stream)
     assert out.error_type == "http_500"
     assert "emulated" in out.error
 
 
 async def test_response_failed_event(canned):
-    url = await canned([
+    url = await canned("/v1/responses", [
         event("response.output_text.delta", {"delta": "Hi"}),
         event("response.failed", {"response": {"id": "resp_1", "status": "failed",
                                                 "error": {"code": "server_error", "message": "boom"}}}),
@@ -144,7 +99,7 @@ async def test_response_failed_event(canned):
 
 
 async def test_incomplete_for_another_reason_is_an_error(canned):
-    url = await canned([
+    url = await canned("/v1/responses", [
         event("response.output_text.delta", {"delta": "Hi"}),
         event("response.incomplete", {"response": {"id": "resp_2", "status": "incomplete",
                                                     "incomplete_details": {"reason": "content_filter"}}}),
@@ -155,7 +110,7 @@ async def test_incomplete_for_another_reason_is_an_error(canned):
 
 
 async def test_stream_without_final_event_is_incomplete(canned):
-    url = await canned([event("response.output_text.delta", {"delta": "Hel"}),
+    url = await canned("/v1/responses", [event("response.output_text.delta", {"delta": "Hel"}),
                         event("response.output_text.delta", {"delta": "lo"})])
     out = await call(url)
     assert out.error_type == "incomplete_stream"
@@ -167,7 +122,7 @@ async def test_data_only_stream_and_unknown_events(canned):
     endpoint does not know (including one whose data is not even JSON) still work."""
     completed = {"id": "resp_3", "status": "completed",
                  "usage": {"input_tokens": 4, "output_tokens": 2}}
-    url = await canned([
+    url = await canned("/v1/responses", [
         b"event: response.something_new\ndata: not json at all\n\n",
         event(None, {"type": "response.output_text.delta", "delta": "Hi"}),
         event(None, {"type": "response.reasoning_summary_text.delta", "delta": "thinking"}),
