@@ -28,46 +28,6 @@ def _request(url: str, body: bytes = b'{"a": 1}', stream: bool = False, method: 
     return prepared
 
 
-@pytest.fixture
-async def raw_server():
-    """``await raw_server(handler)``: ``handler(reader, writer, n)`` serves the n-th request of
-    each connection (it must read the request itself). Returns (url, connection count list)."""
-    servers = []
-
-    async def start(handler):
-        connections = []
-
-        async def serve(reader, writer):
-            connections.append(writer)
-            n = 0
-            try:
-                while True:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    length = 0
-                    for line in head.split(b"\r\n"):
-                        if line.lower().startswith(b"content-length:"):
-                            length = int(line.split(b":")[1])
-                    if length:
-                        await reader.readexactly(length)
-                    keep = await handler(reader, writer, n)
-                    n += 1
-                    if keep is False:
-                        break
-            except (asyncio.IncompleteReadError, ConnectionError):
-                pass
-            finally:
-                writer.close()
-
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        servers.append(server)
-        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", connections
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
-
 def _reply(body: bytes, extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\nx-amzn-RequestId: r1\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
 

@@ -19,39 +19,16 @@ def _post(body: bytes = b"{}") -> bytes:
 
 
 @pytest.fixture
-async def server():
+def server(raw_server):
     """``await server(handler)``: ``handler(writer, n)`` answers the n-th request of a
     connection (already read). Returns (key, url, connection count list)."""
-    servers = []
 
     async def start(handler):
-        connections = []
+        url, connections = await raw_server(lambda reader, writer, n: handler(writer, n))
+        port = int(url.rsplit(":", 1)[1])
+        return ("http", "127.0.0.1", port), f"{url}/x", connections
 
-        async def serve(reader, writer):
-            connections.append(writer)
-            n = 0
-            try:
-                while True:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-                    await reader.readexactly(length)
-                    if await handler(writer, n) is False:
-                        break
-                    n += 1
-            except (asyncio.IncompleteReadError, ConnectionError):
-                pass
-            finally:
-                writer.close()
-
-        srv = await asyncio.start_server(serve, "127.0.0.1", 0)
-        servers.append(srv)
-        port = srv.sockets[0].getsockname()[1]
-        return ("http", "127.0.0.1", port), f"http://127.0.0.1:{port}/x", connections
-
-    yield start
-    for srv in servers:
-        srv.close()
-        await srv.wait_closed()
+    return start
 
 
 async def _read_all(response) -> list[tuple[int, bytes]]:
