@@ -168,10 +168,10 @@ async def test_low_memory_keeps_responses_on_disk_only(tmp_path):
 
 
 async def test_secrets_never_reach_the_run_folder(tmp_path):
-    await Runner(FakeEndpoint(api_key="sk-abcdefabcdefabcdefabcdef"), PAYLOADS, n_requests=1, output_path=tmp_path,
+    await Runner(FakeEndpoint(api_key="sk-fake-test-key-0001"), PAYLOADS, n_requests=1, output_path=tmp_path,
                  run_name="s").run()
     for file in (tmp_path / "s").iterdir():
-        assert b"sk-abcdef" not in file.read_bytes()
+        assert b"sk-fake-test-key" not in file.read_bytes()
 
 
 async def test_existing_run_folder_is_refused_before_sending(tmp_path):

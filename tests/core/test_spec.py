@@ -96,8 +96,8 @@ def test_prompts_follow_the_endpoint_body_format_and_cache_buster():
 
 @pytest.mark.parametrize("secret", ["api_key", "aws_secret_access_key"])
 def test_secrets_are_refused_in_specs(secret):
-    data = with_("endpoint." + secret, "sk-abcdefabcdefabcdefabcdef")
+    data = with_("endpoint." + secret, "sk-fake-test-key-0001")
     with pytest.raises(ConfigError) as info:
         parse_spec(data)
     assert "api_key_env" in str(info.value) and info.value.field.startswith("endpoint")
-    assert "sk-abcdef" not in str(info.value)
+    assert "sk-fake-test-key" not in str(info.value)
