@@ -88,6 +88,11 @@ class EmulatorConfig:
     ``error`` chunk/event, an AWS eventstream ``exception`` message), ``auto`` is ``drop``
     for OpenAI and ``error`` for Bedrock/SageMaker streams. ``max_records`` bounds the
     per-request ground truth kept in memory (oldest dropped first).
+
+    ``max_concurrency`` is a capacity model: at most that many requests are served at once
+    (0: no limit); the rest wait in arrival order before their handler starts, so their time
+    to first token as a client sees it includes the queue, and the ground truth records each
+    request's ``queue_ms``. It makes an overloaded endpoint to test open-loop load against.
     """
 
     ttft_ms: DistSpec = 100.0
@@ -105,6 +110,7 @@ class EmulatorConfig:
     model: str = "emulator-model"
     seed: int = 0
     max_records: int = 100_000
+    max_concurrency: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -126,8 +132,10 @@ class EmulatorConfig:
                 raise ConfigError(name, f"must be a number >= 0, got {value!r}")
         if self.disconnect_mode not in DISCONNECT_MODES:
             raise ConfigError("disconnect_mode", f"expected one of {DISCONNECT_MODES}")
-        if not isinstance(self.max_records, int) or self.max_records < 0:
-            raise ConfigError("max_records", "must be an int >= 0")
+        for name in ("max_records", "max_concurrency"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(name, f"must be a whole number >= 0, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings (served by ``GET /emulator/stats``)."""
