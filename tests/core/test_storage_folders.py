@@ -94,3 +94,13 @@ def test_the_cli_exits_2_with_one_line_for_a_bad_output(tmp_path, read_only_dir)
         assert outcome.exit_code == EXIT_BAD_INPUT, (case, outcome.output)
         assert says in outcome.output and "output_path" in outcome.output, case
         assert outcome.output.count("\n") == 1 and "Traceback" not in outcome.output, case
+
+
+def test_the_cli_exits_2_when_the_run_name_is_taken(tmp_path, emulator_url):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"run_name: once\noutput: {tmp_path / 'out'}\n"
+                    f"endpoint: {{type: openai-chat, model: m, base_url: '{emulator_url}'}}\n"
+                    "load: {n_requests: 1}\npayloads: {prompts: [hi], max_tokens: 4}\n")
+    assert CliRunner().invoke(app, ["run", str(spec), "--no-display"]).exit_code == 0
+    again = CliRunner().invoke(app, ["run", str(spec), "--no-display"])
+    assert again.exit_code == EXIT_BAD_INPUT and "run_name" in again.output and "already holds a run" in again.output
