@@ -264,7 +264,7 @@ def _keep_stored_because(stored: dict[str, Any], responses: list[InvocationRespo
         skipped = f", {damaged} damaged lines skipped" if damaged else ""
         return f"it counts {counted} requests, responses.jsonl holds {len(responses)} intact ones{skipped}"
     times = [r.request_time for r in responses if r.request_time is not None]
-    if times and all(t.microsecond == 0 for t in times):
+    if len(times) > 1 and all(t.microsecond == 0 for t in times):  # ours have microseconds (1e-6 chance each)
         return ("request_time has whole-second precision (as LLMeter 0.2.0 writes it), so rates recomputed "
                 "from it (requests_per_minute, output_tps...) would be wrong")
     return None

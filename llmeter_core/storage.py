@@ -245,13 +245,14 @@ class RunFolder:
     def _fail(self, path: Path, exc: OSError, action: str = "") -> None:
         failure = WriteFailure(str(path), exc, action)
         self.failures.append(failure)
-        if len(self.failures) > 1:
+        if len(self.failures) > 1 or self.on_failure is None:
             log.error("%s", failure)
-            return
-        log.error("%s; the run stops sending", failure)
-        self._release_reserve()
-        if self.on_failure is not None:
-            self.on_failure()
+        else:
+            log.error("%s; the run stops sending", failure)
+        if len(self.failures) == 1:
+            self._release_reserve()
+            if self.on_failure is not None:
+                self.on_failure()
 
     def _release_reserve(self) -> None:
         with contextlib.suppress(OSError):
@@ -271,7 +272,7 @@ class RunFolder:
 
     def failure_report(self, total_requests: int, stats_saved: bool) -> str:
         """What went wrong and what was kept, for ``WriteError``."""
-        parts = [f"{self.failure}; the run stopped after {total_requests} requests"]
+        parts = [f"{self.failure}; {total_requests} requests were measured"]
         if stats_saved:
             parts.append("stats.json and summary.json hold every one of them")
         else:

@@ -25,10 +25,11 @@ READ_WITH_LLMETER = """
 import json, sys
 from llmeter.results import Result
 out = {}
-for load_responses in (True, False):
-    result = Result.load(sys.argv[1], load_responses=load_responses)
-    out[str(load_responses)] = {"responses": len(result.responses), "total_requests": result.total_requests,
-                                "run_name": result.run_name, "stats": result.stats}
+for folder in sys.argv[1:]:
+    for load_responses in (True, False):
+        result = Result.load(folder, load_responses=load_responses)
+        out[f"{folder} {load_responses}"] = {"responses": len(result.responses), "total_requests": result.total_requests,
+                                             "run_name": result.run_name, "stats": result.stats}
 print(json.dumps(out, default=str))
 """
 
@@ -59,9 +60,10 @@ def llmeter_020() -> Path:
     return python
 
 
-def read_with_llmeter(python: Path, folder: Path) -> dict:
-    done = subprocess.run([str(python), "-c", READ_WITH_LLMETER, str(folder)], capture_output=True, text=True,
-                          timeout=120)
+def read_with_llmeter(python: Path, *folders: Path) -> dict:
+    """Load each folder with LLMeter 0.2.0 (one subprocess: importing it takes seconds)."""
+    done = subprocess.run([str(python), "-c", READ_WITH_LLMETER, *map(str, folders)], capture_output=True, text=True,
+                          timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -81,18 +83,21 @@ class StopAfter(Callback):
             self.runner.request_stop()
 
 
-@pytest.mark.parametrize("interrupted", [False, True])
-def test_llmeter_020_loads_a_folder_written_here(llmeter_020, tmp_path, interrupted):
-    runner = Runner(FakeEndpoint(ttft=0.001, tokens=3, fail_every=4), [{"prompt": "a b"}], clients=2, n_requests=8,
-                    output_path=tmp_path, run_name="ours", callbacks=[StopAfter(5)] if interrupted else [])
-    ours = runner.run_sync()
-    assert ours.interrupted is interrupted and ours.total_requests == (6 if interrupted else 16)
-    theirs = read_with_llmeter(llmeter_020, tmp_path / "ours")
-    full, summary_only = theirs["True"], theirs["False"]
-    assert full["run_name"] == summary_only["run_name"] == "ours"
-    assert full["total_requests"] == summary_only["total_requests"] == ours.total_requests
-    assert full["responses"] == ours.total_requests and summary_only["responses"] == 0
-    # LLMeter counts requests cut off by the interrupt as failed; here they are apart, as incomplete
-    assert full["stats"]["failed_requests"] == ours.stats["failed_requests"] + ours.stats["incomplete_requests"]
-    assert summary_only["stats"]["interrupted"] is interrupted  # our keys ride in stats.json
-    assert summary_only["stats"]["run_duration"] is None
+def test_llmeter_020_loads_folders_written_here(llmeter_020, tmp_path):
+    ours = {}
+    for name, callbacks in (("complete", []), ("interrupted", [StopAfter(5)])):
+        runner = Runner(FakeEndpoint(ttft=0.001, tokens=3, fail_every=4), [{"prompt": "a b"}], clients=2, n_requests=8,
+                        output_path=tmp_path, run_name=name, callbacks=callbacks)
+        ours[name] = runner.run_sync()
+    assert ours["complete"].total_requests == 16 and not ours["complete"].interrupted
+    assert ours["interrupted"].total_requests == 6 and ours["interrupted"].interrupted
+    theirs = read_with_llmeter(llmeter_020, *(tmp_path / name for name in ours))
+    for name, result in ours.items():
+        full, summary_only = theirs[f"{tmp_path / name} True"], theirs[f"{tmp_path / name} False"]
+        assert full["run_name"] == summary_only["run_name"] == name
+        assert full["total_requests"] == summary_only["total_requests"] == result.total_requests
+        assert full["responses"] == result.total_requests and summary_only["responses"] == 0
+        # LLMeter counts requests cut off by the interrupt as failed; here they are apart, as incomplete
+        assert full["stats"]["failed_requests"] == result.stats["failed_requests"] + result.stats["incomplete_requests"]
+        assert summary_only["stats"]["interrupted"] is result.interrupted  # our own keys ride in stats.json
+        assert summary_only["stats"]["run_duration"] is None
