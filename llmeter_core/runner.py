@@ -17,7 +17,9 @@ How a run goes:
    and they are recorded as ``incomplete``. SIGINT/SIGTERM (or ``request_stop()`` from any
    thread) stops sending at once, cancels what is in flight, keeps everything measured and
    marks the run ``interrupted``.
-5. summary.json then stats.json are written and a remote run folder is uploaded.
+5. summary.json then stats.json are written and a remote run folder is uploaded. The first
+   failed write (disk full...) stops sending like an interrupt; what was measured is still
+   saved if at all possible, then ``WriteError`` says what failed (see ``storage.py``).
 
 Per-request timing belongs to ``Endpoint.call``; the runner only decides when to send.
 """
@@ -37,14 +39,14 @@ from .callbacks import Callback
 from .checks import check_int, is_seconds
 from .clock import now_ns, utc_now
 from .endpoints.base import Endpoint
-from .errors import ConfigError
+from .errors import ConfigError, WriteError
 from .live import LiveSink, LiveSnapshot
 from .payloads import PayloadSource, client_order, describe_source, load_payloads
 from .response import InvocationResponse
 from .results import Result
 from .signals import install_stop_handlers
 from .stats import RunningStats
-from .storage import RunFolder
+from .storage import RunFolder, default_run_name
 from .tokenizers import Tokenizer, WhitespaceTokenizer, count_tokens, describe_tokenizer
 
 __all__ = ["Runner", "END_MODES"]
@@ -116,7 +118,7 @@ class Runner:
         self.n_requests = n_requests
         self.run_duration = self.bound.deadline_s
         self.output_path = str(output_path) if output_path is not None else None
-        self.run_name = run_name or utc_now().strftime("%Y%m%d-%H%M%S")
+        self.run_name = run_name or default_run_name()
         self.run_description = run_description
         self.timeout = float(timeout) if timeout is not None else None
         self.warmup_requests = warmup_requests
@@ -131,7 +133,7 @@ class Runner:
         self.seed = seed
         self.handle_signals = handle_signals
 
-        self._folder = RunFolder(self.output_path, self.run_name) if self.output_path else None
+        self._folder = RunFolder(self.output_path, self.run_name) if self.output_path is not None else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._interrupted = False
@@ -198,8 +200,10 @@ class Runner:
         if self._ran:
             raise ConfigError("runner", "a Runner runs once; build a new one for another run")
         self._ran = True
-        if self._folder is not None:
-            await asyncio.to_thread(self._folder.check_new)
+        folder = self._folder
+        if folder is not None:
+            await asyncio.to_thread(folder.claim)
+            folder.on_failure = self._interrupt  # the first failed write stops sending
         self._loop = asyncio.get_running_loop()
         display = None
         if self.display:
@@ -209,23 +213,29 @@ class Runner:
             self.live_sinks.append(display)
         restore_signals = install_stop_handlers(self._interrupt) if self.handle_signals else (lambda: None)
         start_time = utc_now()
+        raised = True
         try:
-            if self._folder is not None:
-                self._folder.open()
-                self._folder.write_json("run_config.json", self.run_config())
-                self._folder.write_lines("payload.jsonl", [_dumps(p) for p in self.payloads])
-            await self.endpoint.open()
-            try:
-                for callback in self.callbacks:
-                    await callback.before_run(self)
-                await self._warm_up()
-                start_time = utc_now()
-                self._started_ns = now_ns()
-                await self._run_clients()
-            finally:
-                await self.endpoint.aclose()
+            if folder is not None:
+                folder.open()
+                folder.write_json("run_config.json", self.run_config())
+                folder.write_lines("payload.jsonl", (_dumps(p) for p in self.payloads))
+            if folder is None or folder.failure is None:
+                await self.endpoint.open()
+                try:
+                    for callback in self.callbacks:
+                        await callback.before_run(self)
+                    await self._warm_up()
+                    start_time = utc_now()
+                    self._started_ns = now_ns()
+                    await self._run_clients()
+                finally:
+                    await self.endpoint.aclose()
+            raised = False
         finally:
             restore_signals()
+            if folder is not None:
+                folder.on_failure = None  # sending is over: a failure now does not interrupt the run
+                folder.close()  # every response on disk (or counted as unwritten) before the stats
             result = self._finish_result(start_time)
             try:
                 for callback in self.callbacks:
@@ -234,15 +244,23 @@ class Runner:
                 contributed: dict[str, Any] = {}
                 for callback in self.callbacks:
                     contributed.update(callback.contributed_stats())
+                if folder is not None and folder.unwritten:
+                    contributed["responses_not_written"] = folder.unwritten
                 result.compute_stats(self._stats, contributed)
                 await self._emit(final=True)
                 if display is not None:
                     display.__exit__(None, None, None)
-                if self._folder is not None:
-                    self._folder.flush()
-                    self._folder.write_json("summary.json", result.summary())
-                    self._folder.write_json("stats.json", result.stats)
-                    result.output_path = await asyncio.to_thread(self._folder.publish)
+                if folder is None:
+                    pass
+                elif raised and self._sent == 0 and folder.failure is None:
+                    folder.discard()  # nothing was sent: leave no folder that blocks the run name
+                else:
+                    saved = folder.save(result.summary(), result.stats)
+                    if folder.failure is not None and not raised:
+                        raise WriteError(folder.failure_report(result.total_requests or 0, saved),
+                                         local_path=str(folder.path), result=result)
+                    if not raised:
+                        result.output_path = await folder.publish(self.handle_signals)
         return result
 
     async def _warm_up(self) -> None:
