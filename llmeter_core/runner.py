@@ -307,11 +307,15 @@ class Runner:
                 response = await call(payload, timeout)
             finally:
                 inflight.discard(me)
+            self._complete(response)
             for callback in callbacks:
                 await callback.after_invoke(response)
             self._record(response)
 
-    def _record(self, response: InvocationResponse) -> None:
+    def _complete(self, response: InvocationResponse) -> None:
+        """Fill what the API did not report (token counts by the tokenizer, time per output
+        token), so ``after_invoke`` callbacks see the response as it will be recorded (as in
+        LLMeter: a cost callback must not see 0 output tokens on an API without usage)."""
         tokenizer = self.tokenizer
         if response.num_tokens_output is None and response.response_text is not None:
             response.num_tokens_output = count_tokens(tokenizer, response.response_text)
@@ -320,6 +324,10 @@ class Runner:
         ttft, ttlt, n_out = response.time_to_first_token, response.time_to_last_token, response.num_tokens_output
         if response.time_per_output_token is None and ttft is not None and ttlt is not None and n_out and n_out > 1:
             response.time_per_output_token = (ttlt - ttft) / (n_out - 1)
+
+    def _record(self, response: InvocationResponse) -> None:
+        """Count a complete response (after the callbacks, which may change it) in the stats,
+        responses.jsonl and memory."""
         self._done += 1
         self._stats.update(response)
         if self._folder is not None:
