@@ -56,10 +56,14 @@ def run(
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(_exit_status(exc))
     where = result.output_path or "(not saved: no output)"
-    state = "interrupted; partial run saved" if result.interrupted else "done"
+    stop_reason = result.stats.get("stop_reason")  # the run stopped itself (endpoint unreachable)
+    state = "interrupted; partial run saved" if result.interrupted else (
+        f"stopped, {stop_reason}; partial run saved" if stop_reason else "done")
     print(f"{state}: {result.total_requests} requests, {result.stats['failed_requests']} failed -> {where}")
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+    if stop_reason:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _exit_status(exc: LLMeterError) -> int:

@@ -16,7 +16,9 @@ How a run goes:
    sending and waits up to ``grace_period`` for requests in flight; ``cancel`` aborts them,
    and they are recorded as ``incomplete``. SIGINT/SIGTERM (or ``request_stop()`` from any
    thread) stops sending at once, cancels what is in flight, keeps everything measured and
-   marks the run ``interrupted``.
+   marks the run ``interrupted``. A client yields to the event loop after every failed call,
+   backs off on repeated connect failures and the run stops when the endpoint is unreachable
+   (``connect_failures``).
 5. summary.json then stats.json are written and a remote run folder is uploaded. The first
    failed write (disk full...) stops sending like an interrupt; what was measured is still
    saved if at all possible, then ``WriteError`` says what failed (see ``storage.py``).
@@ -38,6 +40,7 @@ from .bounds import Bound, make_bound
 from .callbacks import Callback
 from .checks import check_int, is_seconds
 from .clock import now_ns, utc_now
+from .connect_failures import DEFAULT_MAX_CONSECUTIVE, ClientBackoff, ConnectFailures
 from .endpoints.base import Endpoint
 from .errors import ConfigError, WriteError
 from .live import LiveSink, LiveSnapshot
@@ -88,12 +91,14 @@ class Runner:
         display: bool = False,
         seed: int = 0,
         handle_signals: bool = True,
+        max_consecutive_connect_failures: int = DEFAULT_MAX_CONSECUTIVE,
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
         check_int("clients", clients, minimum=1)
         check_int("warmup_requests", warmup_requests, minimum=0)
         check_int("seed", seed, minimum=None)
+        check_int("max_consecutive_connect_failures", max_consecutive_connect_failures, minimum=0)
         self.bound: Bound = make_bound(clients, n_requests, run_duration)
         if timeout is not None and not is_seconds(timeout):
             raise ConfigError("timeout", f"must be a positive number of seconds or None, got {timeout!r}")
@@ -132,6 +137,8 @@ class Runner:
         self.display = display
         self.seed = seed
         self.handle_signals = handle_signals
+        self.max_consecutive_connect_failures = max_consecutive_connect_failures
+        self._connect_failures = ConnectFailures(max_consecutive_connect_failures)
 
         self._folder = RunFolder(self.output_path, self.run_name) if self.output_path is not None else None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -188,6 +195,7 @@ class Runner:
             "low_memory": self.low_memory,
             "live_interval": self.live_interval,
             "seed": self.seed,
+            "max_consecutive_connect_failures": self.max_consecutive_connect_failures,
             "output_path": self._folder.url if self._folder else None,
         }
 
@@ -246,6 +254,7 @@ class Runner:
                     contributed.update(callback.contributed_stats())
                 if folder is not None and folder.unwritten:
                     contributed["responses_not_written"] = folder.unwritten
+                contributed.update(self._connect_failures.stats())
                 result.compute_stats(self._stats, contributed)
                 await self._emit(final=True)
                 if display is not None:
@@ -308,6 +317,8 @@ class Runner:
         timeout = self.timeout
         callbacks = self.callbacks
         inflight = self._inflight
+        failures = self._connect_failures
+        backoff = ClientBackoff()
         me = asyncio.current_task()
         sent = 0
         while not self._stopping and bound.allows(sent):
@@ -325,11 +336,26 @@ class Runner:
                 response = await call(payload, timeout)
             finally:
                 inflight.discard(me)
+            self._complete(response)
             for callback in callbacks:
                 await callback.after_invoke(response)
             self._record(response)
+            if response.error_type is None:  # it waited for the server's answer, so it yielded
+                if failures.in_a_row or backoff.error is not None:
+                    failures.succeeded(backoff)
+                continue
+            # A failed call can come back without ever yielding (EMFILE inside create_connection,
+            # a payload the endpoint refuses): a client that did not yield here would starve the
+            # loop, and no timer, signal or deadline would run. Repeated connect failures wait.
+            delay = failures.after_failure(response, backoff, self._stopping)
+            if failures.stop_reason is not None and not self._stopping:
+                self._stop_unreachable(failures.stop_reason)
+            await asyncio.sleep(delay)
 
-    def _record(self, response: InvocationResponse) -> None:
+    def _complete(self, response: InvocationResponse) -> None:
+        """Fill what the API did not report (token counts by the tokenizer, time per output
+        token), so ``after_invoke`` callbacks see the response as it will be recorded (as in
+        LLMeter: a cost callback must not see 0 output tokens on an API without usage)."""
         tokenizer = self.tokenizer
         if response.num_tokens_output is None and response.response_text is not None:
             response.num_tokens_output = count_tokens(tokenizer, response.response_text)
@@ -338,6 +364,10 @@ class Runner:
         ttft, ttlt, n_out = response.time_to_first_token, response.time_to_last_token, response.num_tokens_output
         if response.time_per_output_token is None and ttft is not None and ttlt is not None and n_out and n_out > 1:
             response.time_per_output_token = (ttlt - ttft) / (n_out - 1)
+
+    def _record(self, response: InvocationResponse) -> None:
+        """Count a complete response (after the callbacks, which may change it) in the stats,
+        responses.jsonl and memory."""
         self._done += 1
         self._stats.update(response)
         if self._folder is not None:
@@ -357,6 +387,14 @@ class Runner:
         if not self._interrupted:
             log.warning("run %s interrupted: stopping, keeping what was measured", self.run_name)
         self._interrupted = True
+        self._stopping = True
+        self._cancel_inflight()
+
+    def _stop_unreachable(self, reason: str) -> None:
+        """Too many connect failures in a row: stop sending, cancel what is in flight; the run
+        is saved with ``stop_reason`` in stats.json."""
+        log.error("run %s stopped: %s (load.max_consecutive_connect_failures: %d; 0 never stops)",
+                  self.run_name, reason, self.max_consecutive_connect_failures)
         self._stopping = True
         self._cancel_inflight()
 
