@@ -11,7 +11,7 @@ from __future__ import annotations
 from .cache_buster import CacheBuster
 from .callbacks import Callback
 from .endpoints import ENDPOINT_TYPES, Endpoint, create_endpoint
-from .errors import ConfigError, LLMeterError, PayloadError, StorageError
+from .errors import ConfigError, LLMeterError, PayloadError, StorageError, WriteError
 from .live import LiveSnapshot
 from .payloads import load_payloads
 from .response import InvocationResponse
@@ -33,6 +33,7 @@ __all__ = [
     "Runner",
     "RunningStats",
     "StorageError",
+    "WriteError",
     "create_endpoint",
     "load_payloads",
 ]

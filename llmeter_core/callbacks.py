@@ -28,7 +28,9 @@ class Callback:
         return None
 
     async def after_invoke(self, response: "InvocationResponse") -> None:
-        """After each measured request, before it is recorded."""
+        """After each measured request, once it is complete (token counts filled in by the
+        tokenizer when the API reports none, time_per_output_token computed), before it is
+        recorded in the stats and responses.jsonl: changes made here are recorded."""
 
     async def after_run(self, result: "Result") -> None:
         """Once, after the run, before stats.json is written."""

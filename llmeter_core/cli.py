@@ -14,14 +14,19 @@ import typer
 from rich.console import Console
 
 from .emulator.cli import emulator_app
-from .errors import ConfigError, LLMeterError
+from .errors import ConfigError, LLMeterError, StorageError
 
-__all__ = ["app"]
+__all__ = ["app", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_NOT_SAVED", "EXIT_INTERRUPTED"]
+
+EXIT_FAILED = 1  # the run could not go on (an endpoint that cannot be opened...)
+EXIT_BAD_INPUT = 2  # bad spec, option or output path: nothing was sent
+EXIT_NOT_SAVED = 74  # results not (fully) saved: disk full, write error, failed upload (sysexits EX_IOERR)
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: the partial run was saved
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Load-test LLM endpoints.")
 app.add_typer(emulator_app, name="emulator", help="Serve a local emulator of an LLM API.")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per error, however long
 
 
 @app.command()
@@ -49,12 +54,24 @@ def run(
         result = runner.run_sync()
     except LLMeterError as exc:
         err.print(f"[red]error[/red] {exc}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(_exit_status(exc))
     where = result.output_path or "(not saved: no output)"
-    state = "interrupted; partial run saved" if result.interrupted else "done"
+    stop_reason = result.stats.get("stop_reason")  # the run stopped itself (endpoint unreachable)
+    state = "interrupted; partial run saved" if result.interrupted else (
+        f"stopped, {stop_reason}; partial run saved" if stop_reason else "done")
     print(f"{state}: {result.total_requests} requests, {result.stats['failed_requests']} failed -> {where}")
     if result.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if stop_reason:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _exit_status(exc: LLMeterError) -> int:
+    if isinstance(exc, ConfigError):  # found at the start of the run (output folder, run name)
+        return EXIT_BAD_INPUT
+    if isinstance(exc, StorageError):
+        return EXIT_INTERRUPTED if exc.interrupted else EXIT_NOT_SAVED
+    return EXIT_FAILED
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmeter_core.cli`

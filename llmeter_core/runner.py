@@ -16,8 +16,12 @@ How a run goes:
    sending and waits up to ``grace_period`` for requests in flight; ``cancel`` aborts them,
    and they are recorded as ``incomplete``. SIGINT/SIGTERM (or ``request_stop()`` from any
    thread) stops sending at once, cancels what is in flight, keeps everything measured and
-   marks the run ``interrupted``.
-5. summary.json then stats.json are written and a remote run folder is uploaded.
+   marks the run ``interrupted``. A client yields to the event loop after every failed call,
+   backs off on repeated connect failures and the run stops when the endpoint is unreachable
+   (``connect_failures``).
+5. summary.json then stats.json are written and a remote run folder is uploaded. The first
+   failed write (disk full...) stops sending like an interrupt; what was measured is still
+   saved if at all possible, then ``WriteError`` says what failed (see ``storage.py``).
 
 Per-request timing belongs to ``Endpoint.call``; the runner only decides when to send.
 """
@@ -36,15 +40,16 @@ from .bounds import Bound, make_bound
 from .callbacks import Callback
 from .checks import check_int, is_seconds
 from .clock import now_ns, utc_now
+from .connect_failures import DEFAULT_MAX_CONSECUTIVE, ClientBackoff, ConnectFailures
 from .endpoints.base import Endpoint
-from .errors import ConfigError
+from .errors import ConfigError, WriteError
 from .live import LiveSink, LiveSnapshot
 from .payloads import PayloadSource, client_order, describe_source, load_payloads
 from .response import InvocationResponse
 from .results import Result
 from .signals import install_stop_handlers
 from .stats import RunningStats
-from .storage import RunFolder
+from .storage import RunFolder, default_run_name
 from .tokenizers import Tokenizer, WhitespaceTokenizer, count_tokens, describe_tokenizer
 
 __all__ = ["Runner", "END_MODES"]
@@ -86,12 +91,14 @@ class Runner:
         display: bool = False,
         seed: int = 0,
         handle_signals: bool = True,
+        max_consecutive_connect_failures: int = DEFAULT_MAX_CONSECUTIVE,
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
         check_int("clients", clients, minimum=1)
         check_int("warmup_requests", warmup_requests, minimum=0)
         check_int("seed", seed, minimum=None)
+        check_int("max_consecutive_connect_failures", max_consecutive_connect_failures, minimum=0)
         self.bound: Bound = make_bound(clients, n_requests, run_duration)
         if timeout is not None and not is_seconds(timeout):
             raise ConfigError("timeout", f"must be a positive number of seconds or None, got {timeout!r}")
@@ -116,7 +123,7 @@ class Runner:
         self.n_requests = n_requests
         self.run_duration = self.bound.deadline_s
         self.output_path = str(output_path) if output_path is not None else None
-        self.run_name = run_name or utc_now().strftime("%Y%m%d-%H%M%S")
+        self.run_name = run_name or default_run_name()
         self.run_description = run_description
         self.timeout = float(timeout) if timeout is not None else None
         self.warmup_requests = warmup_requests
@@ -130,8 +137,10 @@ class Runner:
         self.display = display
         self.seed = seed
         self.handle_signals = handle_signals
+        self.max_consecutive_connect_failures = max_consecutive_connect_failures
+        self._connect_failures = ConnectFailures(max_consecutive_connect_failures)
 
-        self._folder = RunFolder(self.output_path, self.run_name) if self.output_path else None
+        self._folder = RunFolder(self.output_path, self.run_name) if self.output_path is not None else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._interrupted = False
@@ -186,6 +195,7 @@ class Runner:
             "low_memory": self.low_memory,
             "live_interval": self.live_interval,
             "seed": self.seed,
+            "max_consecutive_connect_failures": self.max_consecutive_connect_failures,
             "output_path": self._folder.url if self._folder else None,
         }
 
@@ -198,8 +208,10 @@ class Runner:
         if self._ran:
             raise ConfigError("runner", "a Runner runs once; build a new one for another run")
         self._ran = True
-        if self._folder is not None:
-            await asyncio.to_thread(self._folder.check_new)
+        folder = self._folder
+        if folder is not None:
+            await asyncio.to_thread(folder.claim)
+            folder.on_failure = self._interrupt  # the first failed write stops sending
         self._loop = asyncio.get_running_loop()
         display = None
         if self.display:
@@ -209,23 +221,29 @@ class Runner:
             self.live_sinks.append(display)
         restore_signals = install_stop_handlers(self._interrupt) if self.handle_signals else (lambda: None)
         start_time = utc_now()
+        raised = True
         try:
-            if self._folder is not None:
-                self._folder.open()
-                self._folder.write_json("run_config.json", self.run_config())
-                self._folder.write_lines("payload.jsonl", [_dumps(p) for p in self.payloads])
-            await self.endpoint.open()
-            try:
-                for callback in self.callbacks:
-                    await callback.before_run(self)
-                await self._warm_up()
-                start_time = utc_now()
-                self._started_ns = now_ns()
-                await self._run_clients()
-            finally:
-                await self.endpoint.aclose()
+            if folder is not None:
+                folder.open()
+                folder.write_json("run_config.json", self.run_config())
+                folder.write_lines("payload.jsonl", (_dumps(p) for p in self.payloads))
+            if folder is None or folder.failure is None:
+                await self.endpoint.open()
+                try:
+                    for callback in self.callbacks:
+                        await callback.before_run(self)
+                    await self._warm_up()
+                    start_time = utc_now()
+                    self._started_ns = now_ns()
+                    await self._run_clients()
+                finally:
+                    await self.endpoint.aclose()
+            raised = False
         finally:
             restore_signals()
+            if folder is not None:
+                folder.on_failure = None  # sending is over: a failure now does not interrupt the run
+                folder.close()  # every response on disk (or counted as unwritten) before the stats
             result = self._finish_result(start_time)
             try:
                 for callback in self.callbacks:
@@ -234,15 +252,24 @@ class Runner:
                 contributed: dict[str, Any] = {}
                 for callback in self.callbacks:
                     contributed.update(callback.contributed_stats())
+                if folder is not None and folder.unwritten:
+                    contributed["responses_not_written"] = folder.unwritten
+                contributed.update(self._connect_failures.stats())
                 result.compute_stats(self._stats, contributed)
                 await self._emit(final=True)
                 if display is not None:
                     display.__exit__(None, None, None)
-                if self._folder is not None:
-                    self._folder.flush()
-                    self._folder.write_json("summary.json", result.summary())
-                    self._folder.write_json("stats.json", result.stats)
-                    result.output_path = await asyncio.to_thread(self._folder.publish)
+                if folder is None:
+                    pass
+                elif raised and self._sent == 0 and folder.failure is None:
+                    folder.discard()  # nothing was sent: leave no folder that blocks the run name
+                else:
+                    saved = folder.save(result.summary(), result.stats)
+                    if folder.failure is not None and not raised:
+                        raise WriteError(folder.failure_report(result.total_requests or 0, saved),
+                                         local_path=str(folder.path), result=result)
+                    if not raised:
+                        result.output_path = await folder.publish(self.handle_signals)
         return result
 
     async def _warm_up(self) -> None:
@@ -290,6 +317,8 @@ class Runner:
         timeout = self.timeout
         callbacks = self.callbacks
         inflight = self._inflight
+        failures = self._connect_failures
+        backoff = ClientBackoff()
         me = asyncio.current_task()
         sent = 0
         while not self._stopping and bound.allows(sent):
@@ -307,11 +336,26 @@ class Runner:
                 response = await call(payload, timeout)
             finally:
                 inflight.discard(me)
+            self._complete(response)
             for callback in callbacks:
                 await callback.after_invoke(response)
             self._record(response)
+            if response.error_type is None:  # it waited for the server's answer, so it yielded
+                if failures.in_a_row or backoff.error is not None:
+                    failures.succeeded(backoff)
+                continue
+            # A failed call can come back without ever yielding (EMFILE inside create_connection,
+            # a payload the endpoint refuses): a client that did not yield here would starve the
+            # loop, and no timer, signal or deadline would run. Repeated connect failures wait.
+            delay = failures.after_failure(response, backoff, self._stopping)
+            if failures.stop_reason is not None and not self._stopping:
+                self._stop_unreachable(failures.stop_reason)
+            await asyncio.sleep(delay)
 
-    def _record(self, response: InvocationResponse) -> None:
+    def _complete(self, response: InvocationResponse) -> None:
+        """Fill what the API did not report (token counts by the tokenizer, time per output
+        token), so ``after_invoke`` callbacks see the response as it will be recorded (as in
+        LLMeter: a cost callback must not see 0 output tokens on an API without usage)."""
         tokenizer = self.tokenizer
         if response.num_tokens_output is None and response.response_text is not None:
             response.num_tokens_output = count_tokens(tokenizer, response.response_text)
@@ -320,6 +364,10 @@ class Runner:
         ttft, ttlt, n_out = response.time_to_first_token, response.time_to_last_token, response.num_tokens_output
         if response.time_per_output_token is None and ttft is not None and ttlt is not None and n_out and n_out > 1:
             response.time_per_output_token = (ttlt - ttft) / (n_out - 1)
+
+    def _record(self, response: InvocationResponse) -> None:
+        """Count a complete response (after the callbacks, which may change it) in the stats,
+        responses.jsonl and memory."""
         self._done += 1
         self._stats.update(response)
         if self._folder is not None:
@@ -339,6 +387,14 @@ class Runner:
         if not self._interrupted:
             log.warning("run %s interrupted: stopping, keeping what was measured", self.run_name)
         self._interrupted = True
+        self._stopping = True
+        self._cancel_inflight()
+
+    def _stop_unreachable(self, reason: str) -> None:
+        """Too many connect failures in a row: stop sending, cancel what is in flight; the run
+        is saved with ``stop_reason`` in stats.json."""
+        log.error("run %s stopped: %s (load.max_consecutive_connect_failures: %d; 0 never stops)",
+                  self.run_name, reason, self.max_consecutive_connect_failures)
         self._stopping = True
         self._cancel_inflight()
 

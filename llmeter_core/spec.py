@@ -29,6 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .connect_failures import DEFAULT_MAX_CONSECUTIVE
 from .endpoints import Endpoint, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .payloads import load_payloads
@@ -88,6 +89,7 @@ class LoadSpec(BaseModel):
     warmup_requests: int = Field(0, ge=0, description="Warm-up requests per client, excluded from stats")
     end_mode: Literal["drain", "cancel"] = Field("drain", description="At the end of a duration: drain in-flight requests or cancel them")
     grace_period: float = Field(30.0, ge=0, description="Seconds to wait for in-flight requests when draining")
+    max_consecutive_connect_failures: int = Field(DEFAULT_MAX_CONSECUTIVE, ge=0, description="Stop the run (endpoint unreachable) after this many connection failures in a row across all clients; 0 never stops")
 
     @model_validator(mode="after")
     def _one_bound(self) -> "LoadSpec":
@@ -155,6 +157,7 @@ class RunSpec(BaseModel):
             warmup_requests=self.load.warmup_requests,
             end_mode=self.load.end_mode,
             grace_period=self.load.grace_period,
+            max_consecutive_connect_failures=self.load.max_consecutive_connect_failures,
             output_path=self.output,
             run_name=self.run_name,
             run_description=self.run_description,

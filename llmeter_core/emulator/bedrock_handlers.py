@@ -9,7 +9,9 @@ contentBlockDelta per token, then contentBlockStop, messageStop and metadata (us
 and puts ``amazon-bedrock-invocationMetrics`` in the last. A disconnect fault mid-stream is a
 ``modelStreamErrorException`` message (boto3 raises EventStreamError) or, with
 ``disconnect_mode="drop"``, a dropped connection. As on Bedrock, Converse ``inputTokens``
-excludes the cached tokens reported in ``cacheReadInputTokens``.
+(like the InvokeModel token-count headers and invocation metrics) excludes the tokens read from
+and written to the prompt cache, reported apart in ``cacheReadInputTokens`` and
+``cacheWriteInputTokens``.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ async def _begin(request: web.Request, api: str, stream: bool, read, caches: boo
     served = state.begin(api, stream, start, words, cap)
     served.truth.finish_reason = "length" if served.schedule.truncated else "stop"
     if not caches:
-        served.truth.cached_tokens = 0
+        served.truth.cached_tokens = served.truth.cache_write_tokens = 0
     error = aws_fault_response(state, served, "InternalServerException")
     if error is None and served.schedule.first_byte_s:
         await wait_until(asyncio.get_running_loop(), start + served.schedule.first_byte_s)
@@ -71,10 +73,9 @@ def _converse_read(body: dict) -> tuple[int, int | None]:
 
 def _converse_usage(served: Served) -> dict:
     truth = served.truth
-    uncached = truth.input_tokens - truth.cached_tokens
-    return {"inputTokens": uncached, "outputTokens": truth.output_tokens,
+    return {"inputTokens": truth.uncached_input_tokens, "outputTokens": truth.output_tokens,
             "totalTokens": truth.input_tokens + truth.output_tokens,
-            "cacheReadInputTokens": truth.cached_tokens, "cacheWriteInputTokens": 0}
+            "cacheReadInputTokens": truth.cached_tokens, "cacheWriteInputTokens": truth.cache_write_tokens}
 
 
 def _stop_reason(served: Served) -> str:
@@ -127,9 +128,10 @@ def _invoke_headers(served: Served) -> dict[str, str]:
     truth = served.truth
     return {
         "x-amzn-RequestId": served.request_id,
-        "X-Amzn-Bedrock-Input-Token-Count": str(truth.input_tokens - truth.cached_tokens),
+        "X-Amzn-Bedrock-Input-Token-Count": str(truth.uncached_input_tokens),
         "X-Amzn-Bedrock-Output-Token-Count": str(truth.output_tokens),
         "X-Amzn-Bedrock-Cache-Read-Input-Token-Count": str(truth.cached_tokens),
+        "X-Amzn-Bedrock-Cache-Write-Input-Token-Count": str(truth.cache_write_tokens),
         "X-Amzn-Bedrock-Invocation-Latency": str(elapsed_ms(served)),
     }
 
@@ -165,12 +167,12 @@ async def invoke_stream(request: web.Request) -> web.StreamResponse:
         chunks = family.stream_end(served, model_id)
         truth = served.truth
         chunks[-1] = {**chunks[-1], "amazon-bedrock-invocationMetrics": {
-            "inputTokenCount": truth.input_tokens - truth.cached_tokens,
+            "inputTokenCount": truth.uncached_input_tokens,
             "outputTokenCount": truth.output_tokens,
             "invocationLatency": elapsed_ms(served),
             "firstByteLatency": first_byte_ms(served),
             "cacheReadInputTokenCount": truth.cached_tokens,
-            "cacheWriteInputTokenCount": 0,
+            "cacheWriteInputTokenCount": truth.cache_write_tokens,
         }}
         return [_chunk(orjson.dumps(chunk)) for chunk in chunks]
 

@@ -11,8 +11,10 @@ cross-region profile prefix (``us.``, ``eu.`` ...):
 - ``amazon.titan*``: Titan text (``results[].outputText``; stream ``outputText`` chunks).
 - anything else: OpenAI chat completions.
 
-As on Bedrock, the Anthropic and Nova input counts exclude cached tokens, which are
-reported beside them (``cache_read_input_tokens``, ``cacheReadInputTokenCount``).
+As on Bedrock, the Anthropic and Nova input counts exclude the tokens read from and written
+to the prompt cache, which are reported beside them (``cache_read_input_tokens`` and
+``cache_creation_input_tokens``; ``cacheReadInputTokenCount`` and
+``cacheWriteInputTokenCount``); the OpenAI format's ``prompt_tokens`` is the whole prompt.
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ class AnthropicFamily(InvokeFamily):
 
     @staticmethod
     def _input_usage(truth: Any) -> dict:
-        return {"input_tokens": truth.input_tokens - truth.cached_tokens,
-                "cache_creation_input_tokens": 0, "cache_read_input_tokens": truth.cached_tokens}
+        return {"input_tokens": truth.uncached_input_tokens,
+                "cache_creation_input_tokens": truth.cache_write_tokens,
+                "cache_read_input_tokens": truth.cached_tokens}
 
     def reply(self, served: Served, model_id: str, text: str) -> dict:
         truth = served.truth
@@ -166,10 +169,11 @@ class NovaFamily(InvokeFamily):
 
     @staticmethod
     def _usage(truth: Any) -> dict:
-        uncached = truth.input_tokens - truth.cached_tokens
+        uncached = truth.uncached_input_tokens
         return {"inputTokens": uncached, "outputTokens": truth.output_tokens,
                 "totalTokens": uncached + truth.output_tokens,
-                "cacheReadInputTokenCount": truth.cached_tokens, "cacheWriteInputTokenCount": 0}
+                "cacheReadInputTokenCount": truth.cached_tokens,
+                "cacheWriteInputTokenCount": truth.cache_write_tokens}
 
     def reply(self, served: Served, model_id: str, text: str) -> dict:
         return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -38,18 +38,14 @@ async def serve(kind: str, config: EmulatorConfig, host: str, port: int) -> None
         await emulator.stop()
 
 
-def _run(kind: str, host: str, port: int, ttft_ms: str, itl_ms: str, output_tokens: str, rate_429: float,
-         rate_500: float, rate_disconnect: float, rate_slow_first_byte: float, slow_first_byte_ms: float,
-         retry_after_s: float, disconnect_mode: str, cached_tokens: int, reasoning_tokens: int,
-         model: Optional[str], seed: int, max_concurrency: int = 0) -> None:
+def _run(kind: str, host: str, port: int, settings: dict[str, Any]) -> None:
+    """Build the config from the command's options (named as ``EmulatorConfig``'s fields)."""
+    for name in ("ttft_ms", "itl_ms", "output_tokens"):
+        settings[name] = parse_dist(settings[name])
+    if settings.get("model") is None:
+        settings["model"] = EmulatorConfig.model
     try:
-        config = EmulatorConfig(
-            ttft_ms=parse_dist(ttft_ms), itl_ms=parse_dist(itl_ms), output_tokens=parse_dist(output_tokens),
-            rate_429=rate_429, rate_500=rate_500, rate_disconnect=rate_disconnect,
-            rate_slow_first_byte=rate_slow_first_byte, slow_first_byte_ms=slow_first_byte_ms,
-            retry_after_s=retry_after_s, disconnect_mode=disconnect_mode, cached_tokens=cached_tokens,
-            reasoning_tokens=reasoning_tokens, model=model or EmulatorConfig.model, seed=seed,
-            max_concurrency=max_concurrency)
+        config = EmulatorConfig(**settings)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -75,14 +71,14 @@ def _command(kind: str, help_text: str) -> None:
         retry_after_s: float = typer.Option(1.0, help="Retry-After sent with 429s, seconds."),
         disconnect_mode: str = typer.Option("auto", help="auto | drop | error: what a mid-stream cut sends."),
         cached_tokens: int = typer.Option(0, help="Cached prompt tokens reported in usage."),
+        cache_write_tokens: int = typer.Option(0, help="Prompt tokens reported as written to the cache."),
         reasoning_tokens: int = typer.Option(0, help="Reasoning tokens reported in usage."),
         model: Optional[str] = typer.Option(None, help="Model name served when the request names none."),
         seed: int = typer.Option(0, help="Seed of the latency and fault draws."),
         max_concurrency: int = typer.Option(0, help="Capacity: requests served at once; the rest queue FIFO (0: no limit)."),
     ) -> None:
-        _run(kind, host, port, ttft_ms, itl_ms, output_tokens, rate_429, rate_500, rate_disconnect,
-             rate_slow_first_byte, slow_first_byte_ms, retry_after_s, disconnect_mode, cached_tokens,
-             reasoning_tokens, model, seed, max_concurrency)
+        settings = {name: value for name, value in locals().items() if name not in ("kind", "host", "port")}
+        _run(kind, host, port, settings)
 
     command.__doc__ = help_text
     emulator_app.command(kind)(command)

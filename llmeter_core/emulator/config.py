@@ -83,7 +83,12 @@ class EmulatorConfig:
 
     ``cached_tokens``/``reasoning_tokens`` are reported in usage (cached capped at the prompt
     size; reasoning tokens are added to the completion count as real APIs do, but no text is
-    streamed for them). ``disconnect_mode`` decides what a ``rate_disconnect`` fault does
+    streamed for them). ``cache_write_tokens`` are prompt tokens reported as written to the
+    prompt cache, by the APIs that report writes (Bedrock Converse, Anthropic and Nova bodies,
+    the Bedrock token-count headers and invocation metrics; capped at the prompt left after
+    the cached tokens). Where an API counts cached tokens apart from its input count, as
+    Bedrock does, its input count leaves both out; the ground truth's ``input_tokens`` is
+    always the whole prompt. ``disconnect_mode`` decides what a ``rate_disconnect`` fault does
     mid-stream: ``drop`` closes the connection, ``error`` sends an in-band error (an OpenAI
     ``error`` chunk/event, an AWS eventstream ``exception`` message), ``auto`` is ``drop``
     for OpenAI and ``error`` for Bedrock/SageMaker streams. ``max_records`` bounds the
@@ -106,6 +111,7 @@ class EmulatorConfig:
     retry_after_s: float = 1.0
     disconnect_mode: Literal["auto", "drop", "error"] = "auto"
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     model: str = "emulator-model"
     seed: int = 0
@@ -126,7 +132,7 @@ class EmulatorConfig:
                 raise ConfigError(name, f"must be a probability in [0, 1], got {value!r}")
         if sum(getattr(self, name) for name in rates) > 1 + 1e-9:
             raise ConfigError("rate_429", "the fault rates must sum to at most 1")
-        for name in ("slow_first_byte_ms", "retry_after_s", "cached_tokens", "reasoning_tokens"):
+        for name in ("slow_first_byte_ms", "retry_after_s", "cached_tokens", "cache_write_tokens", "reasoning_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(name, f"must be a number >= 0, got {value!r}")

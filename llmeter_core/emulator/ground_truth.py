@@ -22,8 +22,10 @@ class RequestTruth:
     ``ttft_ms`` and ``itl_ms`` are what was scheduled (TTFT includes a slow-first-byte
     delay); ``first_token_ms``/``last_token_ms`` are when the server actually wrote those
     tokens (None if never written). ``tokens_sent`` may be below ``output_tokens`` when a
-    disconnect fault cut the stream. ``queue_ms`` is how long the request waited for a
-    serving slot (the ``max_concurrency`` capacity model) before its handler started.
+    disconnect fault cut the stream. ``input_tokens`` is the whole prompt; ``cached_tokens``
+    (read from the prompt cache) and ``cache_write_tokens`` (written to it) are parts of it.
+    ``queue_ms`` is how long the request waited for a serving slot (the ``max_concurrency``
+    capacity model) before its handler started.
     """
 
     request_id: str
@@ -31,6 +33,7 @@ class RequestTruth:
     stream: bool
     input_tokens: int
     cached_tokens: int
+    cache_write_tokens: int
     output_tokens: int
     ttft_ms: float
     itl_ms: float
@@ -41,6 +44,11 @@ class RequestTruth:
     last_token_ms: float | None = None
     completed: bool = False
     queue_ms: float = 0.0
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """The prompt less the tokens read from or written to the cache: Bedrock's input count."""
+        return self.input_tokens - self.cached_tokens - self.cache_write_tokens
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -81,12 +81,14 @@ class EmulatorState:
         first_byte_s = config.slow_first_byte_ms / 1000.0 if fault == "slow_first_byte" else 0.0
         schedule = plan_schedule(config, rng, max_tokens, first_byte_s)
         request_id = self.new_id(id_prefix)
+        cached = min(int(config.cached_tokens), input_tokens)
         truth = RequestTruth(
             request_id=request_id,
             api=api,
             stream=stream,
             input_tokens=input_tokens,
-            cached_tokens=min(int(config.cached_tokens), input_tokens),
+            cached_tokens=cached,
+            cache_write_tokens=min(int(config.cache_write_tokens), input_tokens - cached),
             output_tokens=schedule.n_tokens,
             ttft_ms=schedule.ttft_s * 1000.0,
             itl_ms=schedule.itl_s * 1000.0,

@@ -98,6 +98,10 @@ class ConnectionPool:
         for connection in list(self._busy):
             connection.abort()
         self._idle.clear()
+        # an aborted transport closes its socket on the loop's next turn: take that turn, so
+        # the file descriptors are free when close() returns (a run out of them, EMFILE, must
+        # still be able to write its results)
+        await asyncio.sleep(0)
 
     # -- connections -----------------------------------------------------------------------
     def _release(self, connection: Connection) -> None:

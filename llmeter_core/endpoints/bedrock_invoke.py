@@ -10,7 +10,10 @@ path by path with JMESPath.
 The service's own counts win over the body's: the ``X-Amzn-Bedrock-*-Token-Count`` headers
 (non-streaming) and ``amazon-bedrock-invocationMetrics`` on the last chunk (streaming), whose
 ``invocationLatency``/``firstByteLatency`` go to ``annotations["server_latency_ms"]`` and
-``annotations["server_first_byte_latency_ms"]``.
+``annotations["server_first_byte_latency_ms"]``. Bedrock's input count leaves out the tokens
+read from and written to the prompt cache (its cache-read and cache-write counts): as with
+Converse, ``num_tokens_input`` adds them back (the whole prompt), cache reads go to
+``num_tokens_input_cached`` and cache writes to ``annotations["cache_write_input_tokens"]``.
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ class BedrockInvokeModel(ModelBodyEndpoint):
             headers.get("x-amzn-bedrock-input-token-count"),
             headers.get("x-amzn-bedrock-output-token-count"),
             headers.get("x-amzn-bedrock-cache-read-input-token-count"),
+            headers.get("x-amzn-bedrock-cache-write-input-token-count"),
         )
         latency = _int(headers.get("x-amzn-bedrock-invocation-latency"))
         if latency is not None:
@@ -157,6 +161,7 @@ class BedrockInvokeModelStream(BedrockInvokeModel):
                     metrics.get("inputTokenCount"),
                     metrics.get("outputTokenCount"),
                     metrics.get("cacheReadInputTokenCount"),
+                    metrics.get("cacheWriteInputTokenCount"),
                 )
                 for key, name in (("invocationLatency", "server_latency_ms"),
                                   ("firstByteLatency", "server_first_byte_latency_ms")):
@@ -164,13 +169,23 @@ class BedrockInvokeModelStream(BedrockInvokeModel):
                         out.annotations[name] = metrics[key]
 
 
-def _service_counts(out: InvocationResponse, n_in: Any, n_out: Any, n_cached: Any) -> None:
-    """Bedrock's own token counts (headers or invocation metrics) override the body's."""
-    for name, value in (("num_tokens_input", n_in), ("num_tokens_output", n_out),
-                        ("num_tokens_input_cached", n_cached)):
-        number = _int(value)
-        if number is not None:
-            setattr(out, name, number)
+def _service_counts(out: InvocationResponse, n_in: Any, n_out: Any, n_cache_read: Any, n_cache_write: Any) -> None:
+    """Bedrock's own token counts (headers or invocation metrics) override the body's.
+
+    Its input count excludes cache reads and writes, so the whole prompt is their sum. When
+    the service gives no cache-read count, the body's (already in ``out``) is used.
+    """
+    cache_read, cache_write = _int(n_cache_read), _int(n_cache_write)
+    if cache_read is not None:
+        out.num_tokens_input_cached = cache_read
+    if cache_write:
+        out.annotations["cache_write_input_tokens"] = cache_write
+    uncached = _int(n_in)
+    if uncached is not None:
+        out.num_tokens_input = uncached + (out.num_tokens_input_cached or 0) + (cache_write or 0)
+    output = _int(n_out)
+    if output is not None:
+        out.num_tokens_output = output
 
 
 def _int(value: Any) -> int | None:

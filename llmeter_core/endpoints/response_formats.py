@@ -17,7 +17,10 @@ openai       OpenAI-style chat completions (vLLM, LMI, TGI Messages API, gpt-oss
 ===========  ==========================================================================
 
 Any path can be overridden (``resolve_format(name, text_path=...)``); on a streaming
-endpoint the overrides apply to each chunk. A path that finds nothing (``null``) is simply
+endpoint the overrides apply to each chunk. The input tokens path gives the *whole* prompt,
+cached tokens included (``num_tokens_input`` means that on every endpoint): where a family
+counts tokens read from or written to the prompt cache apart from its input count (Anthropic,
+Nova), its preset adds them up with JMESPath's ``sum`` (see ``whole_prompt``). A path that finds nothing (``null``) is simply
 not used: the runner falls back to its tokenizer for missing token counts. For streams, the
 last non-null token count seen wins, and Bedrock's ``amazon-bedrock-invocationMetrics``
 (the service's own counts, on the last chunk) win over everything.
@@ -45,6 +48,7 @@ __all__ = [
     "INVOCATION_METRICS_KEY",
     "fill_from_body",
     "ChunkTally",
+    "whole_prompt",
 ]
 
 #: Key Bedrock adds to the last chunk of an InvokeModelWithResponseStream body.
@@ -170,18 +174,31 @@ def _openai(prompt: str, max_tokens: int | None, stream: bool) -> dict[str, Any]
     return body
 
 
+def whole_prompt(input_tokens: str, *cache_counts: str) -> str:
+    """JMESPath of the whole prompt when an API counts cached tokens apart from ``input_tokens``.
+
+    ``input_tokens && sum([input_tokens, cache_counts || `0`...])``: null when the input count
+    is absent (a stream chunk that carries no usage; the guard also keeps ``sum`` from
+    raising on it, which would cost an exception per chunk), a missing cache count adds 0.
+    """
+    parts = ", ".join([input_tokens, *(f"{count} || `0`" for count in cache_counts)])
+    return f"{input_tokens} && sum([{parts}])"
+
+
 PRESETS: dict[str, ResponseFormat] = {
     "anthropic": ResponseFormat(
         "anthropic",
         BodyPaths(
             text="content[?type=='text'].text",
-            input_tokens="usage.input_tokens",
+            input_tokens=whole_prompt("usage.input_tokens", "usage.cache_read_input_tokens",
+                                      "usage.cache_creation_input_tokens"),
             output_tokens="usage.output_tokens",
             cached_input_tokens="usage.cache_read_input_tokens",
         ),
         BodyPaths(  # message_start carries input usage, content_block_delta text, message_delta output
             text="delta.text",
-            input_tokens="message.usage.input_tokens",
+            input_tokens=whole_prompt("message.usage.input_tokens", "message.usage.cache_read_input_tokens",
+                                      "message.usage.cache_creation_input_tokens"),
             output_tokens="usage.output_tokens",
             cached_input_tokens="message.usage.cache_read_input_tokens",
         ),
@@ -197,13 +214,15 @@ PRESETS: dict[str, ResponseFormat] = {
         "nova",
         BodyPaths(
             text="output.message.content[].text",
-            input_tokens="usage.inputTokens",
+            input_tokens=whole_prompt("usage.inputTokens", "usage.cacheReadInputTokenCount",
+                                      "usage.cacheWriteInputTokenCount"),
             output_tokens="usage.outputTokens",
             cached_input_tokens="usage.cacheReadInputTokenCount",
         ),
         BodyPaths(
             text="contentBlockDelta.delta.text",
-            input_tokens="metadata.usage.inputTokens",
+            input_tokens=whole_prompt("metadata.usage.inputTokens", "metadata.usage.cacheReadInputTokenCount",
+                                      "metadata.usage.cacheWriteInputTokenCount"),
             output_tokens="metadata.usage.outputTokens",
             cached_input_tokens="metadata.usage.cacheReadInputTokenCount",
         ),

@@ -159,6 +159,37 @@ async def test_callbacks_change_payloads_and_contribute_stats(tmp_path):
     assert Result.load(str(tmp_path / "cb")).stats["cost_total"] == 1.25
 
 
+class NoUsageEndpoint(FakeEndpoint):
+    """Streams text but reports no token counts (llama.cpp ignores include_usage)."""
+
+    async def parse_response(self, raw, start_ns, out):
+        await super().parse_response(raw, start_ns, out)
+        out.num_tokens_output = None
+
+
+class CostPerToken(Callback):
+    """A cost callback: what it sees in after_invoke, and a per-response cost it adds."""
+
+    def __init__(self):
+        self.seen = []
+
+    async def after_invoke(self, response):
+        self.seen.append((response.num_tokens_input, response.num_tokens_output, response.time_per_output_token))
+        response.annotations["cost"] = 2 * (response.num_tokens_output or 0)
+
+
+async def test_after_invoke_sees_the_completed_response_and_its_changes_are_recorded(tmp_path):
+    cost = CostPerToken()
+    result = await Runner(NoUsageEndpoint(ttft=0.001, itl=0.002, tokens=4), PAYLOADS, n_requests=3,
+                          callbacks=[cost], output_path=tmp_path, run_name="cost").run()
+    assert len(cost.seen) == 3
+    for (n_in, n_out, tpot), response in zip(cost.seen, result.responses):
+        assert n_out == 4 and n_in == 3  # the tokenizer over "w0 w1 w2 w3" and "hello number i"
+        assert tpot is not None and tpot == response.time_per_output_token > 0
+    rows = [orjson.loads(line) for line in (tmp_path / "cost" / "responses.jsonl").read_bytes().splitlines()]
+    assert [row["annotations"]["cost"] for row in rows] == [8, 8, 8]
+
+
 async def test_low_memory_keeps_responses_on_disk_only(tmp_path):
     result = await Runner(FakeEndpoint(tokens=1), PAYLOADS, clients=2, n_requests=50, low_memory=True,
                           output_path=tmp_path, run_name="lm").run()

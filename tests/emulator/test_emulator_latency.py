@@ -84,6 +84,7 @@ def test_at_least_one_token_is_served():
     ({"rate_429": 0.6, "rate_500": 0.6}, "rate_429"),
     ({"disconnect_mode": "explode"}, "disconnect_mode"),
     ({"cached_tokens": -3}, "cached_tokens"),
+    ({"cache_write_tokens": -1}, "cache_write_tokens"),
 ])
 def test_bad_config_names_the_field(kwargs, field):
     with pytest.raises(ConfigError) as info:

@@ -16,14 +16,16 @@ from llmeter_core.endpoints.response_formats import (
 from llmeter_core.errors import ConfigError
 from llmeter_core.response import InvocationResponse
 
-# preset -> (complete body, (text, input, output, cached))
+# preset -> (complete body, (text, input, output, cached)). The input is the whole prompt: the
+# Anthropic and Nova bodies count cache reads and writes apart, so 12 + 100 + 7 and 5 + 64 + 3.
 BODIES = {
     "anthropic": (
         {"id": "msg_1", "type": "message", "role": "assistant",
          "content": [{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": "Hi "},
                      {"type": "text", "text": "there"}],
-         "usage": {"input_tokens": 12, "output_tokens": 3, "cache_read_input_tokens": 100}},
-        ("Hi there", 12, 3, 100),
+         "usage": {"input_tokens": 12, "output_tokens": 3, "cache_read_input_tokens": 100,
+                   "cache_creation_input_tokens": 7}},
+        ("Hi there", 119, 3, 100),
     ),
     "llama": (
         {"generation": "Hi there", "prompt_token_count": 9, "generation_token_count": 2, "stop_reason": "stop"},
@@ -32,8 +34,9 @@ BODIES = {
     "nova": (
         {"output": {"message": {"role": "assistant", "content": [{"text": "Hi"}, {"text": " there"}]}},
          "stopReason": "end_turn",
-         "usage": {"inputTokens": 5, "outputTokens": 2, "totalTokens": 7, "cacheReadInputTokenCount": 64}},
-        ("Hi there", 5, 2, 64),
+         "usage": {"inputTokens": 5, "outputTokens": 2, "totalTokens": 7, "cacheReadInputTokenCount": 64,
+                   "cacheWriteInputTokenCount": 3}},
+        ("Hi there", 72, 2, 64),
     ),
     "titan": (
         {"inputTextTokenCount": 4, "results": [{"tokenCount": 2, "outputText": "Hi", "completionReason": "FINISH"},
@@ -56,14 +59,15 @@ BODIES = {
 STREAMS = {
     "anthropic": (
         [{"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 12, "output_tokens": 1,
-                                                                     "cache_read_input_tokens": 100}}},
+                                                                     "cache_read_input_tokens": 100,
+                                                                     "cache_creation_input_tokens": 7}}},
          {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
          {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
          {"type": "ping"},
          {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " there"}},
          {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}},
          {"type": "message_stop"}],
-        ("Hi there", 12, 3, 100),
+        ("Hi there", 119, 3, 100),
     ),
     "llama": (
         [{"generation": "Hi", "prompt_token_count": 9, "generation_token_count": 1, "stop_reason": None},
@@ -77,7 +81,7 @@ STREAMS = {
          {"contentBlockStop": {"contentBlockIndex": 0}},
          {"messageStop": {"stopReason": "end_turn"}},
          {"metadata": {"usage": {"inputTokens": 5, "outputTokens": 2, "cacheReadInputTokenCount": 64}}}],
-        ("Hi there", 5, 2, 64),
+        ("Hi there", 69, 2, 64),  # no cache-write count: it adds 0
     ),
     "titan": (
         [{"outputText": "Hi", "index": 0, "totalOutputTextTokenCount": None, "inputTextTokenCount": 4},
@@ -152,7 +156,7 @@ def test_partial_stream_keeps_what_was_read():
         pass
     finally:
         tally.finish()
-    assert (out.response_text, out.num_tokens_input, out.num_tokens_output) == ("Hi", 12, None)
+    assert (out.response_text, out.num_tokens_input, out.num_tokens_output) == ("Hi", 119, None)
 
 
 def test_overrides_replace_single_paths():
