@@ -214,14 +214,15 @@ class AwsEndpoint(Endpoint):
 
 
 def record_metadata(response: dict[str, Any], out: InvocationResponse) -> None:
-    """Copy the AWS request id and the SDK's retry count into ``out``."""
+    """Copy the AWS request id and the SDK's retry count into ``out`` (added to a resend
+    ``Endpoint.call`` already counted)."""
     metadata = response.get("ResponseMetadata") or {}
     request_id = metadata.get("RequestId")
     if request_id:
         out.id = request_id
     retries = metadata.get("RetryAttempts")
     if retries is not None:
-        out.retries = retries
+        out.retries = (out.retries or 0) + retries
 
 
 def raise_failed(raw: Any, out: InvocationResponse) -> dict[str, Any]:

@@ -21,9 +21,10 @@ refuses it (``ConfigError`` on ``endpoint.http_client``) rather than bypass the 
 silently; ``http_client="aiohttp"`` goes through the proxy the environment sets for
 ``base_url`` (``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``, looked up once in ``open``).
 
-Nothing retries (but a request that finds its kept-alive connection already closed by the
-server, which therefore never saw it): a load tester must record a 429 as a 429, not hide
-it behind backoff.
+Nothing retries: a load tester must record a 429 as a 429 and a dropped connection as a
+failure, not hide them behind a resend (see ``_pool`` for the one exception, a request that
+provably never left). aiohttp resends only idempotent methods on a reused connection, never
+these POSTs.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ transport, response extractor):
 ``invoke``, after payload preparation), the per-request timeout, turning any exception into
 an error response with its type (nothing raises into the runner), ``id``, ``input_payload``,
 ``input_prompt``, ``request_time``, and back-filling ``time_to_last_token`` for non-streaming
-calls.
+calls. It never sends a request twice, except one the transport proves never left
+(``RequestNotSent``): that one is sent again once, with ``retries = 1`` and its clock
+restarted, so every request the server could have seen is exactly one recorded request.
 
 Endpoints are asyncio-native: one instance serves every client of a run over one pool of
 reused connections, opened by ``open()`` before the first measured request (so no lazy import
@@ -32,7 +34,14 @@ from typing import Any, ClassVar
 from ..clock import now_ns, to_datetime
 from ..response import INCOMPLETE, TIMEOUT, InvocationResponse
 
-__all__ = ["Endpoint", "extract_prompt"]
+__all__ = ["Endpoint", "RequestNotSent", "extract_prompt"]
+
+
+class RequestNotSent(Exception):
+    """Raised by a transport when it can prove that not a byte of the request left (the
+    socket refused the write: the connection had already been reset). Only then may a
+    request be sent again: ``Endpoint.call`` does it once, counts it in ``retries`` and times
+    the request from the new attempt. Any failure after the write is recorded as it is."""
 
 
 class Endpoint(ABC):
@@ -136,7 +145,13 @@ class Endpoint(ABC):
                 task = asyncio.current_task()
                 expiry = asyncio.get_running_loop().call_later(timeout, _expire, task, timed_out)
             try:
-                raw = await self.invoke(prepared)
+                try:
+                    raw = await self.invoke(prepared)
+                except RequestNotSent:  # provably never left: send it again, from a new start
+                    out.retries = 1
+                    start = now_ns()
+                    out.request_time = to_datetime(start)
+                    raw = await self.invoke(prepared)
                 await self.parse_response(raw, start, out)
             except asyncio.CancelledError:
                 task = asyncio.current_task()

@@ -360,15 +360,17 @@ async def test_sse_over_every_body_framing(framing, thread_server, count_connect
     assert server.connections == len(count_connects) == (20 if framing == "close" else 1)
 
 
-async def test_request_on_a_connection_the_server_is_closing_is_sent_again(thread_server):
-    """A server that hangs up on the second request of each connection without replying
-    (its idle timeout firing as the request arrives): that request is sent again, once, on a
-    new connection, and nothing fails."""
+async def test_request_the_server_hung_up_on_is_a_recorded_failure_never_sent_again(thread_server):
+    """A server that reads the second request of each connection and hangs up without
+    replying (its idle timeout firing as the request arrives): it saw that request, so it is
+    recorded as a failure, not sent again on a new connection (the server would count one
+    request more than the run)."""
     server = thread_server(reply=lambda n: _framed("length") if n == 0 else None)
     async with OpenAIChatEndpoint(model_id="m", base_url=server.url) as endpoint:
         outs = [await endpoint.call({"messages": []}, timeout=5) for _ in range(3)]
-    assert all(out.ok for out in outs), [out.error for out in outs]
-    assert server.connections == 3 and len(server.requests) == 5  # 2 unanswered, each sent again
+    assert [out.error_type for out in outs] == [None, "ServerDisconnected", None]
+    assert len(server.requests) == len(outs) and server.connections == 2
+    assert all(not out.retries for out in outs)
 
 
 async def test_idle_connection_closed_by_the_server_is_not_reused(thread_server):
