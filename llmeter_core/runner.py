@@ -214,7 +214,7 @@ class Runner:
                 self._folder.open()
                 self._folder.write_json("run_config.json", self.run_config())
                 self._folder.write_lines("payload.jsonl", [_dumps(p) for p in self.payloads])
-            await self.endpoint.open()
+            await self.endpoint.open(clients=self.clients)  # one warm connection per client
             try:
                 for callback in self.callbacks:
                     await callback.before_run(self)

@@ -41,7 +41,7 @@ import orjson
 from ..errors import ConfigError
 from ._pool import ConnectionPool
 from ._sse import read_body, sse_events
-from .base import Endpoint
+from .base import Endpoint, check_prewarm, prewarm_count
 
 __all__ = [
     "EndpointHTTPError",
@@ -167,6 +167,7 @@ class OpenAICompatibleEndpoint(Endpoint):
         max_connections: int = 0,
         extra_body: dict[str, Any] | None = None,
         http_client: str = "direct",
+        prewarm_connections: int | None = None,
     ):
         super().__init__(model_id=model_id, endpoint_name=endpoint_name, provider=provider)
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -182,6 +183,7 @@ class OpenAICompatibleEndpoint(Endpoint):
                 raise ConfigError("endpoint.headers", f"invalid header {name!r} (line breaks, ':' or empty name)")
         if http_client not in HTTP_CLIENTS:
             raise ConfigError("endpoint.http_client", f"must be one of {HTTP_CLIENTS}, got {http_client!r}")
+        check_prewarm(prewarm_connections, max_connections, "max_connections")
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + self.api_path
         parts = urlsplit(self.url)
@@ -203,6 +205,7 @@ class OpenAICompatibleEndpoint(Endpoint):
         self.max_connections = max_connections
         self.extra_body = dict(extra_body or {})
         self.http_client = http_client
+        self.prewarm_connections = prewarm_connections
         self.__api_key = api_key if api_key is not None else (os.environ.get(api_key_env) if api_key_env else None)
         if self.__api_key and any(c in self.__api_key for c in "\r\n\0"):
             raise ConfigError("endpoint.api_key", "contains a line break or NUL (the key is not shown)")
@@ -211,6 +214,7 @@ class OpenAICompatibleEndpoint(Endpoint):
         self.__head = self._request_head(parts)
         self._pool: ConnectionPool | None = None
         self._session: Any = None  # aiohttp.ClientSession when http_client == "aiohttp"
+        self._proxy_options: dict[str, Any] = {}  # its proxy settings, from the environment
 
     def __repr__(self) -> str:
         return (
@@ -233,6 +237,7 @@ class OpenAICompatibleEndpoint(Endpoint):
             max_connections=self.max_connections,
             extra_body=self.extra_body,
             http_client=self.http_client,
+            prewarm_connections=self.prewarm_connections,
         )
         return config
 
@@ -264,22 +269,61 @@ class OpenAICompatibleEndpoint(Endpoint):
         return "\r\n".join(lines).encode("utf-8")
 
     # -- connection pool ---------------------------------------------------------------
-    async def open(self) -> None:
-        """Create the connection pool and pre-open one connection (TLS context included), so
-        no client's first request pays for a connect or a handshake. An unreachable server
-        is not an error here: each request records it."""
+    async def open(self, clients: int = 1) -> None:
+        """Create the connection pool and pre-open one connection per client (``prewarm_count``,
+        TLS context included), so no client's first request pays for a connect or a
+        handshake. The direct client only connects; aiohttp, which has no way to open a
+        connection without a request, sends one ``HEAD /`` per connection (no model is
+        invoked; the replies are ignored). An unreachable server is not an error here: each
+        request records it."""
+        count = prewarm_count(self.prewarm_connections, clients, self.max_connections)
         if self.http_client == "aiohttp":
-            await self._open_aiohttp()
+            if self._session is None or self._session.closed:
+                await self._open_aiohttp()
+                await self._prewarm_aiohttp(count)
             return
         if self._pool is not None and not self._pool.closed:
             return
         pool = ConnectionPool(max_connections=self.max_connections, idle_limit_s=_IDLE_LIMIT_S)
         self._pool = pool
+        if not count:
+            return
         try:
             async with asyncio.timeout(_PREWARM_TIMEOUT_S):
-                await pool.prewarm(self._key, self.url, 1)
+                await pool.prewarm(self._key, self.url, count)
         except (OSError, TimeoutError) as exc:
-            logger.debug("could not pre-open a connection to %s: %r", self.base_url, exc)
+            logger.debug("could not pre-open %d connection(s) to %s: %r", count, self.base_url, exc)
+
+    async def _prewarm_aiohttp(self, count: int) -> None:
+        """``count`` concurrent ``HEAD /`` requests on the server's origin, leaving their
+        connections idle in the session's pool. They go through a session of their own on the
+        same connector (same proxy), so they carry none of the API's headers: no API key."""
+        import warnings
+
+        import aiohttp
+
+        if not count:
+            return
+        origin = urlsplit(self.url)._replace(path="/", query="", fragment="").geturl()
+        with warnings.catch_warnings():  # proxy_auth: see _open_aiohttp
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warm = aiohttp.ClientSession(connector=self._session.connector, connector_owner=False,
+                                         cookie_jar=aiohttp.DummyCookieJar(), **self._proxy_options)
+
+        async def one() -> None:
+            async with warm.head(origin, allow_redirects=False) as response:
+                await response.read()
+
+        try:
+            async with asyncio.timeout(_PREWARM_TIMEOUT_S):
+                results = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        except TimeoutError as exc:
+            results = [exc]
+        finally:
+            await warm.close()
+        for result in results:
+            if isinstance(result, Exception):
+                logger.debug("could not pre-open a connection to %s: %r", self.base_url, result)
 
     async def _open_aiohttp(self) -> None:
         import aiohttp
@@ -302,14 +346,15 @@ class OpenAICompatibleEndpoint(Endpoint):
                 if proxy.user:
                     proxy_auth = aiohttp.BasicAuth(proxy.user, proxy.password or "")
                     proxy = proxy.with_user(None)
+            # HTTP(S)_PROXY / NO_PROXY: the reason to choose this client
+            self._proxy_options = dict(proxy=proxy or None, proxy_auth=proxy_auth)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0),
                 headers=self._headers(),
                 timeout=aiohttp.ClientTimeout(**_NO_TIMEOUT_ARGS),
                 raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                proxy=proxy or None,  # HTTP(S)_PROXY / NO_PROXY: the reason to choose this client
-                proxy_auth=proxy_auth,
+                **self._proxy_options,
             )
 
     async def aclose(self) -> None:

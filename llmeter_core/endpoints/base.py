@@ -20,8 +20,9 @@ calls. It never sends a request twice, except one the transport proves never lef
 restarted, so every request the server could have seen is exactly one recorded request.
 
 Endpoints are asyncio-native: one instance serves every client of a run over one pool of
-reused connections, opened by ``open()`` before the first measured request (so no lazy import
-or TLS handshake lands in anyone's time to first token) and closed by ``aclose()``.
+reused connections, opened by ``open(clients)`` before the first measured request (so no lazy
+import, TCP connect or TLS handshake lands in anyone's time to first token: one connection per
+client is pre-opened, see ``prewarm_count``) and closed by ``aclose()``.
 """
 
 from __future__ import annotations
@@ -32,9 +33,36 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from ..clock import now_ns, to_datetime
+from ..errors import ConfigError
 from ..response import INCOMPLETE, TIMEOUT, InvocationResponse
 
-__all__ = ["Endpoint", "RequestNotSent", "extract_prompt"]
+__all__ = ["Endpoint", "RequestNotSent", "MAX_PREWARM_CONNECTIONS", "check_prewarm", "prewarm_count", "extract_prompt"]
+
+#: Most connections ``open`` pre-opens by default (one per client up to this many); clients
+#: beyond it open their connection in their first request. An explicit
+#: ``prewarm_connections`` may not exceed it either.
+MAX_PREWARM_CONNECTIONS = 256
+
+
+def check_prewarm(value: int | None, limit: int = 0, limit_name: str = "") -> None:
+    """Refuse a bad ``prewarm_connections`` (None: one per client; else an int from 0 to
+    ``MAX_PREWARM_CONNECTIONS`` and at most the pool's connection ``limit``, 0: no limit)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PREWARM_CONNECTIONS:
+        raise ConfigError("endpoint.prewarm_connections",
+                          f"must be null (one per client) or an int from 0 to {MAX_PREWARM_CONNECTIONS}, got {value!r}")
+    if limit and value > limit:
+        raise ConfigError("endpoint.prewarm_connections", f"must be at most {limit_name} ({limit}), got {value}")
+
+
+def prewarm_count(setting: int | None, clients: int, limit: int = 0) -> int:
+    """How many connections ``open`` pre-opens: ``setting`` when given, else one per client,
+    at most ``MAX_PREWARM_CONNECTIONS`` and the pool's connection ``limit`` (0: no limit)."""
+    if setting is not None:
+        return setting
+    count = min(max(clients, 1), MAX_PREWARM_CONNECTIONS)
+    return min(count, limit) if limit else count
 
 
 class RequestNotSent(Exception):
@@ -56,8 +84,12 @@ class Endpoint(ABC):
         self.provider = provider
 
     # -- connection pool -------------------------------------------------------------
-    async def open(self) -> None:
-        """Create clients and connection pools. Called once, inside the run's event loop."""
+    async def open(self, clients: int = 1) -> None:
+        """Create clients and connection pools. Called once, inside the run's event loop.
+
+        ``clients``: how many requests will be in flight at once (the Runner passes its
+        ``clients``), so that an endpoint with a connection pool can open one connection per
+        client beforehand (``prewarm_count``) and no client's first request pays a connect."""
 
     async def aclose(self) -> None:
         """Release what ``open`` created."""

@@ -63,7 +63,9 @@ class LiteLLMEndpoint(Endpoint):
         self.extra_params = dict(extra_params or {})
         self._acompletion: Any = None
 
-    async def open(self) -> None:
+    async def open(self, clients: int = 1) -> None:
+        """Import LiteLLM and warm its pipeline. ``clients`` is unused: LiteLLM opens and
+        pools its own connections (no ``prewarm_connections`` here)."""
         if self._acompletion is not None:
             return
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

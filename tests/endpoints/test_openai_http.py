@@ -258,7 +258,8 @@ class ThreadServer:
                 data += chunk
                 while b"\r\n\r\n" in data:
                     head, _, rest = data.partition(b"\r\n\r\n")
-                    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                    lower = head.lower()
+                    length = int(lower.split(b"content-length: ")[1].split(b"\r\n")[0]) if b"content-length: " in lower else 0
                     if len(rest) < length:
                         break
                     self.requests.append((time.perf_counter(), head, rest[:length]))
@@ -418,6 +419,7 @@ async def test_aiohttp_client_goes_through_the_proxy(thread_server, monkeypatch)
         out = await endpoint.call({"messages": []}, timeout=5)
     assert out.ok, out.error
     assert out.response_text == "alpha beta"
-    lines = proxy.requests[0][1].split(b"\r\n")
-    assert lines[0] == b"POST http://llm.invalid:8000/v1/chat/completions HTTP/1.1"
-    assert b"Proxy-Authorization: Basic dXNlcjpwdw==" in lines  # user:pw
+    warm, post = (head.split(b"\r\n") for _, head, _ in proxy.requests)
+    assert warm[0] == b"HEAD http://llm.invalid:8000/ HTTP/1.1"  # open() warmed a connection through it
+    assert post[0] == b"POST http://llm.invalid:8000/v1/chat/completions HTTP/1.1"
+    assert b"Proxy-Authorization: Basic dXNlcjpwdw==" in post  # user:pw
