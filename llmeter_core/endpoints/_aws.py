@@ -151,7 +151,9 @@ class AwsEndpoint(Endpoint):
             _keep_user_agent_fixed(self._client)
             credentials = await session.get_credentials()
             if credentials is not None:  # resolve (assume a role, fetch IMDS...) now, not mid-run
-                await credentials.get_frozen_credentials()
+                frozen = await credentials.get_frozen_credentials()
+                for secret in (frozen.access_key, frozen.secret_key, frozen.token):
+                    self.add_secret(secret)  # never in an error text, even if a server echoes it
             await self._warm_up(prewarm_count(self.prewarm_connections, clients, self.max_pool_connections))
         except BaseException:
             self._client = None
@@ -179,7 +181,7 @@ class AwsEndpoint(Endpoint):
         for result in results:
             if isinstance(result, Exception) and _error_code(result) is None:
                 # no HTTP reply at all: the endpoint is unreachable; requests will say why
-                logger.debug("AWS warm-up request failed: %r", result)
+                logger.debug("AWS warm-up request failed: %s", self.redact(repr(result)))
         if not connections:
             await _create_http_session(self._client)
 

@@ -148,7 +148,9 @@ class OpenAICompatibleEndpoint(Endpoint):
 
     The API key is read once (argument, else the ``api_key_env`` environment variable), kept
     in private attributes only (the precomputed request head, the aiohttp session's default
-    headers): it is never part of ``to_config()``, ``repr()`` or an error message.
+    headers): it is never part of ``to_config()`` or ``repr()``, and it, the header values and
+    a password in ``base_url`` are registered secrets (``Endpoint.add_secret``): a server
+    echoing one in an error never gets it into an error text.
     """
 
     #: Path appended to ``base_url``, e.g. ``/chat/completions``.
@@ -209,6 +211,9 @@ class OpenAICompatibleEndpoint(Endpoint):
         self.__api_key = api_key if api_key is not None else (os.environ.get(api_key_env) if api_key_env else None)
         if self.__api_key and any(c in self.__api_key for c in "\r\n\0"):
             raise ConfigError("endpoint.api_key", "contains a line break or NUL (the key is not shown)")
+        self.add_secret(self.__api_key)
+        self.add_header_secrets(self.headers)
+        self.add_secret(parts.password)
         scheme = parts.scheme.lower()
         self._key = (scheme, parts.hostname, port or (443 if scheme == "https" else 80))
         self.__head = self._request_head(parts)
@@ -292,7 +297,7 @@ class OpenAICompatibleEndpoint(Endpoint):
             async with asyncio.timeout(_PREWARM_TIMEOUT_S):
                 await pool.prewarm(self._key, self.url, count)
         except (OSError, TimeoutError) as exc:
-            logger.debug("could not pre-open %d connection(s) to %s: %r", count, self.base_url, exc)
+            logger.debug("could not pre-open %d connection(s) to %s: %s", count, self.base_url, self.redact(repr(exc)))
 
     async def _prewarm_aiohttp(self, count: int) -> None:
         """``count`` concurrent ``HEAD /`` requests on the server's origin, leaving their
@@ -323,7 +328,7 @@ class OpenAICompatibleEndpoint(Endpoint):
             await warm.close()
         for result in results:
             if isinstance(result, Exception):
-                logger.debug("could not pre-open a connection to %s: %r", self.base_url, result)
+                logger.debug("could not pre-open a connection to %s: %s", self.base_url, self.redact(repr(result)))
 
     async def _open_aiohttp(self) -> None:
         import aiohttp
@@ -382,7 +387,7 @@ class OpenAICompatibleEndpoint(Endpoint):
         response = await pool.request(self._key, self.url, b"%b%d\r\n\r\n%b" % (self.__head, len(body), body))
         if response.status >= 300:
             _, data = await read_body(response)
-            raise EndpointHTTPError(response.status, self._scrub(error_message(data)))
+            raise EndpointHTTPError(response.status, error_message(data))
         return response
 
     async def _invoke_aiohttp(self, payload: dict[str, Any]) -> Any:
@@ -393,11 +398,6 @@ class OpenAICompatibleEndpoint(Endpoint):
         response = await session.post(self.url, data=_dumps(payload))
         if response.status >= 300:
             _, data = await read_body(response)
-            raise EndpointHTTPError(response.status, self._scrub(error_message(data)))
+            raise EndpointHTTPError(response.status, error_message(data))
         return response
-
-    def _scrub(self, text: str) -> str:
-        """Remove the API key from text that may be recorded (a server echoing headers)."""
-        key = self.__api_key
-        return text.replace(key, "***") if key and key in text else text
 

@@ -13,7 +13,8 @@ transport, response extractor):
 
 ``Endpoint.call`` does the rest, identically for all of them: the clock (started right before
 ``invoke``, after payload preparation), the per-request timeout, turning any exception into
-an error response with its type (nothing raises into the runner), ``id``, ``input_payload``,
+an error response with its type (nothing raises into the runner) with every registered
+secret redacted from it (``add_secret``, ``redact``), ``id``, ``input_payload``,
 ``input_prompt``, ``request_time``, and back-filling ``time_to_last_token`` for non-streaming
 calls. It never sends a request twice, except one the transport proves never left
 (``RequestNotSent``): that one is sent again once, with ``retries = 1`` and its clock
@@ -36,7 +37,8 @@ from ..clock import now_ns, to_datetime
 from ..errors import ConfigError
 from ..response import INCOMPLETE, TIMEOUT, InvocationResponse
 
-__all__ = ["Endpoint", "RequestNotSent", "MAX_PREWARM_CONNECTIONS", "check_prewarm", "prewarm_count", "extract_prompt"]
+__all__ = ["Endpoint", "RequestNotSent", "MAX_PREWARM_CONNECTIONS", "MIN_SECRET_CHARS", "check_prewarm",
+           "prewarm_count", "extract_prompt"]
 
 #: Most connections ``open`` pre-opens by default (one per client up to this many); clients
 #: beyond it open their connection in their first request. An explicit
@@ -72,16 +74,61 @@ class RequestNotSent(Exception):
     the request from the new attempt. Any failure after the write is recorded as it is."""
 
 
+#: Secret values shorter than this are not redacted: they would blank out ordinary words.
+MIN_SECRET_CHARS = 4
+
+#: Header names whose values are not credentials (not redacted from error texts).
+PUBLIC_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "content-type", "user-agent",
+                            "connection", "host"})
+
+
 class Endpoint(ABC):
     """Base class of every endpoint. See the module docstring for the lifecycle."""
 
     #: The spec-file ``type`` of this endpoint (key in ``ENDPOINT_TYPES``).
     endpoint_type: ClassVar[str] = ""
 
+    #: The secret values (``add_secret``), longest first.
+    _secrets: tuple[str, ...] = ()
+
     def __init__(self, model_id: str, endpoint_name: str | None = None, provider: str = ""):
         self.model_id = model_id
         self.endpoint_name = endpoint_name or model_id
         self.provider = provider
+
+    # -- secrets ---------------------------------------------------------------------
+    def add_secret(self, value: object) -> None:
+        """Register a credential (API key, header value, AWS secret key, session token): it is
+        replaced by ``***`` in every error text this endpoint records (``redact``), so a
+        server echoing it in a 401 cannot put it into responses.jsonl, stats or logs."""
+        if isinstance(value, str) and len(value) >= MIN_SECRET_CHARS and value not in self._secrets:
+            self._secrets = tuple(sorted((*self._secrets, value), key=len, reverse=True))
+
+    def add_header_secrets(self, headers: dict[str, str]) -> None:
+        """Register the values of ``headers`` (but ``PUBLIC_HEADERS``), whole and, for a
+        ``<scheme> <token>`` value, the token alone (what a server tends to echo)."""
+        for name, value in headers.items():
+            if str(name).lower() in PUBLIC_HEADERS or not isinstance(value, str):
+                continue
+            self.add_secret(value.strip())
+            self.add_secret(value.strip().rsplit(" ", 1)[-1])
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret replaced by ``***``, including the start of
+        one cut short where a long message was trimmed (``...``)."""
+        secrets = self._secrets
+        if not secrets or not isinstance(text, str):
+            return text
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        if text.endswith("..."):
+            head = text[:-3]
+            for secret in secrets:
+                for n in range(min(len(secret) - 1, len(head)), MIN_SECRET_CHARS - 1, -1):
+                    if head.endswith(secret[:n]):
+                        return head[:-n] + "***..."
+        return text
 
     # -- connection pool -------------------------------------------------------------
     async def open(self, clients: int = 1) -> None:
@@ -205,6 +252,8 @@ class Endpoint(ABC):
             finally:
                 if expiry is not None:
                     expiry.cancel()
+        if out.error is not None and self._secrets:  # the one place error texts are cleaned
+            out.error, out.error_type = self.redact(out.error), self.redact(out.error_type)
         out.input_prompt = self.prompt_text(prepared)
         if out.id is None:
             out.id = uuid.uuid4().hex
