@@ -46,12 +46,16 @@ _MAX_CHUNK_LINE = 4096
 _IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE = range(8)
 
 
-def _readable_probe(fd: int) -> Callable[[], bool]:
-    """A zero-timeout "is anything waiting on this socket?" check (~0.7 us with poll)."""
+def _dead_probe(fd: int, tls: bool) -> Callable[[], bool]:
+    """A zero-timeout check (~0.7 us with poll) that an idle connection's socket holds
+    something: on plain HTTP any byte (the server's FIN, a reset, stray bytes); over TLS only
+    the FIN or a reset, since a TLS 1.3 server may send session tickets to an idle client.
+    Where poll has no "peer closed" flag (macOS), TLS falls back to "any byte"."""
     if hasattr(select, "poll"):
         poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLPRI)
-        poll = poller.poll
+        peer_closed = getattr(select, "POLLRDHUP", 0)
+        poller.register(fd, peer_closed if tls and peer_closed else select.POLLIN | select.POLLPRI)
+        poll = poller.poll  # reports POLLHUP and POLLERR whatever the mask
         return lambda: bool(poll(0))
     return lambda: bool(select.select((fd,), (), (), 0)[0])  # pragma: no cover - no poll (Windows)
 
@@ -110,14 +114,14 @@ class Connection(asyncio.Protocol):
         self._paused = False
         self._read_timeout: float | None = None
         self.arrival_ns = 0
-        self._readable: Callable[[], bool] = _never
+        self._dead: Callable[[], bool] = _never
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            self._readable = _readable_probe(sock.fileno())
+            self._dead = _dead_probe(sock.fileno(), transport.get_extra_info("ssl_object") is not None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -141,11 +145,12 @@ class Connection(asyncio.Protocol):
     # -- requests --------------------------------------------------------------------------
     def reusable(self) -> bool:
         """Whether this idle connection can take a request: still open, and nothing waiting on
-        its socket. Between responses the server sends nothing, so anything there is its FIN
-        (an idle timeout, a close after the last response), a reset or stray bytes: the
-        connection is dead before any request is written on it."""
+        its socket (``_dead_probe``). Between responses an HTTP server sends nothing, so
+        anything there is its FIN (an idle timeout, a close after the last response), a reset
+        or stray bytes: the connection is dead before any request is written on it, even if
+        the event loop has not yet run the callback that would tell."""
         transport = self.transport
-        return not self.closed and transport is not None and not transport.is_closing() and not self._readable()
+        return not self.closed and transport is not None and not transport.is_closing() and not self._dead()
 
     def send(self, data: bytes, url: str, method: str, read_timeout: float | None) -> bool:
         """Write one request now (no yield) and expect its response. False when the write
@@ -159,8 +164,8 @@ class Connection(asyncio.Protocol):
         self._buffer = b""
         transport = self.transport
         transport.write(data)  # type: ignore[union-attr]
-        # asyncio's socket transport sends at once when its buffer is empty (always, here: the
-        # previous request is fully written) and closes itself when that send fails
+        # asyncio's socket transport sends at once when its buffer is empty (as it is unless a
+        # previous request is still being written) and closes itself when that send fails
         return not transport.is_closing()  # type: ignore[union-attr]
 
     def response_head(self) -> asyncio.Future[tuple[int, dict[str, str], Body]]:
