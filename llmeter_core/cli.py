@@ -1,7 +1,8 @@
 """``llmeter-flows`` commands that need no Prefect: ``run`` and ``emulator``.
 
-The console script is ``flows.cli:app``, which adds the Prefect commands (``sweep``,
-``serve``, ``demo``) to this app; ``python -m llmeter_core.cli`` works without them.
+The console script is ``flows.console:main``, which runs ``flows.cli:app``: this app plus the
+Prefect commands (``sweep``, ``serve``, ``demo``); ``python -m llmeter_core.cli`` works
+without them.
 """
 
 from __future__ import annotations
@@ -12,16 +13,23 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .emulator.cli import emulator_app
 from .errors import ConfigError, LLMeterError
 
-__all__ = ["app"]
+__all__ = ["app", "main", "print_error"]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Load-test LLM endpoints.")
 app.add_typer(emulator_app, name="emulator", help="Serve a local emulator of an LLM API.")
 
 err = Console(stderr=True)
+
+
+def print_error(exc: BaseException | str) -> None:
+    """``error <message>`` on stderr, as written: no markup (``[litellm]`` in a hint is text)
+    and no wrapping (each problem stays on its line)."""
+    err.print(f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -43,12 +51,12 @@ def run(
             overrides["run_name"] = run_name
         runner = parsed.runner(**overrides)
     except ConfigError as exc:
-        err.print(f"[red]error[/red] {exc}", highlight=False)
+        print_error(exc)
         raise typer.Exit(2)
     try:
         result = runner.run_sync()
     except LLMeterError as exc:
-        err.print(f"[red]error[/red] {exc}", highlight=False)
+        print_error(exc)
         raise typer.Exit(1)
     where = result.output_path or "(not saved: no output)"
     state = "interrupted; partial run saved" if result.interrupted else "done"
@@ -58,7 +66,10 @@ def run(
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmeter_core.cli`
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C outside a command (a run saves its partial results itself)
+        sys.exit(130)
 
 
 if __name__ == "__main__":  # pragma: no cover
