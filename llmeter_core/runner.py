@@ -38,7 +38,17 @@ from typing import Any, Iterable, Sequence
 
 from .bounds import Bound, make_bound
 from .callbacks import Callback
-from .checks import check_int, is_seconds
+from .checks import (
+    MAX_CLIENTS,
+    MAX_REQUESTS_PER_CLIENT,
+    MAX_WAIT_S,
+    MIN_LIVE_INTERVAL_S,
+    SEED_RANGE,
+    Problems,
+    check_int,
+    check_seconds,
+    typed_options,
+)
 from .clock import now_ns, utc_now
 from .connect_failures import DEFAULT_MAX_CONSECUTIVE, ClientBackoff, ConnectFailures
 from .endpoints.base import Endpoint
@@ -68,6 +78,7 @@ class Runner:
     is ``<output_path>/<run_name>/``. Without an output path nothing is written to disk.
     """
 
+    @typed_options(skip=frozenset({"endpoint", "payload", "tokenizer"}))
     def __init__(
         self,
         endpoint: Endpoint,
@@ -95,26 +106,36 @@ class Runner:
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
-        check_int("clients", clients, minimum=1)
-        check_int("warmup_requests", warmup_requests, minimum=0)
-        check_int("seed", seed, minimum=None)
-        check_int("max_consecutive_connect_failures", max_consecutive_connect_failures, minimum=0)
-        self.bound: Bound = make_bound(clients, n_requests, run_duration)
-        if timeout is not None and not is_seconds(timeout):
-            raise ConfigError("timeout", f"must be a positive number of seconds or None, got {timeout!r}")
+        endpoint.check_available()  # a missing optional package: refused before any folder exists
+        problems = Problems()  # every problem at once; the limits are documented in checks.py
+        with problems.collect():
+            check_int("clients", clients, minimum=1, maximum=MAX_CLIENTS)
+        with problems.collect():
+            check_int("warmup_requests", warmup_requests, minimum=0, maximum=MAX_REQUESTS_PER_CLIENT)
+        with problems.collect():
+            check_int("seed", seed, *SEED_RANGE)
+        with problems.collect():
+            make_bound(clients, n_requests, run_duration)
+        if timeout is not None:
+            with problems.collect():
+                check_seconds("timeout", timeout, maximum=MAX_WAIT_S)
+        with problems.collect():
+            check_int("max_consecutive_connect_failures", max_consecutive_connect_failures, minimum=0)
         if end_mode not in END_MODES:
-            raise ConfigError("end_mode", f"must be one of {', '.join(END_MODES)}, got {end_mode!r}")
-        if not is_seconds(grace_period, allow_zero=True):
-            raise ConfigError("grace_period", f"must be a number of seconds >= 0, got {grace_period!r}")
-        if not is_seconds(live_interval):
-            raise ConfigError("live_interval", f"must be a positive number of seconds, got {live_interval!r}")
+            problems.add("end_mode", f"must be one of {', '.join(END_MODES)}, got {end_mode!r}")
+        with problems.collect():
+            check_seconds("grace_period", grace_period, maximum=MAX_WAIT_S, allow_zero=True)
+        with problems.collect():
+            check_seconds("live_interval", live_interval, maximum=MAX_WAIT_S, minimum=MIN_LIVE_INTERVAL_S)
         if run_name is not None and not _RUN_NAME.match(str(run_name)):
-            raise ConfigError("run_name", f"use letters, digits and . _ = + - only (it names a folder), got {run_name!r}")
+            problems.add("run_name", f"use letters, digits and . _ = + - only (it names a folder), got {run_name!r}")
         for callback in callbacks:
             if not isinstance(callback, Callback):
-                raise ConfigError("callbacks", f"{callback!r} is not a llmeter_core.Callback")
+                problems.add("callbacks", f"{callback!r} is not a llmeter_core.Callback")
         if tokenizer is not None and not callable(getattr(tokenizer, "encode", None)):
-            raise ConfigError("tokenizer", "must have an encode(text) method")
+            problems.add("tokenizer", "must have an encode(text) method")
+        problems.raise_if_any("invalid options")
+        self.bound: Bound = make_bound(clients, n_requests, run_duration)
 
         self.endpoint = endpoint
         self.payload_source = payload

@@ -33,6 +33,7 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from ..checks import typed_options
 from ..clock import now_ns, to_datetime
 from ..errors import ConfigError
 from ..response import INCOMPLETE, TIMEOUT, InvocationResponse
@@ -91,6 +92,16 @@ class Endpoint(ABC):
     #: The secret values (``add_secret``), longest first.
     _secrets: tuple[str, ...] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every endpoint's options are checked strictly against the annotations of its
+        # __init__ (checks.typed_options), once here for all of them and for endpoints users
+        # write: ``stream="maybe"`` or ``api_key=123`` is a ConfigError naming the option.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "__typed_options__", False):
+            cls.__init__ = typed_options(prefix="endpoint.")(init)  # type: ignore[method-assign]
+
+    @typed_options(prefix="endpoint.")
     def __init__(self, model_id: str, endpoint_name: str | None = None, provider: str = ""):
         self.model_id = model_id
         self.endpoint_name = endpoint_name or model_id
@@ -129,6 +140,10 @@ class Endpoint(ABC):
                     if head.endswith(secret[:n]):
                         return head[:-n] + "***..."
         return text
+
+    def check_available(self) -> None:
+        """Raise a ConfigError when this endpoint cannot run here (an optional package that is
+        not installed). The runner calls it when it is built, before it creates anything."""
 
     # -- connection pool -------------------------------------------------------------
     async def open(self, clients: int = 1) -> None:

@@ -19,6 +19,7 @@ local emulator); for the closest figures use the native endpoints (OpenAI, Bedro
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import Any
@@ -31,6 +32,8 @@ from .base import Endpoint
 __all__ = ["LiteLLMEndpoint"]
 
 logger = logging.getLogger(__name__)
+
+_MISSING = "the 'litellm' endpoint needs LiteLLM: pip install 'llmeter-flows[litellm]'"
 
 
 class LiteLLMEndpoint(Endpoint):
@@ -64,6 +67,11 @@ class LiteLLMEndpoint(Endpoint):
         self.extra_params = dict(extra_params or {})
         self._acompletion: Any = None
 
+    def check_available(self) -> None:
+        """LiteLLM is an optional extra: found (not imported) when the run is built."""
+        if importlib.util.find_spec("litellm") is None:
+            raise ConfigError("endpoint.type", _MISSING)
+
     async def open(self, clients: int = 1) -> None:
         """Import LiteLLM and warm its pipeline. ``clients`` is unused: LiteLLM opens and
         pools its own connections (no ``prewarm_connections`` here)."""
@@ -73,9 +81,7 @@ class LiteLLMEndpoint(Endpoint):
         try:
             import litellm
         except ImportError as exc:
-            raise ConfigError(
-                "endpoint.type", "the 'litellm' endpoint needs LiteLLM: pip install 'llmeter-flows[litellm]'"
-            ) from exc
+            raise ConfigError("endpoint.type", _MISSING) from exc
         litellm.suppress_debug_info = True
         if self.api_key_env is not None:
             key = os.environ.get(self.api_key_env)
