@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmeter_core.cli import app
+from llmeter_core.cli import app, print_error
 from llmeter_core.errors import ConfigError, LLMeterError
 
 __all__ = ["app", "main", "prefect_environment", "sweep_table"]
@@ -163,14 +163,15 @@ def sweep(
     with _emulator_if(emulator, ttft_ms=50.0, itl_ms=5.0, output_tokens=40) as url:
         if url:
             os.environ["LLMETER_EMULATOR_URL"] = url
-        from .params import SweepConfig, load_suite
+        from .params import SweepConfig, check_plan, load_suite
 
         try:
             spec = load_suite(suite)
             if results:
                 spec = spec.model_copy(update={"results": results})
+            check_plan(spec)  # endpoint options and payload files: exit 2 before any flow run starts
         except ConfigError as exc:
-            err.print(f"[red]error[/red] {exc}", highlight=False)
+            print_error(exc)
             raise typer.Exit(2)
         err.print(f"Prefect API: {api}")
         try:
@@ -184,7 +185,7 @@ def sweep(
 
                 result = _run_flow(model_sweep(spec))
         except LLMeterError as exc:
-            err.print(f"[red]error[/red] {exc}", highlight=False)
+            print_error(exc)
             raise typer.Exit(1)
     _report(result, f"{spec.name}", started)
 
@@ -201,11 +202,14 @@ def demo(
     try:
         counts = [int(c) for c in clients.split(",") if c.strip()]
     except ValueError:
-        err.print(f"[red]error[/red] --clients: expected comma-separated whole numbers, got {clients!r}")
+        print_error(f"--clients: expected comma-separated whole numbers, got {clients!r}")
         raise typer.Exit(2)
-    from .params import SweepConfig
+    from pydantic import ValidationError
 
-    err.print(f"Prefect API: {api}")
+    from llmeter_core.spec import validation_problems
+
+    from .params import SweepConfig, check_plan
+
     with _emulator_if(True, ttft_ms={"dist": "lognormal", "median": 60, "sigma": 0.3}, itl_ms=4.0, output_tokens=40, seed=1) as url:
         try:
             config = SweepConfig(
@@ -218,15 +222,21 @@ def demo(
                 results=results,
                 live_interval=2.0,
             )
-        except ValueError as exc:
-            err.print(f"[red]error[/red] {exc}", highlight=False)
+            check_plan(config)
+        except ValidationError as exc:
+            print_error(validation_problems(exc).error("invalid parameters"))
+            raise typer.Exit(2)
+        except ConfigError as exc:
+            print_error(exc)
             raise typer.Exit(2)
         from .sweep import load_test_sweep
+
+        err.print(f"Prefect API: {api}")
 
         try:
             result = _run_flow(load_test_sweep(config))
         except LLMeterError as exc:
-            err.print(f"[red]error[/red] {exc}", highlight=False)
+            print_error(exc)
             raise typer.Exit(1)
     _report(result, "demo: built-in emulator", started)
 
@@ -241,8 +251,18 @@ def serve(
 
     from .deployments import PREFECT_YAML, runner_deployments
 
+    from llmeter_core.spec import read_yaml
+
     path = prefect_file or PREFECT_YAML
-    deployments = runner_deployments(path)
+    try:
+        read_yaml(path, "--prefect-file")  # missing, binary or not YAML: one line, exit 2
+        deployments = runner_deployments(path)
+    except ConfigError as exc:
+        print_error(exc)
+        raise typer.Exit(2)
+    except ValueError as exc:  # no deployments, a bad cron, parameters the flows refuse
+        print_error(f"--prefect-file: {exc}")
+        raise typer.Exit(2)
     err.print(f"Prefect API: {api}")
     if not os.environ.get("PREFECT_API_URL"):
         err.print("[yellow]note[/yellow]: no PREFECT_API_URL; schedules live only while this process runs. "
@@ -251,8 +271,10 @@ def serve(
     prefect_serve(*deployments)
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
+def main() -> None:  # pragma: no cover - `python -m flows.cli`; the console script is flows.console:main
+    from .console import main as console_main
+
+    console_main()
 
 
 if __name__ == "__main__":  # pragma: no cover

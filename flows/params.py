@@ -6,22 +6,40 @@ direct call validates them, listing every field error at once. What pydantic can
 by ``check_plan`` before any request is sent, again reporting every problem, not the first.
 
 A suite file (``deployments/suites/*.yaml``) is a ``SuiteSpec`` in YAML: endpoints x load
-plan, with ``${VAR}`` / ``${VAR:-default}`` expanded from the environment so one file serves
-laptops and CI (API keys are read by the endpoints from their own environment variables and
-never belong in a suite file).
+plan, with ``${VAR}`` / ``${VAR:-default}`` read from the environment so one file serves
+laptops and CI. When the suite is read, every field is expanded except the endpoint options:
+those (``headers: {Authorization: "Bearer ${MY_TOKEN}"}``, ``base_url``...) keep their
+references in the flow parameters, which the Prefect UI shows and its database keeps, and
+are expanded when the endpoint is built inside the run (``EndpointSpec.build``). An
+endpoint's ``type``, ``model`` and ``endpoint_name`` name runs and folders, so they are
+expanded when the suite is read. API keys are read by the endpoints from their own
+environment variables and never belong in a suite file.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from llmeter_core.checks import Problems, problems_of
 from llmeter_core.errors import ConfigError
-from llmeter_core.spec import EndpointSpec, LoadSpec, PayloadSpec, RunSpec, format_validation_error, read_yaml
+from llmeter_core.spec import (
+    ClientCount,
+    EndpointSpec,
+    LiveInterval,
+    LoadSpec,
+    PayloadSpec,
+    RunSpec,
+    Seed,
+    check_parts,
+    expand_env,
+    read_yaml,
+    validation_problems,
+)
 
 from .layout import slug
 
@@ -37,7 +55,24 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+#: Endpoint keys expanded when a suite is read (they name runs and folders); every other
+#: endpoint option keeps its ``${VAR}`` references until the endpoint is built in the run.
+_NAMING_KEYS = ("type", "model", "model_id", "endpoint_name")
+
+
+class SweepLoad(LoadSpec):
+    """A sweep's load: a spec file's ``load`` whose client count comes from ``clients``."""
+
+    clients: SkipJsonSchema[None] = Field(None, exclude=True)  # type: ignore[assignment]
+
+    @field_validator("clients", mode="before")
+    @classmethod
+    def _clients_come_from_the_list(cls, value: Any) -> None:
+        raise ValueError(
+            "a sweep takes its client counts from `clients` (one run each), so load.clients would be "
+            "ignored: remove it and list the counts in `clients`"
+        )
 
 
 class _Plan(BaseModel):
@@ -48,11 +83,11 @@ class _Plan(BaseModel):
     name: str = Field("sweep", description="Sweep name: the folder under the results root (letters, digits, . _ -)")
     description: str | None = Field(None, description="Free text recorded in every run's summary.json")
     payloads: PayloadSpec = Field(description="What to send: prompts, or a .json/.jsonl payload file")
-    load: LoadSpec = Field(
+    load: SweepLoad = Field(
         description="The load of each run (n_requests per client or run_duration, timeout...); "
-        "load.clients is replaced by each entry of `clients`"
+        "the client counts are `clients`"
     )
-    clients: list[PositiveInt] = Field(
+    clients: list[ClientCount] = Field(
         default_factory=lambda: [1, 2, 4, 8],
         min_length=1,
         description="Client counts, one run each, in this order (runs never overlap)",
@@ -61,8 +96,8 @@ class _Plan(BaseModel):
         None,
         description="Results root: a local path or s3://bucket/prefix; default $LLMETER_RESULTS, else ./results",
     )
-    live_interval: float = Field(5.0, gt=0, description="Seconds between live metrics updates in the UI")
-    seed: int = Field(0, description="Seed of each client's payload order")
+    live_interval: LiveInterval = Field(5.0, description="Seconds between live metrics updates in the UI")
+    seed: Seed = Field(0, description="Seed of each client's payload order")
 
     @field_validator("name")
     @classmethod
@@ -84,6 +119,7 @@ class SuiteSpec(_Plan):
     endpoints: list[EndpointSpec] = Field(min_length=1, description="Endpoints or models to compare")
     concurrent: bool = Field(
         False,
+        strict=True,
         description="Sweep different endpoints at the same time (models behind one base_url "
         "always run one after another, so they do not distort each other)",
     )
@@ -114,7 +150,7 @@ def run_spec(plan: _Plan, endpoint: EndpointSpec, clients: int, output: str, run
         run_description=plan.description,
         output=output,
         endpoint=endpoint,
-        load=plan.load.model_copy(update={"clients": clients}),
+        load=LoadSpec(**plan.load.model_dump(), clients=clients),
         payloads=plan.payloads,
         live_interval=plan.live_interval,
         seed=plan.seed,
@@ -128,53 +164,64 @@ def check_plan(plan: SweepConfig | SuiteSpec) -> None:
         named = [(f"endpoints[{i}]", e) for i, e in enumerate(plan.endpoints)]
     else:
         named = [("endpoint", plan.endpoint)]
-    problems: list[str] = []
+    problems = Problems()
     for prefix, endpoint in named:
         spec = run_spec(plan, endpoint, max(plan.clients), output="unused", run_name="check")
         try:
             spec.runner(output_path=None, handle_signals=False)
         except ConfigError as exc:
-            field = exc.field
-            if field.startswith("endpoint."):
-                field = f"{prefix}.{field.removeprefix('endpoint.')}"
-            elif field == "endpoint":
-                field = prefix
-            elif field == "payload":
-                field = "payloads"
-            problems.append(f"{field}: {exc.message}")
-    if problems:
-        unique = list(dict.fromkeys(problems))
-        raise ConfigError(unique[0].split(":", 1)[0], "invalid parameters\n  " + "\n  ".join(unique))
+            for field, message in problems_of(exc):
+                if field == "endpoint" or field.startswith("endpoint."):
+                    field = prefix + field.removeprefix("endpoint")
+                problems.add(field, message)
+    problems.raise_if_any("invalid parameters")
 
 
-def expand_env(value: Any) -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a loaded YAML tree."""
-    if isinstance(value, str):
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            found = os.environ.get(name)
-            if found is None or (found == "" and default is not None):
-                if default is None:
-                    raise ConfigError(name, f"environment variable ${{{name}}} is not set (or give ${{{name}:-default}})")
-                return default
-            return found
+def _expand_suite(data: dict[str, Any], problems: Problems) -> dict[str, Any]:
+    """A suite mapping with its ``${VAR}`` references expanded, but for endpoint options
+    (see the module docstring); every unset variable is added to ``problems``."""
+    expanded: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "endpoints" and isinstance(value, list):
+            value = [_expand_naming_keys(e, f"endpoints[{i}]", problems) for i, e in enumerate(value)]
+        else:
+            with problems.collect():
+                value = expand_env(value, key)
+        expanded[key] = value
+    return expanded
 
-        return _ENV_REF.sub(substitute, value)
-    if isinstance(value, list):
-        return [expand_env(v) for v in value]
-    if isinstance(value, dict):
-        return {k: expand_env(v) for k, v in value.items()}
-    return value
+
+def _expand_naming_keys(endpoint: Any, prefix: str, problems: Problems) -> Any:
+    if not isinstance(endpoint, dict):
+        return endpoint
+    expanded = dict(endpoint)
+    for key in _NAMING_KEYS:
+        if key in expanded:
+            with problems.collect():
+                expanded[key] = expand_env(expanded[key], f"{prefix}.{key}")
+    return expanded
 
 
 def parse_suite(data: Any, base_dir: Path | None = None) -> SuiteSpec:
-    """Validate a loaded suite mapping; relative payload files resolve against ``base_dir``."""
+    """Validate a loaded suite mapping; relative payload files resolve against ``base_dir``.
+
+    Every problem is reported at once: unset variables, field errors and, when those fail,
+    the options of every endpoint and the payload file too (otherwise ``check_plan`` checks
+    them before the first request)."""
     if not isinstance(data, dict):
         raise ConfigError("suite", "a suite file must be a YAML mapping")
+    problems = Problems()
+    expanded = _expand_suite(data, problems)
     try:
-        suite = SuiteSpec.model_validate(expand_env(data))
+        suite = SuiteSpec.model_validate(expanded)
     except ValidationError as exc:
-        raise format_validation_error(exc) from None
+        for field, message in validation_problems(exc).items:
+            problems.add(field, message)
+        endpoints = expanded.get("endpoints")
+        for index, endpoint in enumerate(endpoints if isinstance(endpoints, list) else []):
+            check_parts(endpoint, expanded.get("payloads"), base_dir, problems, endpoint_field=f"endpoints[{index}]")
+        raise problems.error("invalid suite") from None
+    problems.raise_if_any("invalid suite")
     if base_dir is not None and suite.payloads.file and not Path(suite.payloads.file).is_absolute():
         suite.payloads.file = str((base_dir / suite.payloads.file).resolve())
     return suite

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from .checks import check_int, is_seconds
+from .checks import MAX_REQUESTS_PER_CLIENT, MAX_RUN_DURATION_S, check_int, check_seconds, is_seconds
 from .errors import ConfigError
 
-__all__ = ["Bound", "RequestCount", "Duration", "make_bound"]
+__all__ = ["Bound", "RequestCount", "Duration", "make_bound", "one_bound_problem"]
 
 
 class Bound:
@@ -62,14 +62,24 @@ class Duration(Bound):
         return min(elapsed_s / self.seconds, 1.0)
 
 
+ONE_BOUND = "give exactly one of n_requests (per client) and run_duration"
+
+
+def one_bound_problem(n_requests: object, run_duration: object) -> str | None:
+    """The rule shared with spec files: exactly one of the two bounds (None = not given)."""
+    return ONE_BOUND if (n_requests is None) == (run_duration is None) else None
+
+
 def make_bound(clients: int, n_requests: int | None, run_duration: float | timedelta | None) -> Bound:
-    """Exactly one of ``n_requests`` and ``run_duration``; anything else is a ConfigError."""
-    if (n_requests is None) == (run_duration is None):
-        raise ConfigError("n_requests", "give exactly one of n_requests (per client) and run_duration")
+    """Exactly one of ``n_requests`` and ``run_duration``, within the limits of ``checks``;
+    anything else is a ConfigError."""
+    if one_bound_problem(n_requests, run_duration):
+        raise ConfigError("n_requests", ONE_BOUND)
     if n_requests is not None:
-        check_int("n_requests", n_requests, minimum=1)
+        check_int("n_requests", n_requests, minimum=1, maximum=MAX_REQUESTS_PER_CLIENT)
         return RequestCount(n_requests, clients)
     seconds = run_duration.total_seconds() if isinstance(run_duration, timedelta) else run_duration
     if not is_seconds(seconds):
-        raise ConfigError("run_duration", f"must be a positive number of seconds or a timedelta, got {run_duration!r}")
-    return Duration(float(seconds))
+        raise ConfigError("run_duration", f"must be a finite positive number of seconds or a timedelta, got {run_duration!r}")
+    check_seconds("run_duration", seconds, maximum=MAX_RUN_DURATION_S)
+    return Duration(float(seconds))  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """``llmeter-flows`` commands that need no Prefect: ``run`` and ``emulator``.
 
-The console script is ``flows.cli:app``, which adds the Prefect commands (``sweep``,
-``serve``, ``demo``) to this app; ``python -m llmeter_core.cli`` works without them.
+The console script is ``flows.console:main``, which runs ``flows.cli:app``: this app plus the
+Prefect commands (``sweep``, ``serve``, ``demo``); ``python -m llmeter_core.cli`` works
+without them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .emulator.cli import emulator_app
 from .errors import ConfigError, LLMeterError, StorageError
 
-__all__ = ["app", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_NOT_SAVED", "EXIT_INTERRUPTED"]
+__all__ = ["app", "main", "print_error", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_NOT_SAVED", "EXIT_INTERRUPTED"]
 
 EXIT_FAILED = 1  # the run could not go on (an endpoint that cannot be opened...)
 EXIT_BAD_INPUT = 2  # bad spec, option or output path: nothing was sent
@@ -27,6 +29,12 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Load-test LL
 app.add_typer(emulator_app, name="emulator", help="Serve a local emulator of an LLM API.")
 
 err = Console(stderr=True, soft_wrap=True)  # one line per error, however long
+
+
+def print_error(exc: BaseException | str) -> None:
+    """``error <message>`` on stderr, as written: no markup (``[litellm]`` in a hint is text)
+    and no wrapping (each problem stays on its line)."""
+    err.print(f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -48,12 +56,12 @@ def run(
             overrides["run_name"] = run_name
         runner = parsed.runner(**overrides)
     except ConfigError as exc:
-        err.print(f"[red]error[/red] {exc}", highlight=False)
+        print_error(exc)
         raise typer.Exit(2)
     try:
         result = runner.run_sync()
     except LLMeterError as exc:
-        err.print(f"[red]error[/red] {exc}", highlight=False)
+        print_error(exc)
         raise typer.Exit(_exit_status(exc))
     where = result.output_path or "(not saved: no output)"
     stop_reason = result.stats.get("stop_reason")  # the run stopped itself (endpoint unreachable)
@@ -75,7 +83,10 @@ def _exit_status(exc: LLMeterError) -> int:
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmeter_core.cli`
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C outside a command (a run saves its partial results itself)
+        sys.exit(130)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from .bounds import Bound, make_bound
+from .checks import MAX_CLIENTS, Problems, check_int
 from .errors import ConfigError
 from .schedule import ARRIVALS, Schedule
 
@@ -63,51 +64,51 @@ class LoadPlan:
         run_duration: float | timedelta | None = None,
         seed: int = 0,
     ) -> "LoadPlan":
-        problems: list[tuple[str, str]] = []
+        problems = Problems()
         if rate is None:
             if clients is None:
                 clients = 1
-            if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
-                problems.append(("clients", f"must be a whole number >= 1, got {clients!r}"))
+            with problems.collect():
+                check_int("clients", clients, minimum=1, maximum=MAX_CLIENTS)
             bound = _bound(problems, clients if isinstance(clients, int) and clients >= 1 else 1, n_requests,
                            run_duration)
             for name, value, default in (("arrival", arrival, "constant"), ("burstiness", burstiness, None),
                                          ("ramp_up", ramp_up, 0.0), ("max_concurrency", max_concurrency, None),
                                          ("warmup_seconds", warmup_seconds, 0.0)):
                 if value != default:
-                    problems.append((name, "applies to open-loop runs only: give load.rate instead of clients"))
-            _raise(problems)
+                    problems.add(name, "applies to open-loop runs only: give load.rate instead of clients")
+            problems.raise_if_any("invalid load")
             return cls(clients=int(clients), bound=bound)  # type: ignore[arg-type]
 
         if clients is not None:
-            problems.append(("rate", "give either clients (closed loop) or rate (open loop), not both"))
+            problems.add("rate", "give either clients (closed loop) or rate (open loop), not both")
         if not _number(rate) or rate <= 0:  # type: ignore[operator]
-            problems.append(("rate", f"must be a positive number of requests per second, got {rate!r}"))
+            problems.add("rate", f"must be a positive number of requests per second, got {rate!r}")
         elif rate > MAX_RATE:  # type: ignore[operator]
-            problems.append(("rate", f"must be at most {MAX_RATE:,.0f} req/s per process (use load.shards), got {rate!r}"))
+            problems.add("rate", f"must be at most {MAX_RATE:,.0f} req/s per process (use load.shards), got {rate!r}")
         if arrival not in ARRIVALS:
-            problems.append(("arrival", f"must be one of {', '.join(ARRIVALS)}, got {arrival!r}"))
+            problems.add("arrival", f"must be one of {', '.join(ARRIVALS)}, got {arrival!r}")
         if arrival == "gamma":
             if burstiness is None:
-                problems.append(("burstiness", "arrival: gamma needs burstiness (the gamma shape: 1 is Poisson)"))
+                problems.add("burstiness", "arrival: gamma needs burstiness (the gamma shape: 1 is Poisson)")
             elif not _number(burstiness) or burstiness <= 0:
-                problems.append(("burstiness", f"must be a positive number, got {burstiness!r}"))
+                problems.add("burstiness", f"must be a positive number, got {burstiness!r}")
         elif burstiness is not None:
-            problems.append(("burstiness", "applies to arrival: gamma only"))
+            problems.add("burstiness", "applies to arrival: gamma only")
         bound = _bound(problems, 1, n_requests, run_duration)
         seconds = bound.deadline_s if bound is not None else None
         if not _number(ramp_up) or ramp_up < 0:
-            problems.append(("ramp_up", f"must be a number of seconds >= 0, got {ramp_up!r}"))
+            problems.add("ramp_up", f"must be a number of seconds >= 0, got {ramp_up!r}")
         elif ramp_up and seconds is not None and ramp_up > seconds:
-            problems.append(("ramp_up", f"{ramp_up} s is longer than the run ({seconds} s)"))
+            problems.add("ramp_up", f"{ramp_up} s is longer than the run ({seconds} s)")
         if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
                                             or max_concurrency < 1):
-            problems.append(("max_concurrency", f"must be a whole number >= 1, got {max_concurrency!r}"))
+            problems.add("max_concurrency", f"must be a whole number >= 1, got {max_concurrency!r}")
         if warmup_requests:
-            problems.append(("warmup_requests", "closed-loop only: an open-loop run warms up with warmup_seconds"))
+            problems.add("warmup_requests", "closed-loop only: an open-loop run warms up with warmup_seconds")
         if not _number(warmup_seconds) or warmup_seconds < 0:
-            problems.append(("warmup_seconds", f"must be a number of seconds >= 0, got {warmup_seconds!r}"))
-        _raise(problems)
+            problems.add("warmup_seconds", f"must be a number of seconds >= 0, got {warmup_seconds!r}")
+        problems.raise_if_any("invalid load")
         schedule = Schedule(rate=float(rate), arrival=arrival,  # type: ignore[arg-type]
                             burstiness=None if burstiness is None else float(burstiness), ramp_up_s=float(ramp_up),
                             seed=seed, n_requests=bound.expected_requests, duration_s=seconds)  # type: ignore[union-attr]
@@ -142,19 +143,11 @@ class LoadPlan:
                 "warmup_seconds": self.warmup_seconds}
 
 
-def _bound(problems: list[tuple[str, str]], clients: int, n_requests: Any, run_duration: Any) -> Bound:
+def _bound(problems: Problems, clients: int, n_requests: Any, run_duration: Any) -> Bound:
     """The run's stop condition (``bounds.make_bound``: the one home of the count-or-duration
     rule); its problem joins the others."""
     try:
         return make_bound(clients, n_requests, run_duration)
     except ConfigError as exc:
-        problems.append((exc.field, exc.message))
+        problems.add_error(exc)
         return None  # type: ignore[return-value]  # _raise follows
-
-
-def _raise(problems: list[tuple[str, str]]) -> None:
-    if not problems:
-        return
-    if len(problems) == 1:
-        raise ConfigError(*problems[0])
-    raise ConfigError(problems[0][0], "invalid load\n  " + "\n  ".join(f"{f}: {m}" for f, m in problems))

@@ -40,7 +40,17 @@ import numpy as np
 
 from .bounds import Bound
 from .callbacks import Callback
-from .checks import check_int, is_seconds
+from .checks import (
+    MAX_CLIENTS,
+    MAX_REQUESTS_PER_CLIENT,
+    MAX_WAIT_S,
+    MIN_LIVE_INTERVAL_S,
+    SEED_RANGE,
+    Problems,
+    check_int,
+    check_seconds,
+    typed_options,
+)
 from .clock import now_ns, to_datetime, utc_now
 from .connect_failures import DEFAULT_MAX_CONSECUTIVE, ClientBackoff, ConnectFailures
 from .endpoints.base import Endpoint
@@ -73,6 +83,7 @@ class Runner:
     is ``<output_path>/<run_name>/``. Without an output path nothing is written to disk.
     """
 
+    @typed_options(skip=frozenset({"endpoint", "payload", "tokenizer"}))
     def __init__(
         self,
         endpoint: Endpoint,
@@ -106,30 +117,39 @@ class Runner:
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
-        check_int("warmup_requests", warmup_requests, minimum=0)
-        check_int("seed", seed, minimum=None)
-        check_int("max_consecutive_connect_failures", max_consecutive_connect_failures, minimum=0)
-        self.plan = LoadPlan.build(clients=clients, rate=rate, arrival=arrival, burstiness=burstiness,
-                                   ramp_up=ramp_up, max_concurrency=max_concurrency, warmup_requests=warmup_requests,
-                                   warmup_seconds=warmup_seconds, n_requests=n_requests, run_duration=run_duration,
-                                   seed=seed)
-        clients = self.plan.clients
-        self.bound: Bound = self.plan.bound
-        if timeout is not None and not is_seconds(timeout):
-            raise ConfigError("timeout", f"must be a positive number of seconds or None, got {timeout!r}")
+        endpoint.check_available()  # a missing optional package: refused before any folder exists
+        problems = Problems()  # every problem at once; the limits are documented in checks.py
+        with problems.collect():  # closed-loop clients or an open-loop rate, and the run's bound
+            plan = LoadPlan.build(clients=clients, rate=rate, arrival=arrival, burstiness=burstiness,
+                                  ramp_up=ramp_up, max_concurrency=max_concurrency, warmup_requests=warmup_requests,
+                                  warmup_seconds=warmup_seconds, n_requests=n_requests, run_duration=run_duration,
+                                  seed=seed)
+        with problems.collect():
+            check_int("warmup_requests", warmup_requests, minimum=0, maximum=MAX_REQUESTS_PER_CLIENT)
+        with problems.collect():
+            check_int("seed", seed, *SEED_RANGE)
+        if timeout is not None:
+            with problems.collect():
+                check_seconds("timeout", timeout, maximum=MAX_WAIT_S)
+        with problems.collect():
+            check_int("max_consecutive_connect_failures", max_consecutive_connect_failures, minimum=0)
         if end_mode not in END_MODES:
-            raise ConfigError("end_mode", f"must be one of {', '.join(END_MODES)}, got {end_mode!r}")
-        if not is_seconds(grace_period, allow_zero=True):
-            raise ConfigError("grace_period", f"must be a number of seconds >= 0, got {grace_period!r}")
-        if not is_seconds(live_interval):
-            raise ConfigError("live_interval", f"must be a positive number of seconds, got {live_interval!r}")
+            problems.add("end_mode", f"must be one of {', '.join(END_MODES)}, got {end_mode!r}")
+        with problems.collect():
+            check_seconds("grace_period", grace_period, maximum=MAX_WAIT_S, allow_zero=True)
+        with problems.collect():
+            check_seconds("live_interval", live_interval, maximum=MAX_WAIT_S, minimum=MIN_LIVE_INTERVAL_S)
         if run_name is not None and not _RUN_NAME.match(str(run_name)):
-            raise ConfigError("run_name", f"use letters, digits and . _ = + - only (it names a folder), got {run_name!r}")
+            problems.add("run_name", f"use letters, digits and . _ = + - only (it names a folder), got {run_name!r}")
         for callback in callbacks:
             if not isinstance(callback, Callback):
-                raise ConfigError("callbacks", f"{callback!r} is not a llmeter_core.Callback")
+                problems.add("callbacks", f"{callback!r} is not a llmeter_core.Callback")
         if tokenizer is not None and not callable(getattr(tokenizer, "encode", None)):
-            raise ConfigError("tokenizer", "must have an encode(text) method")
+            problems.add("tokenizer", "must have an encode(text) method")
+        problems.raise_if_any("invalid options")
+        self.plan = plan
+        clients = plan.clients
+        self.bound: Bound = plan.bound
 
         self.endpoint = endpoint
         self.payload_source = payload
@@ -249,7 +269,7 @@ class Runner:
                 folder.write_json("run_config.json", self.run_config())
                 folder.write_lines("payload.jsonl", (_dumps(p) for p in self.payloads))
             if folder is None or folder.failure is None:
-                await self.endpoint.open()
+                await self.endpoint.open(clients=self.clients)  # one warm connection per client
                 try:
                     for callback in self.callbacks:
                         await callback.before_run(self)

@@ -23,16 +23,30 @@ once, not just the first.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Callable, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .connect_failures import DEFAULT_MAX_CONSECUTIVE
-from .endpoints import Endpoint, create_endpoint, endpoint_class
+from .bounds import one_bound_problem
+from .checks import (
+    MAX_CLIENTS,
+    MAX_REQUESTS_PER_CLIENT,
+    MAX_RUN_DURATION_S,
+    MAX_WAIT_S,
+    MIN_LIVE_INTERVAL_S,
+    SECRET_OPTIONS,
+    SEED_RANGE,
+    Problems,
+    problems_of,
+)
+from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .payloads import load_payloads
+from .yaml_files import expand_env, read_yaml
 
 __all__ = [
     "EndpointSpec",
@@ -42,11 +56,43 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "read_yaml",
+    "build_endpoint",
+    "check_parts",
+    "expand_env",
     "format_validation_error",
+    "validation_problems",
+    "ClientCount",
+    "LiveInterval",
+    "Seed",
 ]
 
+#: Field types shared by spec files and flow parameters (strict: ``true`` is not a count).
+ClientCount = Annotated[int, Field(ge=1, le=MAX_CLIENTS, strict=True)]
+LiveInterval = Annotated[float, Field(ge=MIN_LIVE_INTERVAL_S, le=MAX_WAIT_S, strict=True, allow_inf_nan=False)]
+Seed = Annotated[int, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1], strict=True)]
 
-_SECRET_FIELDS = frozenset({"api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "password"})
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _with_rules(data: Any, handler: ModelWrapValidatorHandler[_M], rules: Callable[[dict[str, Any]], list[str]]) -> _M:
+    """Validate ``data`` and check the cross-field ``rules`` on the raw mapping, listing their
+    problems with the field errors: pydantic runs after-validators only once every field is
+    valid, which would hide "give exactly one of..." behind a typo until the next run."""
+    broken = rules(data) if isinstance(data, dict) else []
+    extra = [InitErrorDetails(type=PydanticCustomError("invalid_combination", m), loc=(), input=data) for m in broken]
+    try:
+        model = handler(data)
+    except ValidationError as exc:
+        if not extra:
+            raise
+        errors = [
+            InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"], input=e["input"])
+            for e in exc.errors(include_url=False)
+        ]
+        raise ValidationError.from_exception_data(exc.title, [*errors, *extra]) from None
+    if extra:
+        raise ValidationError.from_exception_data(type(model).__name__, extra)
+    return model
 
 
 class EndpointSpec(BaseModel):
@@ -63,7 +109,7 @@ class EndpointSpec(BaseModel):
         # Spec files are committed and flow parameters are shown in the Prefect UI: a key
         # written here would leak. Endpoints read keys from the environment instead.
         for name in self.model_extra or {}:
-            if name.lower() in _SECRET_FIELDS:
+            if name.lower() in SECRET_OPTIONS:
                 raise ValueError(
                     f"{name}: secrets do not belong in spec files or flow parameters (the Prefect UI shows "
                     "them); put the key in an environment variable and name it with api_key_env"
@@ -71,10 +117,55 @@ class EndpointSpec(BaseModel):
         return self
 
     def options(self) -> dict[str, Any]:
+        """The endpoint options as written: ``${VAR}`` references are still references."""
         return dict(self.model_extra or {})
 
     def build(self) -> Endpoint:
-        return create_endpoint(self.type, model_id=self.model_id, **self.options())
+        """The endpoint, its options' ``${VAR}`` references read from the environment now
+        (inside the run, so flow parameters only ever hold the references)."""
+        return build_endpoint(self.type, self.model_id, self.options())
+
+
+def build_endpoint(type_name: str, model_id: str, options: dict[str, Any]) -> Endpoint:
+    """``create_endpoint`` reporting every problem of the options at once.
+
+    The endpoint classes check their own options and raise at the first bad one. So each
+    problem is recorded, the option it names is dropped (its default applies) and the class is
+    tried again, until it builds or a problem cannot be stepped over (the type, or a required
+    option such as ``base_url``: without a value the class cannot be built to look further);
+    one ConfigError then lists them all. Building is cheap: nothing is opened or sent.
+    """
+    problems = Problems()
+    expanded: dict[str, Any] = {}
+    for name, value in options.items():
+        with problems.collect():
+            expanded[name] = expand_env(value, f"endpoint.{name}")
+    params = accepted_parameters(endpoint_class(type_name))
+    reported = {field.removeprefix("endpoint.") for field, _ in problems.items}
+    for _ in range(len(expanded) + 1):
+        try:
+            endpoint = create_endpoint(type_name, model_id=model_id, **expanded)
+        except ConfigError as exc:
+            stepped_over = False
+            for field, message in problems_of(exc):
+                name = field.removeprefix("endpoint.")
+                if name in reported:
+                    continue  # a required option whose value was already refused
+                problems.add(field, message)
+                reported.add(name)
+                param = params.get(name)
+                if name in expanded and (param is None or param.default is not inspect.Parameter.empty):
+                    del expanded[name]
+                    stepped_over = True
+            if not stepped_over:
+                break
+        else:
+            with problems.collect():
+                endpoint.check_available()
+            if not problems:
+                return endpoint
+            break
+    raise problems.error("invalid endpoint options")
 
 
 class LoadSpec(BaseModel):
@@ -82,20 +173,44 @@ class LoadSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    clients: int = Field(1, ge=1, description="Concurrent clients, each sending its next request when the last ends")
-    n_requests: int | None = Field(None, ge=1, description="Requests per client (exclusive with run_duration)")
-    run_duration: float | None = Field(None, gt=0, description="Seconds to send for (exclusive with n_requests)")
-    timeout: float = Field(60.0, gt=0, description="Per-request timeout in seconds; a timeout is recorded as an error")
-    warmup_requests: int = Field(0, ge=0, description="Warm-up requests per client, excluded from stats")
+    clients: ClientCount = Field(
+        1,
+        description=f"Concurrent clients (at most {MAX_CLIENTS:,}), each sending its next request when the last ends",
+    )
+    n_requests: int | None = Field(
+        None, ge=1, le=MAX_REQUESTS_PER_CLIENT, strict=True,
+        description="Requests per client (exclusive with run_duration)",
+    )
+    run_duration: float | None = Field(
+        None, gt=0, le=MAX_RUN_DURATION_S, strict=True, allow_inf_nan=False,
+        description="Seconds to send for, at most a week (exclusive with n_requests)",
+    )
+    timeout: float = Field(
+        60.0, gt=0, le=MAX_WAIT_S, strict=True, allow_inf_nan=False,
+        description="Per-request timeout in seconds; a timeout is recorded as an error",
+    )
+    warmup_requests: int = Field(
+        0, ge=0, le=MAX_REQUESTS_PER_CLIENT, strict=True, description="Warm-up requests per client, excluded from stats"
+    )
     end_mode: Literal["drain", "cancel"] = Field("drain", description="At the end of a duration: drain in-flight requests or cancel them")
-    grace_period: float = Field(30.0, ge=0, description="Seconds to wait for in-flight requests when draining")
-    max_consecutive_connect_failures: int = Field(DEFAULT_MAX_CONSECUTIVE, ge=0, description="Stop the run (endpoint unreachable) after this many connection failures in a row across all clients; 0 never stops")
+    grace_period: float = Field(
+        30.0, ge=0, le=MAX_WAIT_S, strict=True, allow_inf_nan=False,
+        description="Seconds to wait for in-flight requests when draining",
+    )
+    max_consecutive_connect_failures: int = Field(
+        DEFAULT_MAX_CONSECUTIVE, ge=0, le=1_000_000, strict=True,
+        description="Stop the run (endpoint unreachable) after this many connection failures in a row across "
+        "all clients; 0 never stops",
+    )
 
-    @model_validator(mode="after")
-    def _one_bound(self) -> "LoadSpec":
-        if (self.n_requests is None) == (self.run_duration is None):
-            raise ValueError("give exactly one of n_requests (per client) and run_duration")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_bound(cls, data: Any, handler: ModelWrapValidatorHandler["LoadSpec"]) -> "LoadSpec":
+        def rules(raw: dict[str, Any]) -> list[str]:
+            problem = one_bound_problem(raw.get("n_requests"), raw.get("run_duration"))
+            return [problem] if problem else []
+
+        return _with_rules(data, handler, rules)
 
 
 class PayloadSpec(BaseModel):
@@ -105,20 +220,27 @@ class PayloadSpec(BaseModel):
 
     prompts: list[str] | None = Field(None, min_length=1, description="Prompts, each sent as a user message")
     file: str | None = Field(None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)")
-    max_tokens: int | None = Field(None, ge=1, description="Maximum output tokens (with prompts)")
+    max_tokens: int | None = Field(None, ge=1, strict=True, description="Maximum output tokens (with prompts)")
     extra: dict[str, Any] = Field(default_factory=dict, description="Keys merged into every payload (temperature, ...)")
 
-    @model_validator(mode="after")
-    def _one_source(self) -> "PayloadSpec":
-        if (self.prompts is None) == (self.file is None):
-            raise ValueError("give exactly one of prompts and file")
-        if self.file is not None and self.max_tokens is not None:
-            raise ValueError("max_tokens applies to prompts; with a file, put it in the payloads")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_source(cls, data: Any, handler: ModelWrapValidatorHandler["PayloadSpec"]) -> "PayloadSpec":
+        def rules(raw: dict[str, Any]) -> list[str]:
+            if (raw.get("prompts") is None) == (raw.get("file") is None):
+                return ["give exactly one of prompts and file"]
+            if raw.get("file") is not None and raw.get("max_tokens") is not None:
+                return ["max_tokens applies to prompts; with a file, put it in the payloads"]
+            return []
 
-    def build(self, endpoint: Endpoint, base_dir: Path | None = None) -> list[dict[str, Any]]:
-        """The payloads: prompts in the endpoint's own request body, or a file's bodies."""
+        return _with_rules(data, handler, rules)
+
+    def build(self, endpoint: Endpoint | None, base_dir: Path | None = None) -> list[dict[str, Any]]:
+        """The payloads: prompts in the endpoint's own request body, or a file's bodies
+        (read without an endpoint; prompts need one and give [] without)."""
         if self.prompts is not None:
+            if endpoint is None:
+                return []
             return [endpoint.payload_for(p, self.max_tokens, **self.extra) for p in self.prompts]
         path = Path(self.file)  # type: ignore[arg-type]
         if base_dir is not None and not path.is_absolute():
@@ -137,18 +259,21 @@ class RunSpec(BaseModel):
     endpoint: EndpointSpec
     load: LoadSpec
     payloads: PayloadSpec
-    live_interval: float = Field(5.0, gt=0, description="Seconds between live stats snapshots")
-    low_memory: bool = Field(False, description="Keep responses on disk only")
-    cache_buster: bool = Field(False, description="Make every payload unique so the run measures prompt-cache misses")
-    seed: int = Field(0, description="Seed of each client's payload shuffle")
+    live_interval: LiveInterval = Field(5.0, description="Seconds between live stats snapshots")
+    low_memory: bool = Field(False, strict=True, description="Keep responses on disk only")
+    cache_buster: bool = Field(
+        False, strict=True, description="Make every payload unique so the run measures prompt-cache misses"
+    )
+    seed: Seed = Field(0, description="Seed of each client's payload shuffle")
     base_dir: Path | None = Field(None, exclude=True, description="Folder that relative paths are read from")
 
     def runner(self, **overrides: Any):
         """Build the endpoint, read the payloads and return a ready ``Runner``."""
         from .runner import Runner
 
-        endpoint = self.endpoint.build()
-        payloads = self.payloads.build(endpoint, self.base_dir)
+        problems = Problems()
+        endpoint, payloads = check_parts(self.endpoint, self.payloads, self.base_dir, problems)
+        problems.raise_if_any()
         options: dict[str, Any] = dict(
             clients=self.load.clients,
             n_requests=self.load.n_requests,
@@ -173,40 +298,83 @@ class RunSpec(BaseModel):
         return Runner(endpoint, payloads, **options)
 
 
+def check_parts(
+    endpoint: EndpointSpec | Any,
+    payloads: PayloadSpec | Any,
+    base_dir: Path | None,
+    problems: Problems,
+    endpoint_field: str = "endpoint",
+) -> tuple[Endpoint | None, list[dict[str, Any]] | None]:
+    """Build the endpoint and read the payloads as a run will, adding every problem to
+    ``problems`` (endpoint fields renamed under ``endpoint_field``). Either part may be raw
+    data from a file: it is then validated first and skipped when invalid, since its field
+    errors are reported by the validation of the whole spec."""
+    def rename_endpoint(field: str) -> str:
+        if field == "endpoint" or field.startswith("endpoint."):
+            return endpoint_field + field.removeprefix("endpoint")
+        return field
+
+    def rename_payloads(field: str) -> str:
+        return "payloads.file" if field == "payload" else field
+
+    built: Endpoint | None = None
+    read: list[dict[str, Any]] | None = None
+    endpoint_spec = _valid_or_none(EndpointSpec, endpoint)
+    if endpoint_spec is not None:
+        with problems.collect(rename_endpoint):
+            built = endpoint_spec.build()
+    payload_spec = _valid_or_none(PayloadSpec, payloads)
+    if payload_spec is not None:
+        with problems.collect(rename_payloads):
+            read = payload_spec.build(built, base_dir)
+    return built, read
+
+
+def _valid_or_none(cls: type[_M], value: Any) -> _M | None:
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def validation_problems(exc: ValidationError, prefix: str = "") -> Problems:
+    """Every problem of a pydantic error, each with its dotted field name
+    (``load.clients``, ``endpoints[1].type``)."""
+    problems = Problems()
+    for error in exc.errors(include_url=False):
+        loc = ""
+        for part in error["loc"]:
+            if isinstance(part, int):
+                loc += f"[{part}]"
+            elif not str(part).startswith("function-"):
+                loc += f".{part}" if loc else str(part)
+        loc = prefix + loc if loc else (prefix.rstrip(".") or "spec")
+        problems.add(loc, error["msg"].removeprefix("Value error, "))
+    return problems
+
+
 def format_validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
     """One ConfigError listing every problem, each with its dotted field name."""
-    lines = []
-    first = None
-    for error in exc.errors():
-        loc = ".".join(str(p) for p in error["loc"] if p not in ("function-after",)) or "spec"
-        loc = f"{prefix}{loc}" if prefix else loc
-        first = first or loc
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{loc}: {message}")
-    return ConfigError(first or "spec", "invalid spec\n  " + "\n  ".join(lines))
+    return validation_problems(exc, prefix).error()
 
 
 def parse_spec(data: Any, base_dir: Path | None = None) -> RunSpec:
+    """Validate a loaded spec. Every problem found is reported at once: field errors, the
+    bounds, and (when those fail) the endpoint options and payload file too, which are
+    otherwise checked when ``runner()`` builds them."""
     if not isinstance(data, dict):
         raise ConfigError("spec", "a spec file must be a YAML mapping")
     try:
         spec = RunSpec.model_validate(data)
     except ValidationError as exc:
-        raise format_validation_error(exc) from None
+        problems = validation_problems(exc)
+        check_parts(data.get("endpoint"), data.get("payloads"), base_dir, problems)
+        raise problems.error() from None
     spec.base_dir = base_dir
     endpoint_class(spec.endpoint.type)  # unknown type: a clear error now, not at run time
     return spec
-
-
-def read_yaml(path: str | Path, field: str = "spec") -> Any:
-    """A YAML file's content; a missing or unparsable file is a ConfigError naming ``field``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(field, f"{path}: no such file")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(field, f"{path}: not valid YAML: {exc}") from None
 
 
 def load_spec(path: str | Path) -> RunSpec:

@@ -9,6 +9,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
+import asyncio
 import uuid
 
 import pytest
@@ -60,3 +61,18 @@ def s3_bucket(s3_server):
     name = f"test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
     yield name
+
+
+@pytest.fixture
+async def count_connects(monkeypatch):
+    """Count the TCP connections the client opens (``loop.create_connection`` calls)."""
+    loop = asyncio.get_running_loop()
+    original = loop.create_connection
+    calls = []
+
+    async def counting(*args, **kwargs):
+        calls.append(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "create_connection", counting)
+    return calls

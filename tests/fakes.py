@@ -35,9 +35,11 @@ class FakeEndpoint(Endpoint):
         self._api_key = api_key
         self.calls = 0
         self.opened = self.closed = 0
+        self.opened_for = 0  # the ``clients`` hint of the last open()
 
-    async def open(self) -> None:
+    async def open(self, clients: int = 1) -> None:
         self.opened += 1
+        self.opened_for = clients
 
     async def aclose(self) -> None:
         self.closed += 1

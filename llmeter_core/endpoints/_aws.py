@@ -12,12 +12,12 @@ and then pays, before the first measured request, for what would otherwise land 
 time to first token: credential resolution (including an assumed role's first refresh),
 botocore's per-operation setup (serializer, endpoint rules, signer, parsers), the
 HTTP session with its TLS context (~50 ms, built in a thread), and TCP/TLS handshakes for
-``prewarm_connections`` pooled connections (default 1; set it to the number of clients to
-take every handshake out of the measurements). The warm-up calls go out as anonymous
-``HEAD /`` requests to the endpoint host (see ``_redirect_to_head``): they open connections
-without invoking any model or endpoint, cost nothing, and the replies are ignored. With
-``prewarm_connections=0`` nothing is sent: the SDK pipeline is warmed against a canned
-local reply and only the handshake is left to the first request.
+``prewarm_connections`` pooled connections (default: one per client of the run, see
+``base.prewarm_count``, so no client's first request pays one). The warm-up calls go out as
+anonymous ``HEAD /`` requests to the endpoint host (see ``_redirect_to_head``): they open
+connections without invoking any model or endpoint, cost nothing, and the replies are
+ignored. With ``prewarm_connections=0`` nothing is sent: the SDK pipeline is warmed against a
+canned local reply and only the handshake is left to the first request.
 
 Failures keep their AWS identity: a failed call's request id and retry count are still
 recorded (``invoke`` hands a ``ClientError`` to ``parse_response`` through ``raise_failed``),
@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigError
 from ..response import InvocationResponse
-from .base import Endpoint
+from .base import Endpoint, check_prewarm, prewarm_count
 
 __all__ = ["AwsEndpoint", "record_metadata", "raise_failed", "public_url", "RETRY_MODES", "HTTP_CLIENTS"]
 
@@ -79,7 +79,7 @@ class AwsEndpoint(Endpoint):
         max_pool_connections: int = 256,
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
-        prewarm_connections: int = 1,
+        prewarm_connections: int | None = None,
         http_client: str = "direct",
         provider: str = "aws",
     ):
@@ -89,7 +89,6 @@ class AwsEndpoint(Endpoint):
         for name, value, low in (
             ("max_attempts", max_attempts, 1),
             ("max_pool_connections", max_pool_connections, 1),
-            ("prewarm_connections", prewarm_connections, 0),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"endpoint.{name}", f"must be an int >= {low}, got {value!r}")
@@ -106,6 +105,7 @@ class AwsEndpoint(Endpoint):
         self.read_timeout = float(read_timeout)
         if http_client not in HTTP_CLIENTS:
             raise ConfigError("endpoint.http_client", f"expected one of {HTTP_CLIENTS}, got {http_client!r}")
+        check_prewarm(prewarm_connections, max_pool_connections, "max_pool_connections")
         self.prewarm_connections = prewarm_connections
         self.http_client = http_client
         self._client: Any = None
@@ -119,8 +119,9 @@ class AwsEndpoint(Endpoint):
             raise RuntimeError(f"{type(self).__name__} is not open: use 'async with endpoint:' or await open()")
         return self._client
 
-    async def open(self) -> None:
-        """Create the client and warm everything a first request would otherwise pay for."""
+    async def open(self, clients: int = 1) -> None:
+        """Create the client and warm everything a first request would otherwise pay for,
+        with one pooled connection per client (``prewarm_count``)."""
         if self._client is not None:
             return
         from aiobotocore.config import AioConfig
@@ -150,8 +151,10 @@ class AwsEndpoint(Endpoint):
             _keep_user_agent_fixed(self._client)
             credentials = await session.get_credentials()
             if credentials is not None:  # resolve (assume a role, fetch IMDS...) now, not mid-run
-                await credentials.get_frozen_credentials()
-            await self._warm_up()
+                frozen = await credentials.get_frozen_credentials()
+                for secret in (frozen.access_key, frozen.secret_key, frozen.token):
+                    self.add_secret(secret)  # never in an error text, even if a server echoes it
+            await self._warm_up(prewarm_count(self.prewarm_connections, clients, self.max_pool_connections))
         except BaseException:
             self._client = None
             await stack.aclose()
@@ -163,23 +166,23 @@ class AwsEndpoint(Endpoint):
         if stack is not None:
             await stack.aclose()
 
-    async def _warm_up(self) -> None:
-        """Run ``warm_up_call`` through the whole SDK pipeline, sent as harmless ``HEAD /``s."""
-        count = max(1, self.prewarm_connections)
+    async def _warm_up(self, connections: int) -> None:
+        """Run ``warm_up_call`` through the whole SDK pipeline, sent as harmless ``HEAD /``s
+        that leave ``connections`` connections open (0: one call answered locally)."""
         events = self._client.meta.events
         event = f"before-send.{self._client.meta.service_model.service_id.hyphenize()}"
         unique_id = f"llmeter-warm-up-{id(self)}"
-        events.register_first(event, _redirect_to_head if self.prewarm_connections else _answer_locally,
-                              unique_id=unique_id)
+        events.register_first(event, _redirect_to_head if connections else _answer_locally, unique_id=unique_id)
         try:
-            results = await asyncio.gather(*(self.warm_up_call() for _ in range(count)), return_exceptions=True)
+            results = await asyncio.gather(*(self.warm_up_call() for _ in range(max(1, connections))),
+                                           return_exceptions=True)
         finally:
             events.unregister(event, unique_id=unique_id)
         for result in results:
             if isinstance(result, Exception) and _error_code(result) is None:
                 # no HTTP reply at all: the endpoint is unreachable; requests will say why
-                logger.debug("AWS warm-up request failed: %r", result)
-        if not self.prewarm_connections:
+                logger.debug("AWS warm-up request failed: %s", self.redact(repr(result)))
+        if not connections:
             await _create_http_session(self._client)
 
     async def warm_up_call(self) -> Any:
@@ -214,14 +217,15 @@ class AwsEndpoint(Endpoint):
 
 
 def record_metadata(response: dict[str, Any], out: InvocationResponse) -> None:
-    """Copy the AWS request id and the SDK's retry count into ``out``."""
+    """Copy the AWS request id and the SDK's retry count into ``out`` (added to a resend
+    ``Endpoint.call`` already counted)."""
     metadata = response.get("ResponseMetadata") or {}
     request_id = metadata.get("RequestId")
     if request_id:
         out.id = request_id
     retries = metadata.get("RetryAttempts")
     if retries is not None:
-        out.retries = retries
+        out.retries = (out.retries or 0) + retries
 
 
 def raise_failed(raw: Any, out: InvocationResponse) -> dict[str, Any]:

@@ -21,9 +21,10 @@ refuses it (``ConfigError`` on ``endpoint.http_client``) rather than bypass the 
 silently; ``http_client="aiohttp"`` goes through the proxy the environment sets for
 ``base_url`` (``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``, looked up once in ``open``).
 
-Nothing retries (but a request that finds its kept-alive connection already closed by the
-server, which therefore never saw it): a load tester must record a 429 as a 429, not hide
-it behind backoff.
+Nothing retries: a load tester must record a 429 as a 429 and a dropped connection as a
+failure, not hide them behind a resend (see ``_pool`` for the one exception, a request that
+provably never left). aiohttp resends only idempotent methods on a reused connection, never
+these POSTs.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import orjson
 from ..errors import ConfigError
 from ._pool import ConnectionPool
 from ._sse import read_body, sse_events
-from .base import Endpoint
+from .base import Endpoint, check_prewarm, prewarm_count
 
 __all__ = [
     "EndpointHTTPError",
@@ -147,7 +148,9 @@ class OpenAICompatibleEndpoint(Endpoint):
 
     The API key is read once (argument, else the ``api_key_env`` environment variable), kept
     in private attributes only (the precomputed request head, the aiohttp session's default
-    headers): it is never part of ``to_config()``, ``repr()`` or an error message.
+    headers): it is never part of ``to_config()`` or ``repr()``, and it, the header values and
+    a password in ``base_url`` are registered secrets (``Endpoint.add_secret``): a server
+    echoing one in an error never gets it into an error text.
     """
 
     #: Path appended to ``base_url``, e.g. ``/chat/completions``.
@@ -166,6 +169,7 @@ class OpenAICompatibleEndpoint(Endpoint):
         max_connections: int = 0,
         extra_body: dict[str, Any] | None = None,
         http_client: str = "direct",
+        prewarm_connections: int | None = None,
     ):
         super().__init__(model_id=model_id, endpoint_name=endpoint_name, provider=provider)
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -181,6 +185,7 @@ class OpenAICompatibleEndpoint(Endpoint):
                 raise ConfigError("endpoint.headers", f"invalid header {name!r} (line breaks, ':' or empty name)")
         if http_client not in HTTP_CLIENTS:
             raise ConfigError("endpoint.http_client", f"must be one of {HTTP_CLIENTS}, got {http_client!r}")
+        check_prewarm(prewarm_connections, max_connections, "max_connections")
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + self.api_path
         parts = urlsplit(self.url)
@@ -202,14 +207,19 @@ class OpenAICompatibleEndpoint(Endpoint):
         self.max_connections = max_connections
         self.extra_body = dict(extra_body or {})
         self.http_client = http_client
+        self.prewarm_connections = prewarm_connections
         self.__api_key = api_key if api_key is not None else (os.environ.get(api_key_env) if api_key_env else None)
         if self.__api_key and any(c in self.__api_key for c in "\r\n\0"):
             raise ConfigError("endpoint.api_key", "contains a line break or NUL (the key is not shown)")
+        self.add_secret(self.__api_key)
+        self.add_header_secrets(self.headers)
+        self.add_secret(parts.password)
         scheme = parts.scheme.lower()
         self._key = (scheme, parts.hostname, port or (443 if scheme == "https" else 80))
         self.__head = self._request_head(parts)
         self._pool: ConnectionPool | None = None
         self._session: Any = None  # aiohttp.ClientSession when http_client == "aiohttp"
+        self._proxy_options: dict[str, Any] = {}  # its proxy settings, from the environment
 
     def __repr__(self) -> str:
         return (
@@ -232,6 +242,7 @@ class OpenAICompatibleEndpoint(Endpoint):
             max_connections=self.max_connections,
             extra_body=self.extra_body,
             http_client=self.http_client,
+            prewarm_connections=self.prewarm_connections,
         )
         return config
 
@@ -263,22 +274,61 @@ class OpenAICompatibleEndpoint(Endpoint):
         return "\r\n".join(lines).encode("utf-8")
 
     # -- connection pool ---------------------------------------------------------------
-    async def open(self) -> None:
-        """Create the connection pool and pre-open one connection (TLS context included), so
-        no client's first request pays for a connect or a handshake. An unreachable server
-        is not an error here: each request records it."""
+    async def open(self, clients: int = 1) -> None:
+        """Create the connection pool and pre-open one connection per client (``prewarm_count``,
+        TLS context included), so no client's first request pays for a connect or a
+        handshake. The direct client only connects; aiohttp, which has no way to open a
+        connection without a request, sends one ``HEAD /`` per connection (no model is
+        invoked; the replies are ignored). An unreachable server is not an error here: each
+        request records it."""
+        count = prewarm_count(self.prewarm_connections, clients, self.max_connections)
         if self.http_client == "aiohttp":
-            await self._open_aiohttp()
+            if self._session is None or self._session.closed:
+                await self._open_aiohttp()
+                await self._prewarm_aiohttp(count)
             return
         if self._pool is not None and not self._pool.closed:
             return
         pool = ConnectionPool(max_connections=self.max_connections, idle_limit_s=_IDLE_LIMIT_S)
         self._pool = pool
+        if not count:
+            return
         try:
             async with asyncio.timeout(_PREWARM_TIMEOUT_S):
-                await pool.prewarm(self._key, self.url, 1)
+                await pool.prewarm(self._key, self.url, count)
         except (OSError, TimeoutError) as exc:
-            logger.debug("could not pre-open a connection to %s: %r", self.base_url, exc)
+            logger.debug("could not pre-open %d connection(s) to %s: %s", count, self.base_url, self.redact(repr(exc)))
+
+    async def _prewarm_aiohttp(self, count: int) -> None:
+        """``count`` concurrent ``HEAD /`` requests on the server's origin, leaving their
+        connections idle in the session's pool. They go through a session of their own on the
+        same connector (same proxy), so they carry none of the API's headers: no API key."""
+        import warnings
+
+        import aiohttp
+
+        if not count:
+            return
+        origin = urlsplit(self.url)._replace(path="/", query="", fragment="").geturl()
+        with warnings.catch_warnings():  # proxy_auth: see _open_aiohttp
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warm = aiohttp.ClientSession(connector=self._session.connector, connector_owner=False,
+                                         cookie_jar=aiohttp.DummyCookieJar(), **self._proxy_options)
+
+        async def one() -> None:
+            async with warm.head(origin, allow_redirects=False) as response:
+                await response.read()
+
+        try:
+            async with asyncio.timeout(_PREWARM_TIMEOUT_S):
+                results = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        except TimeoutError as exc:
+            results = [exc]
+        finally:
+            await warm.close()
+        for result in results:
+            if isinstance(result, Exception):
+                logger.debug("could not pre-open a connection to %s: %s", self.base_url, self.redact(repr(result)))
 
     async def _open_aiohttp(self) -> None:
         import aiohttp
@@ -301,14 +351,15 @@ class OpenAICompatibleEndpoint(Endpoint):
                 if proxy.user:
                     proxy_auth = aiohttp.BasicAuth(proxy.user, proxy.password or "")
                     proxy = proxy.with_user(None)
+            # HTTP(S)_PROXY / NO_PROXY: the reason to choose this client
+            self._proxy_options = dict(proxy=proxy or None, proxy_auth=proxy_auth)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0),
                 headers=self._headers(),
                 timeout=aiohttp.ClientTimeout(**_NO_TIMEOUT_ARGS),
                 raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                proxy=proxy or None,  # HTTP(S)_PROXY / NO_PROXY: the reason to choose this client
-                proxy_auth=proxy_auth,
+                **self._proxy_options,
             )
 
     async def aclose(self) -> None:
@@ -336,7 +387,7 @@ class OpenAICompatibleEndpoint(Endpoint):
         response = await pool.request(self._key, self.url, b"%b%d\r\n\r\n%b" % (self.__head, len(body), body))
         if response.status >= 300:
             _, data = await read_body(response)
-            raise EndpointHTTPError(response.status, self._scrub(error_message(data)))
+            raise EndpointHTTPError(response.status, error_message(data))
         return response
 
     async def _invoke_aiohttp(self, payload: dict[str, Any]) -> Any:
@@ -347,11 +398,6 @@ class OpenAICompatibleEndpoint(Endpoint):
         response = await session.post(self.url, data=_dumps(payload))
         if response.status >= 300:
             _, data = await read_body(response)
-            raise EndpointHTTPError(response.status, self._scrub(error_message(data)))
+            raise EndpointHTTPError(response.status, error_message(data))
         return response
-
-    def _scrub(self, text: str) -> str:
-        """Remove the API key from text that may be recorded (a server echoing headers)."""
-        key = self.__api_key
-        return text.replace(key, "***") if key and key in text else text
 

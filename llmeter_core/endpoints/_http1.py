@@ -23,6 +23,7 @@ maps them to botocore's, so SDK retries and error names work unchanged).
 from __future__ import annotations
 
 import asyncio
+import select
 from typing import Callable
 
 from ..clock import now_ns
@@ -43,6 +44,24 @@ _MAX_CHUNK_LINE = 4096
 
 # parser states
 _IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE = range(8)
+
+
+def _dead_probe(fd: int, tls: bool) -> Callable[[], bool]:
+    """A zero-timeout check (~0.7 us with poll) that an idle connection's socket holds
+    something: on plain HTTP any byte (the server's FIN, a reset, stray bytes); over TLS only
+    the FIN or a reset, since a TLS 1.3 server may send session tickets to an idle client.
+    Where poll has no "peer closed" flag (macOS), TLS falls back to "any byte"."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        peer_closed = getattr(select, "POLLRDHUP", 0)
+        poller.register(fd, peer_closed if tls and peer_closed else select.POLLIN | select.POLLPRI)
+        poll = poller.poll  # reports POLLHUP and POLLERR whatever the mask
+        return lambda: bool(poll(0))
+    return lambda: bool(select.select((fd,), (), (), 0)[0])  # pragma: no cover - no poll (Windows)
+
+
+def _never() -> bool:
+    return False
 
 
 class ProtocolError(Exception):
@@ -85,7 +104,6 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
-        self.used = False
         self._buffer = b""
         self._head: asyncio.Future[tuple[int, dict[str, str], Body]] | None = None
         self._body: Body | None = None
@@ -96,12 +114,14 @@ class Connection(asyncio.Protocol):
         self._paused = False
         self._read_timeout: float | None = None
         self.arrival_ns = 0
-        self.got_bytes = False
-        self.aborted = False  # closed by this side, not by the server
+        self._dead: Callable[[], bool] = _never
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._dead = _dead_probe(sock.fileno(), transport.get_extra_info("ssl_object") is not None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -117,22 +137,36 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.arrival_ns = now_ns()  # first: the time of these bytes excludes parsing them
-        self.got_bytes = True
         try:
             self._parse(data)
         except ProtocolError as exc:
             self._fail(exc)
 
     # -- requests --------------------------------------------------------------------------
-    def send(self, data: bytes, url: str, method: str, read_timeout: float | None) -> None:
-        """Write one request now (no yield) and expect its response."""
-        self.url, self.used, self.got_bytes = url, True, False
+    def reusable(self) -> bool:
+        """Whether this idle connection can take a request: still open, and nothing waiting on
+        its socket (``_dead_probe``). Between responses an HTTP server sends nothing, so
+        anything there is its FIN (an idle timeout, a close after the last response), a reset
+        or stray bytes: the connection is dead before any request is written on it, even if
+        the event loop has not yet run the callback that would tell."""
+        transport = self.transport
+        return not self.closed and transport is not None and not transport.is_closing() and not self._dead()
+
+    def send(self, data: bytes, url: str, method: str, read_timeout: float | None) -> bool:
+        """Write one request now (no yield) and expect its response. False when the write
+        failed at once (the socket refused it: the peer had already reset the connection), so
+        not a byte of this request left; the transport is then closing."""
+        self.url = url
         self._read_timeout = read_timeout
         self._no_body = method == "HEAD"
         self._head = asyncio.get_running_loop().create_future()
         self._mode = _HEAD
         self._buffer = b""
-        self.transport.write(data)  # type: ignore[union-attr]
+        transport = self.transport
+        transport.write(data)  # type: ignore[union-attr]
+        # asyncio's socket transport sends at once when its buffer is empty (as it is unless a
+        # previous request is still being written) and closes itself when that send fails
+        return not transport.is_closing()  # type: ignore[union-attr]
 
     def response_head(self) -> asyncio.Future[tuple[int, dict[str, str], Body]]:
         """Awaitable ``(status, headers, body)`` of the request just sent."""
@@ -151,7 +185,6 @@ class Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Close at once (our decision: a request cut short, a protocol error, shutdown)."""
-        self.aborted = True
         head = self._head
         if head is not None and not head.done():
             head.cancel()  # nobody is left to retrieve an exception set on it later
@@ -295,6 +328,7 @@ class Connection(asyncio.Protocol):
         if extra or not self._keep_alive or self.closed:
             self.abort()
         else:
+            self.resume_reading()  # paused for a big unread body: the next response must be read
             self._on_idle(self)
 
     def _fail(self, exc: Exception) -> None:

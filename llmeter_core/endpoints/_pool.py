@@ -7,17 +7,24 @@ waits for the response head. What it does for its callers:
 
 - reuse: a connection whose body was read to its end goes back to the pool; an idle one
   older than ``idle_limit_s`` is replaced rather than reused (servers close idle
-  connections: uvicorn after 5 s, AWS after 20 s);
-- a request that finds its reused connection closed by the server before any reply is
-  retried once on a new connection (the server never saw it, so it cannot run twice);
+  connections: uvicorn after 5 s, AWS after 20 s), and so is one the server has already
+  closed or reset (``Connection.reusable``: anything waiting on an idle socket is a FIN, a
+  reset or stray bytes), before anything is written on it;
+- nothing is sent twice. Once a request's bytes are written, the server may have seen it:
+  a connection closed before any reply is a ``ServerDisconnected`` for the caller to record,
+  never a silent resend (which would make the server's count exceed the recorded one and
+  hide the failure). Only a write that failed at once (the socket refused it: not a byte
+  left) raises ``RequestNotSent``, which ``Endpoint.call`` sends again once, counted in
+  ``retries`` and timed from the new attempt;
 - at most ``max_connections`` connections at a time (0: no limit, and no semaphore on the
   hot path); requests beyond it wait for a connection to come back;
 - TLS with a context built once, in a thread, before the first request (``ssl_context``);
 - ``prewarm``: open connections ahead of the first request, so no client's time to first
   token includes a TCP or TLS handshake.
 
-Failures are ``ConnectError`` (``ConnectTimeout``, ``TLSError``), ``_http1.ServerDisconnected``
-and ``_http1.ReadTimeout``, for the caller to keep or translate.
+Failures are ``ConnectError`` (``ConnectTimeout``, ``TLSError``), ``_http1.ServerDisconnected``,
+``_http1.ProtocolError``, ``_http1.ReadTimeout`` and ``RequestNotSent``, for the caller to keep
+or translate.
 """
 
 from __future__ import annotations
@@ -28,9 +35,10 @@ import ssl
 import time
 from typing import Callable
 
-from ._http1 import Connection, ErrorMapper, ProtocolError, RawResponse, ReadTimeout, ServerDisconnected
+from ._http1 import Connection, ErrorMapper, RawResponse, ReadTimeout, ServerDisconnected
+from .base import RequestNotSent
 
-__all__ = ["ConnectionPool", "ConnectError", "ConnectTimeout", "TLSError", "Key"]
+__all__ = ["ConnectionPool", "ConnectError", "ConnectTimeout", "TLSError", "RequestNotSent", "Key"]
 
 #: ``(scheme, host, port)``
 Key = tuple[str, str, int]
@@ -133,7 +141,7 @@ class ConnectionPool:
         now = time.monotonic()
         while idle:
             connection = idle.pop()
-            if not connection.closed and now - connection.idle_since < self._idle_limit_s:
+            if now - connection.idle_since < self._idle_limit_s and connection.reusable():
                 self._busy.add(connection)
                 return connection
             connection.abort()
@@ -165,46 +173,31 @@ class ConnectionPool:
                       read_timeout: float | None = None) -> RawResponse:
         """Send ``data`` (a whole HTTP/1.1 request) to ``key``; return the response once its
         head arrived, body unread. With an idle connection at hand, the bytes are written
-        before this coroutine first yields."""
+        before this coroutine first yields. Nothing is ever sent twice: a failure after the
+        write is the caller's to record; ``RequestNotSent`` when the write itself failed."""
         slots = self._slots
-        holding_slot = False  # a slot not yet owned by a connection (a connection frees its own)
         if slots is not None:
             await slots.acquire()
-            holding_slot = True
-        connection: Connection | None = None
         try:
-            for attempt in (0, 1):
-                connection = self._take_idle(key) or await self._connect(key, url)
-                holding_slot = False
-                reused = connection.used
-                connection.send(data, url, method, read_timeout)
-                try:
-                    if read_timeout is None:
-                        status, headers, body = await connection.response_head()
-                    else:
-                        async with asyncio.timeout(read_timeout):
-                            status, headers, body = await connection.response_head()
-                    return RawResponse(url, status, headers, body, connection)
-                except TimeoutError:
-                    raise ReadTimeout(f"no response within {read_timeout} s") from None
-                except (ProtocolError, OSError) as exc:
-                    # only a server closing an idle connection is retried: the request was
-                    # then never processed (a retry must not send an invocation twice)
-                    stale = reused and not connection.got_bytes and not connection.aborted
-                    connection.abort()
-                    connection = None
-                    if stale and attempt == 0:
-                        if slots is not None:
-                            await slots.acquire()
-                            holding_slot = True
-                        continue
-                    if isinstance(exc, ProtocolError):
-                        raise
-                    raise ServerDisconnected(f"the server closed the connection before replying ({exc})") from exc
-            raise AssertionError("unreachable")  # pragma: no cover
+            connection = self._take_idle(key) or await self._connect(key, url)
         except BaseException:
-            if holding_slot:
-                slots.release()  # type: ignore[union-attr]
-            if connection is not None:
-                connection.abort()
+            if slots is not None:
+                slots.release()  # no connection owns the slot
             raise
+        deadline = None
+        try:  # from here the connection owns the slot: closing it frees it
+            if not connection.send(data, url, method, read_timeout):
+                raise RequestNotSent(f"the connection to {key[1]}:{key[2]} was reset before the request was written")
+            if read_timeout is None:
+                status, headers, body = await connection.response_head()
+            else:
+                async with (deadline := asyncio.timeout(read_timeout)):
+                    status, headers, body = await connection.response_head()
+        except BaseException as exc:
+            connection.abort()
+            if deadline is not None and deadline.expired():
+                raise ReadTimeout(f"no response within {read_timeout} s") from None
+            if isinstance(exc, OSError):  # the server hung up (or reset) after the request was written
+                raise ServerDisconnected(f"the server closed the connection before replying ({exc})") from exc
+            raise
+        return RawResponse(url, status, headers, body, connection)

@@ -13,13 +13,17 @@ transport, response extractor):
 
 ``Endpoint.call`` does the rest, identically for all of them: the clock (started right before
 ``invoke``, after payload preparation), the per-request timeout, turning any exception into
-an error response with its type (nothing raises into the runner), ``id``, ``input_payload``,
+an error response with its type (nothing raises into the runner) with every registered
+secret redacted from it (``add_secret``, ``redact``), ``id``, ``input_payload``,
 ``input_prompt``, ``request_time``, and back-filling ``time_to_last_token`` for non-streaming
-calls.
+calls. It never sends a request twice, except one the transport proves never left
+(``RequestNotSent``): that one is sent again once, with ``retries = 1`` and its clock
+restarted, so every request the server could have seen is exactly one recorded request.
 
 Endpoints are asyncio-native: one instance serves every client of a run over one pool of
-reused connections, opened by ``open()`` before the first measured request (so no lazy import
-or TLS handshake lands in anyone's time to first token) and closed by ``aclose()``.
+reused connections, opened by ``open(clients)`` before the first measured request (so no lazy
+import, TCP connect or TLS handshake lands in anyone's time to first token: one connection per
+client is pre-opened, see ``prewarm_count``) and closed by ``aclose()``.
 """
 
 from __future__ import annotations
@@ -29,10 +33,54 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from ..checks import typed_options
 from ..clock import now_ns, to_datetime
+from ..errors import ConfigError
 from ..response import INCOMPLETE, TIMEOUT, InvocationResponse
 
-__all__ = ["Endpoint", "extract_prompt"]
+__all__ = ["Endpoint", "RequestNotSent", "MAX_PREWARM_CONNECTIONS", "MIN_SECRET_CHARS", "check_prewarm",
+           "prewarm_count", "extract_prompt"]
+
+#: Most connections ``open`` pre-opens by default (one per client up to this many); clients
+#: beyond it open their connection in their first request. An explicit
+#: ``prewarm_connections`` may not exceed it either.
+MAX_PREWARM_CONNECTIONS = 256
+
+
+def check_prewarm(value: int | None, limit: int = 0, limit_name: str = "") -> None:
+    """Refuse a bad ``prewarm_connections`` (None: one per client; else an int from 0 to
+    ``MAX_PREWARM_CONNECTIONS`` and at most the pool's connection ``limit``, 0: no limit)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PREWARM_CONNECTIONS:
+        raise ConfigError("endpoint.prewarm_connections",
+                          f"must be null (one per client) or an int from 0 to {MAX_PREWARM_CONNECTIONS}, got {value!r}")
+    if limit and value > limit:
+        raise ConfigError("endpoint.prewarm_connections", f"must be at most {limit_name} ({limit}), got {value}")
+
+
+def prewarm_count(setting: int | None, clients: int, limit: int = 0) -> int:
+    """How many connections ``open`` pre-opens: ``setting`` when given, else one per client,
+    at most ``MAX_PREWARM_CONNECTIONS`` and the pool's connection ``limit`` (0: no limit)."""
+    if setting is not None:
+        return setting
+    count = min(max(clients, 1), MAX_PREWARM_CONNECTIONS)
+    return min(count, limit) if limit else count
+
+
+class RequestNotSent(Exception):
+    """Raised by a transport when it can prove that not a byte of the request left (the
+    socket refused the write: the connection had already been reset). Only then may a
+    request be sent again: ``Endpoint.call`` does it once, counts it in ``retries`` and times
+    the request from the new attempt. Any failure after the write is recorded as it is."""
+
+
+#: Secret values shorter than this are not redacted: they would blank out ordinary words.
+MIN_SECRET_CHARS = 4
+
+#: Header names whose values are not credentials (not redacted from error texts).
+PUBLIC_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "content-type", "user-agent",
+                            "connection", "host"})
 
 
 class Endpoint(ABC):
@@ -41,14 +89,69 @@ class Endpoint(ABC):
     #: The spec-file ``type`` of this endpoint (key in ``ENDPOINT_TYPES``).
     endpoint_type: ClassVar[str] = ""
 
+    #: The secret values (``add_secret``), longest first.
+    _secrets: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every endpoint's options are checked strictly against the annotations of its
+        # __init__ (checks.typed_options), once here for all of them and for endpoints users
+        # write: ``stream="maybe"`` or ``api_key=123`` is a ConfigError naming the option.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "__typed_options__", False):
+            cls.__init__ = typed_options(prefix="endpoint.")(init)  # type: ignore[method-assign]
+
+    @typed_options(prefix="endpoint.")
     def __init__(self, model_id: str, endpoint_name: str | None = None, provider: str = ""):
         self.model_id = model_id
         self.endpoint_name = endpoint_name or model_id
         self.provider = provider
 
+    # -- secrets ---------------------------------------------------------------------
+    def add_secret(self, value: object) -> None:
+        """Register a credential (API key, header value, AWS secret key, session token): it is
+        replaced by ``***`` in every error text this endpoint records (``redact``), so a
+        server echoing it in a 401 cannot put it into responses.jsonl, stats or logs."""
+        if isinstance(value, str) and len(value) >= MIN_SECRET_CHARS and value not in self._secrets:
+            self._secrets = tuple(sorted((*self._secrets, value), key=len, reverse=True))
+
+    def add_header_secrets(self, headers: dict[str, str]) -> None:
+        """Register the values of ``headers`` (but ``PUBLIC_HEADERS``), whole and, for a
+        ``<scheme> <token>`` value, the token alone (what a server tends to echo)."""
+        for name, value in headers.items():
+            if str(name).lower() in PUBLIC_HEADERS or not isinstance(value, str):
+                continue
+            self.add_secret(value.strip())
+            self.add_secret(value.strip().rsplit(" ", 1)[-1])
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret replaced by ``***``, including the start of
+        one cut short where a long message was trimmed (``...``)."""
+        secrets = self._secrets
+        if not secrets or not isinstance(text, str):
+            return text
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        if text.endswith("..."):
+            head = text[:-3]
+            for secret in secrets:
+                for n in range(min(len(secret) - 1, len(head)), MIN_SECRET_CHARS - 1, -1):
+                    if head.endswith(secret[:n]):
+                        return head[:-n] + "***..."
+        return text
+
+    def check_available(self) -> None:
+        """Raise a ConfigError when this endpoint cannot run here (an optional package that is
+        not installed). The runner calls it when it is built, before it creates anything."""
+
     # -- connection pool -------------------------------------------------------------
-    async def open(self) -> None:
-        """Create clients and connection pools. Called once, inside the run's event loop."""
+    async def open(self, clients: int = 1) -> None:
+        """Create clients and connection pools. Called once, inside the run's event loop.
+
+        ``clients``: how many requests will be in flight at once (the Runner passes its
+        ``clients``), so that an endpoint with a connection pool can open one connection per
+        client beforehand (``prewarm_count``) and no client's first request pays a connect."""
 
     async def aclose(self) -> None:
         """Release what ``open`` created."""
@@ -136,7 +239,13 @@ class Endpoint(ABC):
                 task = asyncio.current_task()
                 expiry = asyncio.get_running_loop().call_later(timeout, _expire, task, timed_out)
             try:
-                raw = await self.invoke(prepared)
+                try:
+                    raw = await self.invoke(prepared)
+                except RequestNotSent:  # provably never left: send it again, from a new start
+                    out.retries = 1
+                    start = now_ns()
+                    out.request_time = to_datetime(start)
+                    raw = await self.invoke(prepared)
                 await self.parse_response(raw, start, out)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
@@ -158,6 +267,8 @@ class Endpoint(ABC):
             finally:
                 if expiry is not None:
                     expiry.cancel()
+        if out.error is not None and self._secrets:  # the one place error texts are cleaned
+            out.error, out.error_type = self.redact(out.error), self.redact(out.error_type)
         out.input_prompt = self.prompt_text(prepared)
         if out.id is None:
             out.id = uuid.uuid4().hex

@@ -19,6 +19,7 @@ local emulator); for the closest figures use the native endpoints (OpenAI, Bedro
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import Any
@@ -31,6 +32,8 @@ from .base import Endpoint
 __all__ = ["LiteLLMEndpoint"]
 
 logger = logging.getLogger(__name__)
+
+_MISSING = "the 'litellm' endpoint needs LiteLLM: pip install 'llmeter-flows[litellm]'"
 
 
 class LiteLLMEndpoint(Endpoint):
@@ -59,26 +62,33 @@ class LiteLLMEndpoint(Endpoint):
         self.api_base = api_base
         self.api_key_env = api_key_env
         self._api_key = api_key
+        self.add_secret(api_key)
         self.num_retries = num_retries
         self.extra_params = dict(extra_params or {})
         self._acompletion: Any = None
 
-    async def open(self) -> None:
+    def check_available(self) -> None:
+        """LiteLLM is an optional extra: found (not imported) when the run is built."""
+        if importlib.util.find_spec("litellm") is None:
+            raise ConfigError("endpoint.type", _MISSING)
+
+    async def open(self, clients: int = 1) -> None:
+        """Import LiteLLM and warm its pipeline. ``clients`` is unused: LiteLLM opens and
+        pools its own connections (no ``prewarm_connections`` here)."""
         if self._acompletion is not None:
             return
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         try:
             import litellm
         except ImportError as exc:
-            raise ConfigError(
-                "endpoint.type", "the 'litellm' endpoint needs LiteLLM: pip install 'llmeter-flows[litellm]'"
-            ) from exc
+            raise ConfigError("endpoint.type", _MISSING) from exc
         litellm.suppress_debug_info = True
         if self.api_key_env is not None:
             key = os.environ.get(self.api_key_env)
             if not key:
                 raise ConfigError("endpoint.api_key_env", f"environment variable {self.api_key_env} is not set")
             self._api_key = key
+            self.add_secret(key)
         self._acompletion = litellm.acompletion
         await self._warm_up()
 
@@ -96,7 +106,7 @@ class LiteLLMEndpoint(Endpoint):
                 async for _ in response:
                     pass
         except Exception as exc:  # a real request will report any real problem
-            logger.debug("LiteLLM warm-up failed: %r", exc)
+            logger.debug("LiteLLM warm-up failed: %s", self.redact(repr(exc)))
 
     def _client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"num_retries": self.num_retries}

@@ -41,7 +41,7 @@ async def test_default_run_names_differ_and_sort_by_start_time(tmp_path):
 
 def test_a_folder_left_by_a_run_that_sent_nothing_does_not_block_its_name(tmp_path):
     class Broken(FakeEndpoint):
-        async def open(self):
+        async def open(self, clients: int = 1):
             raise RuntimeError("no such server")
 
     with pytest.raises(RuntimeError):

@@ -69,4 +69,4 @@ def test_there_is_a_demo_suite_and_an_openai_compatible_example():
     names = {p.stem for p in SUITES_DIR.glob("*.yaml")}
     assert {"demo", "openai-compatible"} <= names
     demo = load_suite(SUITES_DIR / "demo.yaml")
-    assert all(e.options()["base_url"].startswith("http://127.0.0.1") for e in demo.endpoints)
+    assert all(e.build().base_url.startswith("http://127.0.0.1") for e in demo.endpoints)  # ${VAR:-default} expanded

@@ -1,6 +1,6 @@
 """Fixtures of the endpoint tests: OpenAI emulators on the test's loop, a server of canned
-responses, a raw HTTP/1.1 server scripted byte by byte, and a counter of the TCP connections a
-client opens."""
+responses and a raw HTTP/1.1 server scripted byte by byte (the counter of the TCP connections
+a client opens, ``count_connects``, is in tests/conftest.py)."""
 
 import asyncio
 
@@ -53,21 +53,6 @@ async def canned():
     yield start
     for runner in runners:
         await runner.cleanup()
-
-
-@pytest.fixture
-async def count_connects(monkeypatch):
-    """Count the TCP connections the client opens (``loop.create_connection`` calls)."""
-    loop = asyncio.get_running_loop()
-    original = loop.create_connection
-    calls = []
-
-    async def counting(*args, **kwargs):
-        calls.append(1)
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "create_connection", counting)
-    return calls
 
 
 @pytest.fixture

@@ -305,3 +305,40 @@ async def test_tls_with_verification_against_a_given_ca(tls_files):
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("close_after_reply", [False, True])
+async def test_tls_keep_alive_and_a_server_that_closes_idle_tls_connections(tls_files, close_after_reply):
+    """Over TLS (1.3: the server may send session tickets to an idle client, which must not
+    make a connection look dead) a kept-alive connection is reused; one the server closed
+    after its reply, without saying so, is not, and the next request goes out on a new one."""
+    import ssl
+
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    connections = []
+
+    async def serve(reader, writer):
+        connections.append(writer)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(_reply(b"secure"))
+                await writer.drain()
+                if close_after_reply:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with DirectHTTPSession(verify=cert, timeout=(2, 2)) as session:
+            for _ in range(4):  # back to back: a FIN may be on the socket, not yet seen by the loop
+                assert await (await session.send(_request(url, body=b"", method="GET"))).content == b"secure"
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(connections) == (4 if close_after_reply else 1)

@@ -258,7 +258,8 @@ class ThreadServer:
                 data += chunk
                 while b"\r\n\r\n" in data:
                     head, _, rest = data.partition(b"\r\n\r\n")
-                    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                    lower = head.lower()
+                    length = int(lower.split(b"content-length: ")[1].split(b"\r\n")[0]) if b"content-length: " in lower else 0
                     if len(rest) < length:
                         break
                     self.requests.append((time.perf_counter(), head, rest[:length]))
@@ -360,15 +361,17 @@ async def test_sse_over_every_body_framing(framing, thread_server, count_connect
     assert server.connections == len(count_connects) == (20 if framing == "close" else 1)
 
 
-async def test_request_on_a_connection_the_server_is_closing_is_sent_again(thread_server):
-    """A server that hangs up on the second request of each connection without replying
-    (its idle timeout firing as the request arrives): that request is sent again, once, on a
-    new connection, and nothing fails."""
+async def test_request_the_server_hung_up_on_is_a_recorded_failure_never_sent_again(thread_server):
+    """A server that reads the second request of each connection and hangs up without
+    replying (its idle timeout firing as the request arrives): it saw that request, so it is
+    recorded as a failure, not sent again on a new connection (the server would count one
+    request more than the run)."""
     server = thread_server(reply=lambda n: _framed("length") if n == 0 else None)
     async with OpenAIChatEndpoint(model_id="m", base_url=server.url) as endpoint:
         outs = [await endpoint.call({"messages": []}, timeout=5) for _ in range(3)]
-    assert all(out.ok for out in outs), [out.error for out in outs]
-    assert server.connections == 3 and len(server.requests) == 5  # 2 unanswered, each sent again
+    assert [out.error_type for out in outs] == [None, "ServerDisconnected", None]
+    assert len(server.requests) == len(outs) and server.connections == 2
+    assert all(not out.retries for out in outs)
 
 
 async def test_idle_connection_closed_by_the_server_is_not_reused(thread_server):
@@ -416,6 +419,7 @@ async def test_aiohttp_client_goes_through_the_proxy(thread_server, monkeypatch)
         out = await endpoint.call({"messages": []}, timeout=5)
     assert out.ok, out.error
     assert out.response_text == "alpha beta"
-    lines = proxy.requests[0][1].split(b"\r\n")
-    assert lines[0] == b"POST http://llm.invalid:8000/v1/chat/completions HTTP/1.1"
-    assert b"Proxy-Authorization: Basic dXNlcjpwdw==" in lines  # user:pw
+    warm, post = (head.split(b"\r\n") for _, head, _ in proxy.requests)
+    assert warm[0] == b"HEAD http://llm.invalid:8000/ HTTP/1.1"  # open() warmed a connection through it
+    assert post[0] == b"POST http://llm.invalid:8000/v1/chat/completions HTTP/1.1"
+    assert b"Proxy-Authorization: Basic dXNlcjpwdw==" in post  # user:pw

@@ -189,3 +189,39 @@ async def test_abandoned_body_closes_its_connection_and_the_next_request_opens_a
     finally:
         await pool.close()
     assert len(connections) == 2
+
+
+
+async def test_a_big_body_left_unread_does_not_stall_the_next_request_on_its_connection(server):
+    """A body whose last network read takes the unread buffer past the 4 MiB flow-control
+    mark pauses reading as it ends; the connection then goes back to the pool and must read
+    the next response (regression: it stayed paused, the next request on it never got its
+    reply)."""
+    first_part = 4 * 1024 * 1024 - 1000
+    rest = 2000
+
+    async def handler(writer, n):
+        if n:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (first_part + rest) + b"x" * first_part)
+            await writer.drain()
+            await asyncio.sleep(0.1)  # the client has read all of it by now: one last small read
+            writer.write(b"y" * rest)
+        await writer.drain()
+
+    key, url, connections = await server(handler)
+    pool = ConnectionPool()
+    try:
+        first = await pool.request(key, url, _post())
+        for _ in range(200):  # the whole body arrived, nothing of it read yet
+            if pool.idle_count(key):
+                break
+            await asyncio.sleep(0.01)
+        assert pool.idle_count(key) == 1
+        second = await asyncio.wait_for(pool.request(key, url, _post()), 2)
+        assert await asyncio.wait_for(second.read(), 2) == b"ok"
+        assert len(await first.read()) == first_part + rest
+    finally:
+        await pool.close()
+    assert len(connections) == 1

@@ -102,3 +102,59 @@ def test_serve_registers_every_deployment_of_prefect_yaml(harness_api, tmp_path)
         served.wait(timeout=30)
         log.close()
     assert "serving nightly-benchmark, on-demand-sweep" in (tmp_path / "serve.log").read_text()
+
+
+# -- issue 7: clear errors, exit status 2, before any flow run ------------------------------------
+def _lines(result) -> list[str]:
+    assert "Traceback" not in result.output, result.output
+    return [line for line in result.output.splitlines() if line.strip() and not line.startswith("Prefect API")]
+
+
+def test_sweep_refuses_bad_endpoint_options_before_any_flow_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "litellm", None)  # LiteLLM not installed
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        "name: s\n"
+        "endpoints:\n"
+        "  - {type: openai-chat, model: a, base_url: 'http://127.0.0.1:9/v1', stream: maybe, max_connections: -1}\n"
+        "  - {type: litellm, model: openai/b}\n"
+        "payloads: {prompts: [hi]}\nload: {n_requests: 1}\nclients: [1]\n"
+    )
+    result = runner.invoke(app, ["sweep", str(suite), "--results", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = _lines(result)
+    assert lines[0] == "error invalid parameters: 3 problems"
+    assert lines[1:] == [
+        "  endpoints[0].stream: must be true or false, got str 'maybe'",
+        "  endpoints[0].max_connections: must be an integer >= 0 (0 = unlimited)",
+        "  endpoints[1].type: the 'litellm' endpoint needs LiteLLM: pip install 'llmeter-flows[litellm]'",
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_suite_that_sets_load_clients_is_refused(tmp_path):
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nendpoints: [{type: openai-chat, model: a, base_url: 'http://127.0.0.1:9/v1'}]\n"
+                     "payloads: {prompts: [hi]}\nload: {n_requests: 1, clients: 64}\nclients: [1]\n")
+    result = runner.invoke(app, ["sweep", str(suite)])
+    assert result.exit_code == 2
+    (line,) = _lines(result)
+    assert line.startswith("error load.clients: a sweep takes its client counts from `clients`")
+
+
+def test_demo_refuses_bad_numbers_in_one_line(tmp_path):
+    result = runner.invoke(app, ["demo", "--results", str(tmp_path), "--clients", "1,0", "--n-requests", "0"])
+    assert result.exit_code == 2
+    lines = _lines(result)
+    assert lines == ["error invalid parameters: 2 problems",
+                     "  load.n_requests: Input should be greater than or equal to 1",
+                     "  clients[1]: Input should be greater than or equal to 1"], result.output
+
+
+def test_serve_refuses_a_missing_or_binary_prefect_file(tmp_path):
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01")
+    for name, expected in [("missing.yaml", "no such file"), ("binary.yaml", "not a UTF-8 text file")]:
+        result = runner.invoke(app, ["serve", "--prefect-file", str(tmp_path / name)])
+        assert result.exit_code == 2, result.output
+        (line,) = _lines(result)
+        assert line.startswith("error --prefect-file: ") and expected in line

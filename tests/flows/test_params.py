@@ -79,3 +79,82 @@ def test_suite_file_errors_name_the_field_and_payload_files_resolve(tmp_path):
     with pytest.raises(ConfigError) as caught:
         parse_suite({"name": "s", "endpoints": [], "payloads": {"prompts": ["x"]}, "load": {"clients": -1}})
     assert "endpoints" in str(caught.value) and "load.clients" in str(caught.value)
+
+
+# -- issue 7: limits, strict types, every problem at once, ${VAR} in endpoint options ------------
+def test_a_suite_load_clients_is_refused_not_ignored():
+    with pytest.raises(ValidationError) as caught:
+        SuiteSpec(endpoints=[ENDPOINT], payloads={"prompts": ["hi"]}, load={"n_requests": 2, "clients": 16})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("load", "clients") and "would be ignored" in error["msg"]
+    assert "clients" not in SuiteSpec.model_json_schema()["$defs"]["SweepLoad"]["properties"]
+
+
+def test_a_sweep_runs_with_the_clients_of_its_list():
+    config = SweepConfig(endpoint=ENDPOINT, clients=[3], **PLAN)
+    again = SweepConfig(**config.model_dump())  # flows rebuild configs from dumps
+    assert again.load == config.load
+    from flows.params import run_spec
+
+    spec = run_spec(again, again.endpoint, 3, output="o", run_name="r")
+    assert spec.load.clients == 3 and spec.load.n_requests == 2
+
+
+@pytest.mark.parametrize("field, value", [
+    ("clients", [True]),
+    ("clients", [2.0]),
+    ("clients", [100_000]),
+    ("concurrent", "yes"),
+    ("live_interval", float("inf")),
+    ("seed", "1"),
+])
+def test_suite_fields_are_strict_and_bounded(field, value):
+    with pytest.raises(ValidationError) as caught:
+        SuiteSpec(endpoints=[ENDPOINT], **PLAN, **{field: value})
+    assert {e["loc"][0] for e in caught.value.errors()} == {field}
+
+
+def test_parse_suite_reports_every_problem_at_once(tmp_path, monkeypatch):
+    monkeypatch.delenv("SUITE_TEST_UNSET", raising=False)
+    data = {
+        "name": "s",
+        "results": "${SUITE_TEST_UNSET}",
+        "endpoints": [
+            {**ENDPOINT, "stream": "maybe", "colour": "red"},
+            {"type": "openai-chat", "model": "b", "base_url": "http://127.0.0.1:9/v1", "max_connections": -1},
+        ],
+        "payloads": {"file": "missing.jsonl"},
+        "load": {"n_requests": 0, "run_duration": 5, "tiemout": 1},
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_suite(data, base_dir=tmp_path)
+    fields = [field for field, _ in caught.value.problems]
+    assert fields == ["results", "load.n_requests", "load.tiemout", "load", "endpoints[0].colour",
+                      "endpoints[0].stream", "payloads.file", "endpoints[1].max_connections"], str(caught.value)
+
+
+def test_check_plan_steps_over_each_bad_option_of_an_endpoint():
+    suite = SuiteSpec(endpoints=[{**ENDPOINT, "http_client": "curl", "max_connections": -1, "extra_body": "x"}], **PLAN)
+    with pytest.raises(ConfigError) as caught:
+        check_plan(suite)
+    assert [f for f, _ in caught.value.problems] == ["endpoints[0].extra_body", "endpoints[0].max_connections",
+                                                      "endpoints[0].http_client"], str(caught.value)
+
+
+def test_endpoint_options_keep_their_env_references_until_built(monkeypatch):
+    monkeypatch.setenv("SUITE_TEST_TOKEN", "tok-fake-0002")
+    monkeypatch.setenv("SUITE_TEST_MODEL", "model-from-env")
+    suite = parse_suite({
+        "endpoints": [{"type": "openai-chat", "model": "${SUITE_TEST_MODEL}", "base_url": "http://127.0.0.1:9/v1",
+                       "headers": {"Authorization": "Bearer ${SUITE_TEST_TOKEN}"}}],
+        **PLAN,
+    })
+    (endpoint,) = suite.endpoints
+    assert endpoint.model_id == "model-from-env"  # names runs and folders: expanded when read
+    assert "tok-fake-0002" not in suite.model_dump_json()
+    assert endpoint.options()["headers"] == {"Authorization": "Bearer ${SUITE_TEST_TOKEN}"}
+    assert endpoint.build().headers == {"Authorization": "Bearer tok-fake-0002"}
+    monkeypatch.delenv("SUITE_TEST_TOKEN")
+    with pytest.raises(ConfigError) as caught:
+        check_plan(suite)
+    assert caught.value.field == "endpoints[0].headers" and "SUITE_TEST_TOKEN" in str(caught.value)
