@@ -28,7 +28,7 @@ from .checks import MAX_CLIENTS, Problems, check_int
 from .errors import ConfigError
 from .schedule import ARRIVALS, Schedule
 
-__all__ = ["LoadPlan", "MAX_RATE"]
+__all__ = ["LoadPlan", "MAX_RATE", "OPEN_LOOP_ONLY", "combination_problems"]
 
 #: Highest rate one load-generator process is allowed to be asked for (req/s).
 MAX_RATE = 100_000.0
@@ -65,47 +65,35 @@ class LoadPlan:
         seed: int = 0,
     ) -> "LoadPlan":
         problems = Problems()
+        for field, message in combination_problems(dict(
+                clients=clients, rate=rate, arrival=arrival, burstiness=burstiness, ramp_up=ramp_up,
+                max_concurrency=max_concurrency, warmup_requests=warmup_requests, warmup_seconds=warmup_seconds,
+                run_duration=run_duration)):
+            problems.add(field, message)
         if rate is None:
-            if clients is None:
-                clients = 1
+            clients = 1 if clients is None else clients
             with problems.collect():
                 check_int("clients", clients, minimum=1, maximum=MAX_CLIENTS)
             bound = _bound(problems, clients if isinstance(clients, int) and clients >= 1 else 1, n_requests,
                            run_duration)
-            for name, value, default in (("arrival", arrival, "constant"), ("burstiness", burstiness, None),
-                                         ("ramp_up", ramp_up, 0.0), ("max_concurrency", max_concurrency, None),
-                                         ("warmup_seconds", warmup_seconds, 0.0)):
-                if value != default:
-                    problems.add(name, "applies to open-loop runs only: give load.rate instead of clients")
             problems.raise_if_any("invalid load")
             return cls(clients=int(clients), bound=bound)  # type: ignore[arg-type]
 
-        if clients is not None:
-            problems.add("rate", "give either clients (closed loop) or rate (open loop), not both")
         if not _number(rate) or rate <= 0:  # type: ignore[operator]
             problems.add("rate", f"must be a positive number of requests per second, got {rate!r}")
         elif rate > MAX_RATE:  # type: ignore[operator]
-            problems.add("rate", f"must be at most {MAX_RATE:,.0f} req/s per process (use load.shards), got {rate!r}")
+            problems.add("rate", f"must be at most {MAX_RATE:,.0f} req/s per process, got {rate!r}")
         if arrival not in ARRIVALS:
             problems.add("arrival", f"must be one of {', '.join(ARRIVALS)}, got {arrival!r}")
-        if arrival == "gamma":
-            if burstiness is None:
-                problems.add("burstiness", "arrival: gamma needs burstiness (the gamma shape: 1 is Poisson)")
-            elif not _number(burstiness) or burstiness <= 0:
-                problems.add("burstiness", f"must be a positive number, got {burstiness!r}")
-        elif burstiness is not None:
-            problems.add("burstiness", "applies to arrival: gamma only")
+        if burstiness is not None and (not _number(burstiness) or burstiness <= 0):
+            problems.add("burstiness", f"must be a positive number, got {burstiness!r}")
         bound = _bound(problems, 1, n_requests, run_duration)
         seconds = bound.deadline_s if bound is not None else None
         if not _number(ramp_up) or ramp_up < 0:
             problems.add("ramp_up", f"must be a number of seconds >= 0, got {ramp_up!r}")
-        elif ramp_up and seconds is not None and ramp_up > seconds:
-            problems.add("ramp_up", f"{ramp_up} s is longer than the run ({seconds} s)")
         if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
                                             or max_concurrency < 1):
             problems.add("max_concurrency", f"must be a whole number >= 1, got {max_concurrency!r}")
-        if warmup_requests:
-            problems.add("warmup_requests", "closed-loop only: an open-loop run warms up with warmup_seconds")
         if not _number(warmup_seconds) or warmup_seconds < 0:
             problems.add("warmup_seconds", f"must be a number of seconds >= 0, got {warmup_seconds!r}")
         problems.raise_if_any("invalid load")
@@ -141,6 +129,38 @@ class LoadPlan:
         return {"load_mode": "rate", "rate": s.rate, "arrival": s.arrival, "burstiness": s.burstiness,
                 "ramp_up": s.ramp_up_s, "max_concurrency": self.max_concurrency,
                 "warmup_seconds": self.warmup_seconds}
+
+
+#: Options that only an open-loop run takes, with their defaults.
+OPEN_LOOP_ONLY = {"arrival": "constant", "burstiness": None, "ramp_up": 0.0, "max_concurrency": None,
+                  "warmup_seconds": 0.0}
+
+
+def combination_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rules between load options (the one home for them: the Runner and spec files both
+    ask here). ``values`` holds the options as given; a missing one has its default."""
+    rate, clients = values.get("rate"), values.get("clients")
+    arrival, burstiness = values.get("arrival", "constant"), values.get("burstiness")
+    out: list[tuple[str, str]] = []
+    if rate is None:
+        for name, default in OPEN_LOOP_ONLY.items():
+            if values.get(name, default) not in (default, None) or (default is None and values.get(name) is not None):
+                out.append((name, "applies to open-loop runs only: give load.rate instead of clients"))
+        return out
+    if clients is not None:
+        out.append(("rate", "give either clients (closed loop) or rate (open loop), not both"))
+    if arrival == "gamma" and burstiness is None:
+        out.append(("burstiness", "arrival: gamma needs burstiness (the gamma shape: 1 is Poisson, < 1 burstier)"))
+    elif arrival != "gamma" and burstiness is not None:
+        out.append(("burstiness", "applies to arrival: gamma only"))
+    ramp, duration = values.get("ramp_up") or 0, values.get("run_duration")
+    if isinstance(duration, timedelta):
+        duration = duration.total_seconds()
+    if _number(ramp) and _number(duration) and ramp > duration:
+        out.append(("ramp_up", f"{ramp} s is longer than the run ({duration} s)"))
+    if values.get("warmup_requests"):
+        out.append(("warmup_requests", "closed-loop only: an open-loop run warms up with warmup_seconds"))
+    return out
 
 
 def _bound(problems: Problems, clients: int, n_requests: Any, run_duration: Any) -> Bound:
