@@ -1,4 +1,4 @@
-"""``llmeter-flows emulator openai|bedrock|sagemaker``: serve an emulator until SIGINT/SIGTERM.
+"""``llmeter-flows emulator openai|bedrock|sagemaker|anthropic|all``: serve an emulator until SIGINT/SIGTERM.
 
 Prints exactly ``listening on http://HOST:PORT`` (flushed) once the port is bound, so a
 parent process can start it with ``--port 0`` and read the URL from its first line.
@@ -89,6 +89,7 @@ def _command(kind: str, help_text: str) -> None:
 _command("openai", "OpenAI API: /v1/chat/completions, /v1/responses, /v1/models.")
 _command("bedrock", "Bedrock runtime: Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream.")
 _command("sagemaker", "SageMaker runtime: InvokeEndpoint and InvokeEndpointWithResponseStream.")
+_command("anthropic", "Anthropic Messages API: /v1/messages.")
 _command("all", "Every API above on one port.")
 
 
