@@ -31,13 +31,15 @@ __all__ = ["Chart", "CHARTS", "render_charts", "write_charts", "charts_markdown"
 
 @dataclass(frozen=True)
 class Chart:
-    """One chart: file name, title, y label, the stats columns drawn and a y scale factor."""
+    """One chart: file name, title, y label, the stats columns drawn and a y scale factor.
+    An ``optional`` chart is drawn only when the sweep has a value in one of its columns."""
 
     name: str
     title: str
     ylabel: str
     columns: tuple[str, ...]
     scale: float = 1.0
+    optional: bool = False
 
 
 CHARTS: tuple[Chart, ...] = (
@@ -56,6 +58,8 @@ CHARTS: tuple[Chart, ...] = (
     Chart("requests-per-minute", "Requests per minute", "requests / min", ("requests_per_minute",)),
     Chart("output-tps", "Output tokens per second", "tokens / s", ("output_tps",)),
     Chart("error-rate", "Error rate", "% of requests failed", ("failed_requests_rate",), scale=100.0),
+    Chart("cost", "Cost per 1M output tokens and per 1k requests", "cost",
+          ("cost_per_1m_output_tokens", "cost_per_1k_requests"), optional=True),
 )
 
 _STYLES = ("-", "--", ":")
@@ -69,7 +73,12 @@ def render_charts(frame: pd.DataFrame, series: str | None = None, dpi: int = 80)
     """
     groups = list(frame.groupby(series, sort=False)) if series and series in frame.columns else [(None, frame)]
     ticks = sorted({int(v) for v in frame["clients"].dropna()}) if "clients" in frame.columns else []
-    return {chart.name: _render(chart, groups, ticks, dpi) for chart in CHARTS}
+    return {chart.name: _render(chart, groups, ticks, dpi) for chart in CHARTS
+            if not chart.optional or _has_values(frame, chart.columns)}
+
+
+def _has_values(frame: pd.DataFrame, columns: tuple[str, ...]) -> bool:
+    return any(c in frame.columns and pd.to_numeric(frame[c], errors="coerce").notna().any() for c in columns)
 
 
 def _render(chart: Chart, groups: list, ticks: list[int], dpi: int) -> bytes:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .cost import Pricing
 from .endpoints import Endpoint, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .payloads import load_payloads
@@ -56,6 +57,7 @@ class EndpointSpec(BaseModel):
 
     type: str = Field(description="Endpoint type, e.g. openai-chat, openai-responses, bedrock-converse-stream")
     model_id: str = Field(alias="model", description="Model id (or SageMaker endpoint name) sent to the API")
+    pricing: Pricing | None = Field(None, description="Prices: per 1M tokens and/or per instance hour (cost in stats.json)")
 
     @model_validator(mode="after")
     def _no_secrets(self) -> "EndpointSpec":
@@ -166,6 +168,10 @@ class RunSpec(BaseModel):
             from .cache_buster import CacheBuster
 
             options["callbacks"] = [CacheBuster()]
+        if self.endpoint.pricing is not None:
+            from .cost import CostModel
+
+            options["callbacks"] = [*options.get("callbacks", []), CostModel(self.endpoint.pricing)]
         options.update(overrides)
         return Runner(endpoint, payloads, **options)
 
