@@ -21,7 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
 from llmeter_core.errors import ConfigError
-from llmeter_core.spec import EndpointSpec, LoadSpec, PayloadSpec, RunSpec, format_validation_error, read_yaml
+from llmeter_core.spec import (EndpointSpec, LoadSpec, PayloadSpec, RunSpec, TokenizerName, format_validation_error,
+                               read_yaml)
 
 from .layout import slug
 
@@ -63,6 +64,8 @@ class _Plan(BaseModel):
     )
     live_interval: float = Field(5.0, gt=0, description="Seconds between live metrics updates in the UI")
     seed: int = Field(0, description="Seed of each client's payload order")
+    tokenizer: TokenizerName | None = Field(
+        None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only")
 
     @field_validator("name")
     @classmethod
@@ -118,6 +121,7 @@ def run_spec(plan: _Plan, endpoint: EndpointSpec, clients: int, output: str, run
         payloads=plan.payloads,
         live_interval=plan.live_interval,
         seed=plan.seed,
+        tokenizer=plan.tokenizer,
     )
 
 
@@ -175,8 +179,12 @@ def parse_suite(data: Any, base_dir: Path | None = None) -> SuiteSpec:
         suite = SuiteSpec.model_validate(expand_env(data))
     except ValidationError as exc:
         raise format_validation_error(exc) from None
-    if base_dir is not None and suite.payloads.file and not Path(suite.payloads.file).is_absolute():
+    if base_dir is not None and suite.payloads.file and "://" not in suite.payloads.file \
+            and not Path(suite.payloads.file).is_absolute():
         suite.payloads.file = str((base_dir / suite.payloads.file).resolve())
+    if base_dir is not None and suite.tokenizer and suite.tokenizer.startswith("hf:") \
+            and not Path(suite.tokenizer[3:]).expanduser().is_absolute():
+        suite.tokenizer = "hf:" + str((base_dir / suite.tokenizer[3:]).resolve())
     return suite
 
 

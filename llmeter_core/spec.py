@@ -24,20 +24,23 @@ once, not just the first.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .cost import Pricing
 from .endpoints import Endpoint, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .payloads import load_payloads
+from .synthetic import SyntheticSpec
+from .tokenizers import Tokenizer, check_tokenizer_spec, load_tokenizer
 
 __all__ = [
     "EndpointSpec",
     "LoadSpec",
     "PayloadSpec",
+    "TokenizerName",
     "RunSpec",
     "load_spec",
     "parse_spec",
@@ -45,6 +48,16 @@ __all__ = [
     "format_validation_error",
 ]
 
+
+def _tokenizer_form(value: str) -> str:
+    try:
+        return check_tokenizer_spec(value)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+
+
+#: A ``tokenizer:`` value, its form checked when the spec is read (its file when it is loaded).
+TokenizerName = Annotated[str, AfterValidator(_tokenizer_form)]
 
 _SECRET_FIELDS = frozenset({"api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "password"})
 
@@ -99,25 +112,42 @@ class LoadSpec(BaseModel):
 
 
 class PayloadSpec(BaseModel):
-    """What to send: plain prompts (turned into the endpoint's request body) or a payload file."""
+    """What to send: plain prompts (turned into the endpoint's request body), a payload file,
+    or a synthetic workload of asked token lengths."""
 
     model_config = ConfigDict(extra="forbid")
 
     prompts: list[str] | None = Field(None, min_length=1, description="Prompts, each sent as a user message")
     file: str | None = Field(None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)")
+    synthetic: SyntheticSpec | None = Field(None, description="Prompts and replies of asked token lengths (seeded)")
     max_tokens: int | None = Field(None, ge=1, description="Maximum output tokens (with prompts)")
     extra: dict[str, Any] = Field(default_factory=dict, description="Keys merged into every payload (temperature, ...)")
 
     @model_validator(mode="after")
     def _one_source(self) -> "PayloadSpec":
-        if (self.prompts is None) == (self.file is None):
-            raise ValueError("give exactly one of prompts and file")
+        sources = [name for name in ("prompts", "file", "synthetic") if getattr(self, name) is not None]
+        if len(sources) != 1:
+            raise ValueError("give exactly one of prompts, file and synthetic")
         if self.file is not None and self.max_tokens is not None:
             raise ValueError("max_tokens applies to prompts; with a file, put it in the payloads")
+        if self.synthetic is not None and self.max_tokens is not None:
+            raise ValueError("max_tokens applies to prompts; with synthetic, output_tokens sets it")
         return self
+
+    def build_workload(self, endpoint: Endpoint, base_dir: Path | None = None,
+                       tokenizer: Tokenizer | None = None) -> tuple[list[dict[str, Any]], list[Any]]:
+        """The payloads and the callbacks that record what each asked for (synthetic lengths)."""
+        if self.synthetic is not None:
+            from .synthetic import build_synthetic
+
+            payloads, lengths = build_synthetic(self.synthetic, endpoint, tokenizer or load_tokenizer(None), self.extra)
+            return payloads, [lengths]
+        return self.build(endpoint, base_dir), []
 
     def build(self, endpoint: Endpoint, base_dir: Path | None = None) -> list[dict[str, Any]]:
         """The payloads: prompts in the endpoint's own request body, or a file's bodies."""
+        if self.synthetic is not None:
+            return self.build_workload(endpoint, base_dir)[0]
         if self.prompts is not None:
             return [endpoint.payload_for(p, self.max_tokens, **self.extra) for p in self.prompts]
         path = Path(self.file)  # type: ignore[arg-type]
@@ -141,6 +171,8 @@ class RunSpec(BaseModel):
     low_memory: bool = Field(False, description="Keep responses on disk only")
     cache_buster: bool = Field(False, description="Make every payload unique so the run measures prompt-cache misses")
     seed: int = Field(0, description="Seed of each client's payload shuffle")
+    tokenizer: TokenizerName | None = Field(
+        None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only")
     base_dir: Path | None = Field(None, exclude=True, description="Folder that relative paths are read from")
 
     def runner(self, **overrides: Any):
@@ -148,7 +180,8 @@ class RunSpec(BaseModel):
         from .runner import Runner
 
         endpoint = self.endpoint.build()
-        payloads = self.payloads.build(endpoint, self.base_dir)
+        tokenizer = load_tokenizer(self.tokenizer, self.base_dir) if self.tokenizer is not None else None
+        payloads, workload = self.payloads.build_workload(endpoint, self.base_dir, tokenizer)
         options: dict[str, Any] = dict(
             clients=self.load.clients,
             n_requests=self.load.n_requests,
@@ -164,10 +197,14 @@ class RunSpec(BaseModel):
             low_memory=self.low_memory,
             seed=self.seed,
         )
+        if tokenizer is not None:
+            options["tokenizer"] = tokenizer
+        if workload:  # first: they find the payloads as built, before any callback replaces them
+            options["callbacks"] = list(workload)
         if self.cache_buster:
             from .cache_buster import CacheBuster
 
-            options["callbacks"] = [CacheBuster()]
+            options["callbacks"] = [*options.get("callbacks", []), CacheBuster()]
         if self.endpoint.pricing is not None:
             from .cost import CostModel
 
