@@ -182,6 +182,9 @@ def parse_suite(data: Any, base_dir: Path | None = None) -> SuiteSpec:
     if base_dir is not None and suite.payloads.file and "://" not in suite.payloads.file \
             and not Path(suite.payloads.file).is_absolute():
         suite.payloads.file = str((base_dir / suite.payloads.file).resolve())
+    dataset = suite.payloads.dataset
+    if base_dir is not None and dataset is not None:
+        dataset.path = dataset.resolve(base_dir.resolve())
     if base_dir is not None and suite.tokenizer and suite.tokenizer.startswith("hf:") \
             and not Path(suite.tokenizer[3:]).expanduser().is_absolute():
         suite.tokenizer = "hf:" + str((base_dir / suite.tokenizer[3:]).resolve())

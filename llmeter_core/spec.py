@@ -30,9 +30,10 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .cost import Pricing
+from .datasets import DatasetSpec
 from .endpoints import Endpoint, create_endpoint, endpoint_class
 from .errors import ConfigError
-from .payloads import load_payloads
+from .payloads import is_url, load_payloads
 from .synthetic import SyntheticSpec
 from .tokenizers import Tokenizer, check_tokenizer_spec, load_tokenizer
 
@@ -120,18 +121,21 @@ class PayloadSpec(BaseModel):
     prompts: list[str] | None = Field(None, min_length=1, description="Prompts, each sent as a user message")
     file: str | None = Field(None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)")
     synthetic: SyntheticSpec | None = Field(None, description="Prompts and replies of asked token lengths (seeded)")
+    dataset: DatasetSpec | None = Field(None, description="User turns of a ShareGPT-style conversation file")
     max_tokens: int | None = Field(None, ge=1, description="Maximum output tokens (with prompts)")
     extra: dict[str, Any] = Field(default_factory=dict, description="Keys merged into every payload (temperature, ...)")
 
     @model_validator(mode="after")
     def _one_source(self) -> "PayloadSpec":
-        sources = [name for name in ("prompts", "file", "synthetic") if getattr(self, name) is not None]
+        sources = [name for name in ("prompts", "file", "synthetic", "dataset") if getattr(self, name) is not None]
         if len(sources) != 1:
-            raise ValueError("give exactly one of prompts, file and synthetic")
+            raise ValueError("give exactly one of prompts, file, synthetic and dataset")
         if self.file is not None and self.max_tokens is not None:
             raise ValueError("max_tokens applies to prompts; with a file, put it in the payloads")
         if self.synthetic is not None and self.max_tokens is not None:
             raise ValueError("max_tokens applies to prompts; with synthetic, output_tokens sets it")
+        if self.dataset is not None and self.max_tokens is not None:
+            raise ValueError("max_tokens applies to prompts; with a dataset, set dataset.max_tokens")
         return self
 
     def build_workload(self, endpoint: Endpoint, base_dir: Path | None = None,
@@ -150,6 +154,12 @@ class PayloadSpec(BaseModel):
             return self.build_workload(endpoint, base_dir)[0]
         if self.prompts is not None:
             return [endpoint.payload_for(p, self.max_tokens, **self.extra) for p in self.prompts]
+        if self.dataset is not None:
+            from .datasets import build_dataset
+
+            return build_dataset(self.dataset, endpoint, base_dir, self.extra)
+        if is_url(self.file):  # type: ignore[arg-type]
+            return [{**p, **self.extra} for p in load_payloads(self.file)]  # type: ignore[arg-type]
         path = Path(self.file)  # type: ignore[arg-type]
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
