@@ -55,11 +55,23 @@ def run(
     except LLMeterError as exc:
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(_exit_status(exc))
+    if parsed.plots and result.output_path and result.responses and not result.interrupted:  # Ctrl-C: exit now
+        _write_plots(result)
     where = result.output_path or "(not saved: no output)"
     state = "interrupted; partial run saved" if result.interrupted else "done"
     print(f"{state}: {result.total_requests} requests, {result.stats['failed_requests']} failed -> {where}")
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _write_plots(result) -> None:
+    """The run's latency charts beside it; a failure is a warning (the run is saved)."""
+    from .plots import write_run_plots
+
+    try:
+        write_run_plots(result)
+    except Exception as exc:  # noqa: BLE001 - charts are a view of what was saved
+        err.print(f"[yellow]warning[/yellow] charts not written: {type(exc).__name__}: {exc}", highlight=False)
 
 
 def _exit_status(exc: LLMeterError) -> int:

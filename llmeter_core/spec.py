@@ -180,6 +180,7 @@ class RunSpec(BaseModel):
     live_interval: float = Field(5.0, gt=0, description="Seconds between live stats snapshots")
     low_memory: bool = Field(False, description="Keep responses on disk only")
     cache_buster: bool = Field(False, description="Make every payload unique so the run measures prompt-cache misses")
+    plots: bool = Field(True, description="Write latency heatmaps and TTFT/TTLT histograms to <run>/plots/")
     seed: int = Field(0, description="Seed of each client's payload shuffle")
     tokenizer: TokenizerName | None = Field(
         None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only")
