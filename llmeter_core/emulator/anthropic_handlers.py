@@ -93,7 +93,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return _error(400, "invalid_request_error", "max_tokens: Field required")
     stream = bool(body.get("stream"))
     words = content_words(body.get("system")) + messages_words(body.get("messages"))
-    served = state.begin("anthropic.messages", stream, start, words, max_tokens, "msg_")
+    served = state.begin("anthropic.messages", stream, start, words, max_tokens, "msg_", body)
     error = _fault_response(state, served)
     if error is not None:
         return error
