@@ -153,3 +153,12 @@ def test_hf_tokenizer_in_a_spec_is_recorded_in_run_config(tmp_path):
     assert all(len(hf.encode(r.input_prompt)) == 64 for r in result.responses)
     config = (tmp_path / "synthetic" / "run_config.json").read_text()
     assert f"hf:{TINY.resolve()}/tokenizer.json (sha256 {hf.sha256})" in config
+
+
+def test_the_example_spec_builds():
+    from llmeter_core.spec import load_spec
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "anthropic-synthetic.yaml"
+    runner = load_spec(example).runner(output_path=None)
+    assert len(runner.payloads) == 200 and all(p["max_tokens"] == 256 for p in runner.payloads)
+    assert {type(c).__name__ for c in runner.callbacks} == {"SyntheticLengths", "CostModel"}
