@@ -1,4 +1,4 @@
-"""``llmeter-flows emulator openai|bedrock|sagemaker``: serve an emulator until SIGINT/SIGTERM.
+"""``llmeter-flows emulator openai|bedrock|sagemaker|anthropic|all``: serve an emulator until SIGINT/SIGTERM.
 
 Prints exactly ``listening on http://HOST:PORT`` (flushed) once the port is bound, so a
 parent process can start it with ``--port 0`` and read the URL from its first line.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -38,18 +38,14 @@ async def serve(kind: str, config: EmulatorConfig, host: str, port: int) -> None
         await emulator.stop()
 
 
-def _run(kind: str, host: str, port: int, ttft_ms: str, itl_ms: str, output_tokens: str, rate_429: float,
-         rate_500: float, rate_disconnect: float, rate_slow_first_byte: float, slow_first_byte_ms: float,
-         retry_after_s: float, disconnect_mode: str, cached_tokens: int, cache_write_tokens: int,
-         reasoning_tokens: int, model: Optional[str], seed: int) -> None:
+def _run(kind: str, host: str, port: int, settings: dict[str, Any]) -> None:
+    """Build the config from the command's options (named as ``EmulatorConfig``'s fields)."""
+    for name in ("ttft_ms", "itl_ms", "output_tokens"):
+        settings[name] = parse_dist(settings[name])
+    if settings.get("model") is None:
+        settings["model"] = EmulatorConfig.model
     try:
-        config = EmulatorConfig(
-            ttft_ms=parse_dist(ttft_ms), itl_ms=parse_dist(itl_ms), output_tokens=parse_dist(output_tokens),
-            rate_429=rate_429, rate_500=rate_500, rate_disconnect=rate_disconnect,
-            rate_slow_first_byte=rate_slow_first_byte, slow_first_byte_ms=slow_first_byte_ms,
-            retry_after_s=retry_after_s, disconnect_mode=disconnect_mode, cached_tokens=cached_tokens,
-            cache_write_tokens=cache_write_tokens, reasoning_tokens=reasoning_tokens,
-            model=model or EmulatorConfig.model, seed=seed)
+        config = EmulatorConfig(**settings)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -79,10 +75,13 @@ def _command(kind: str, help_text: str) -> None:
         reasoning_tokens: int = typer.Option(0, help="Reasoning tokens reported in usage."),
         model: Optional[str] = typer.Option(None, help="Model name served when the request names none."),
         seed: int = typer.Option(0, help="Seed of the latency and fault draws."),
+        prefix_cache: bool = typer.Option(False, "--prefix-cache", help="Model a prompt-prefix cache (cached tokens, "
+                                                                        "shorter TTFT for a prefix seen before)."),
+        prefix_cache_block_tokens: int = typer.Option(16, help="Prefix cache block size, tokens."),
+        prefix_cache_ttft_saving: float = typer.Option(0.8, help="Share of the TTFT a fully cached prompt saves."),
     ) -> None:
-        _run(kind, host, port, ttft_ms, itl_ms, output_tokens, rate_429, rate_500, rate_disconnect,
-             rate_slow_first_byte, slow_first_byte_ms, retry_after_s, disconnect_mode, cached_tokens,
-             cache_write_tokens, reasoning_tokens, model, seed)
+        settings = {name: value for name, value in locals().items() if name not in ("kind", "host", "port")}
+        _run(kind, host, port, settings)
 
     command.__doc__ = help_text
     emulator_app.command(kind)(command)
@@ -91,6 +90,7 @@ def _command(kind: str, help_text: str) -> None:
 _command("openai", "OpenAI API: /v1/chat/completions, /v1/responses, /v1/models.")
 _command("bedrock", "Bedrock runtime: Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream.")
 _command("sagemaker", "SageMaker runtime: InvokeEndpoint and InvokeEndpointWithResponseStream.")
+_command("anthropic", "Anthropic Messages API: /v1/messages.")
 _command("all", "Every API above on one port.")
 
 
