@@ -1,112 +1,22 @@
-"""Sweep charts: latency percentiles, throughput and error rate against client count.
+"""Sweep charts on disk and in the UI. The charts themselves (``CHARTS``, ``render_charts``)
+live in ``llmeter_core.sweep_charts``, shared with ``SweepResult``.
 
-Rendered with matplotlib's Agg canvas (no display, no browser: plotly's PNG export needs
-kaleido and a Chrome install, which a fresh offline machine does not have). Figures are
-built with the object API, never pyplot's global state, so sweeps running at the same time
-can render from worker threads without stepping on each other. Each chart is a
-PNG written beside the sweep summary through fsspec, so ``s3://`` roots work too, and the
-same bytes are embedded in a markdown artifact as data URIs so the Prefect UI shows them
-without access to the bucket.
-
-With a ``series`` column (one value per endpoint or model) every chart draws one line per
-series: that is the model comparison.
+Each chart is a PNG written beside the sweep summary through fsspec, so ``s3://`` roots work
+too, and the same bytes are embedded in a markdown artifact as data URIs so the Prefect UI
+shows them without access to the bucket.
 """
 
 from __future__ import annotations
 
 import base64
-import io
-from dataclasses import dataclass
 
 import fsspec
-import pandas as pd
-from matplotlib import rcParams
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+from llmeter_core.sweep_charts import CHARTS, Chart, render_charts
 
 from .layout import join_url
 
 __all__ = ["Chart", "CHARTS", "render_charts", "write_charts", "charts_markdown"]
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart: file name, title, y label, the stats columns drawn and a y scale factor."""
-
-    name: str
-    title: str
-    ylabel: str
-    columns: tuple[str, ...]
-    scale: float = 1.0
-
-
-CHARTS: tuple[Chart, ...] = (
-    Chart(
-        "ttft",
-        "Time to first token",
-        "seconds",
-        ("time_to_first_token-p50", "time_to_first_token-p90", "time_to_first_token-p99"),
-    ),
-    Chart(
-        "ttlt",
-        "Time to last token",
-        "seconds",
-        ("time_to_last_token-p50", "time_to_last_token-p90", "time_to_last_token-p99"),
-    ),
-    Chart("requests-per-minute", "Requests per minute", "requests / min", ("requests_per_minute",)),
-    Chart("output-tps", "Output tokens per second", "tokens / s", ("output_tps",)),
-    Chart("error-rate", "Error rate", "% of requests failed", ("failed_requests_rate",), scale=100.0),
-)
-
-_STYLES = ("-", "--", ":")
-
-
-def render_charts(frame: pd.DataFrame, series: str | None = None, dpi: int = 80) -> dict[str, bytes]:
-    """PNG bytes for every chart in ``CHARTS``, keyed by chart name.
-
-    ``frame`` has a ``clients`` column and stats columns; missing values (a run with no
-    successful request has no latency) leave gaps rather than failing the sweep.
-    """
-    groups = list(frame.groupby(series, sort=False)) if series and series in frame.columns else [(None, frame)]
-    ticks = sorted({int(v) for v in frame["clients"].dropna()}) if "clients" in frame.columns else []
-    return {chart.name: _render(chart, groups, ticks, dpi) for chart in CHARTS}
-
-
-def _render(chart: Chart, groups: list, ticks: list[int], dpi: int) -> bytes:
-    colors = rcParams["axes.prop_cycle"].by_key()["color"]
-    fig = Figure(figsize=(6.0, 3.6), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for g, (label, group) in enumerate(groups):
-        group = group.sort_values("clients")
-        for c, column in enumerate(chart.columns):
-            if column not in group.columns:
-                continue
-            y = pd.to_numeric(group[column], errors="coerce") * chart.scale
-            parts = [str(label)] if label is not None else []
-            if len(chart.columns) > 1:
-                parts.append(column.rsplit("-", 1)[-1])
-            ax.plot(
-                group["clients"],
-                y,
-                marker="o",
-                linestyle=_STYLES[c % len(_STYLES)],
-                color=colors[(g if label is not None else c) % len(colors)],
-                label=" ".join(parts) or None,
-            )
-    ax.set_title(chart.title)
-    ax.set_xlabel("concurrent clients")
-    ax.set_ylabel(chart.ylabel)
-    if ticks:
-        ax.set_xticks(ticks)
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[1]:
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def write_charts(pngs: dict[str, bytes], folder: str, prefix: str = "") -> dict[str, str]:

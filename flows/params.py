@@ -35,6 +35,7 @@ from llmeter_core.spec import (
     PayloadSpec,
     RunSpec,
     Seed,
+    TokenizerName,
     check_parts,
     expand_env,
     read_yaml,
@@ -98,6 +99,8 @@ class _Plan(BaseModel):
     )
     live_interval: LiveInterval = Field(5.0, description="Seconds between live metrics updates in the UI")
     seed: Seed = Field(0, description="Seed of each client's payload order")
+    tokenizer: TokenizerName | None = Field(
+        None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only")
 
     @field_validator("name")
     @classmethod
@@ -154,6 +157,7 @@ def run_spec(plan: _Plan, endpoint: EndpointSpec, clients: int, output: str, run
         payloads=plan.payloads,
         live_interval=plan.live_interval,
         seed=plan.seed,
+        tokenizer=plan.tokenizer,
     )
 
 
@@ -222,8 +226,15 @@ def parse_suite(data: Any, base_dir: Path | None = None) -> SuiteSpec:
             check_parts(endpoint, expanded.get("payloads"), base_dir, problems, endpoint_field=f"endpoints[{index}]")
         raise problems.error("invalid suite") from None
     problems.raise_if_any("invalid suite")
-    if base_dir is not None and suite.payloads.file and not Path(suite.payloads.file).is_absolute():
+    if base_dir is not None and suite.payloads.file and "://" not in suite.payloads.file \
+            and not Path(suite.payloads.file).is_absolute():
         suite.payloads.file = str((base_dir / suite.payloads.file).resolve())
+    dataset = suite.payloads.dataset
+    if base_dir is not None and dataset is not None:
+        dataset.path = dataset.resolve(base_dir.resolve())
+    if base_dir is not None and suite.tokenizer and suite.tokenizer.startswith("hf:") \
+            and not Path(suite.tokenizer[3:]).expanduser().is_absolute():
+        suite.tokenizer = "hf:" + str((base_dir / suite.tokenizer[3:]).resolve())
     return suite
 
 

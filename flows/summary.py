@@ -37,7 +37,8 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
     "run_url",
 )
 
-#: What the sweep table artifact shows (the CSV and Parquet keep every column).
+#: What the sweep table artifact shows (the CSV and Parquet keep every column); columns a
+#: sweep does not have (``cost_*`` without ``pricing``) are left out.
 TABLE_COLUMNS: tuple[str, ...] = (
     "endpoint",
     "clients",
@@ -51,6 +52,8 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "time_to_last_token-p50",
     "time_to_last_token-p90",
     "time_to_last_token-p99",
+    "cost_total",
+    "cost_per_1m_output_tokens",
     "interrupted",
     "run_url",
 )

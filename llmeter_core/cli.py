@@ -64,6 +64,8 @@ def run(
     except LLMeterError as exc:
         print_error(exc)
         raise typer.Exit(_exit_status(exc))
+    if parsed.plots and result.output_path and result.responses and not result.interrupted:  # Ctrl-C: exit now
+        _write_plots(result)
     where = result.output_path or "(not saved: no output)"
     stop_reason = result.stats.get("stop_reason")  # the run stopped itself (endpoint unreachable)
     state = "interrupted; partial run saved" if result.interrupted else (
@@ -80,6 +82,16 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED)
     if stop_reason:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _write_plots(result) -> None:
+    """The run's latency charts beside it; a failure is a warning (the run is saved)."""
+    from .plots import write_run_plots
+
+    try:
+        write_run_plots(result)
+    except Exception as exc:  # noqa: BLE001 - charts are a view of what was saved
+        err.print(f"[yellow]warning[/yellow] charts not written: {type(exc).__name__}: {exc}", highlight=False)
 
 
 def _exit_status(exc: LLMeterError) -> int:

@@ -179,12 +179,35 @@ class Result:
 
         return pd.DataFrame([r.to_dict() for r in self.responses])
 
+    def get_dimension(self, name: str, filter_dimension: str | None = None, filter_value: Any = None) -> list[Any]:
+        """One value per response (LLMeter's ``Result.get_dimension``): a response field
+        (``time_to_first_token``, ``num_tokens_output``...) or an annotation
+        (``asked_output_tokens``, ``cost``...), ``None`` where a response lacks it. With
+        ``filter_dimension``, only the responses whose value of it equals ``filter_value``
+        (``filter_dimension="error_type", filter_value=None``: the successful ones)."""
+        for dimension in (name, filter_dimension):
+            if dimension is not None and dimension not in _RESPONSE_FIELDS and not any(
+                    dimension in r.annotations for r in self.responses):
+                raise KeyError(f"{dimension!r} is neither a response field ({', '.join(sorted(_RESPONSE_FIELDS))}) "
+                               "nor an annotation of any response")
+        responses = self.responses
+        if filter_dimension is not None:
+            responses = [r for r in responses if _dimension(r, filter_dimension) == filter_value]
+        return [_dimension(r, name) for r in responses]
+
     @property
     def stats_url(self) -> str | None:
         return join_url(self.output_path, "stats.json") if self.output_path else None
 
 
 _RESULT_FIELDS = tuple(f.name for f in fields(Result) if f.name not in ("responses", "load_warnings", "_stats"))
+_RESPONSE_FIELDS = frozenset(f.name for f in fields(InvocationResponse)) - {"annotations"}
+
+
+def _dimension(response: InvocationResponse, name: str) -> Any:
+    if name in _RESPONSE_FIELDS:
+        return getattr(response, name)
+    return response.annotations.get(name)
 
 
 def _read_json(fs: Any, root: str, name: str, notes: list[str]) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ import inspect
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .connect_failures import DEFAULT_MAX_CONSECUTIVE
@@ -43,16 +43,21 @@ from .checks import (
     Problems,
     problems_of,
 )
+from .cost import Pricing
+from .datasets import DatasetSpec
 from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_class
 from .errors import ConfigError
-from .payloads import load_payloads
 from .load_plan import MAX_RATE, combination_problems
+from .payloads import is_url, load_payloads
+from .synthetic import SyntheticSpec
+from .tokenizers import Tokenizer, check_tokenizer_spec, load_tokenizer
 from .yaml_files import expand_env, read_yaml
 
 __all__ = [
     "EndpointSpec",
     "LoadSpec",
     "PayloadSpec",
+    "TokenizerName",
     "RunSpec",
     "load_spec",
     "parse_spec",
@@ -96,6 +101,17 @@ def _with_rules(data: Any, handler: ModelWrapValidatorHandler[_M], rules: Callab
     return model
 
 
+def _tokenizer_form(value: str) -> str:
+    try:
+        return check_tokenizer_spec(value)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+
+
+#: A ``tokenizer:`` value, its form checked when the spec is read (its file when it is loaded).
+TokenizerName = Annotated[str, AfterValidator(_tokenizer_form)]
+
+
 class EndpointSpec(BaseModel):
     """Which endpoint to load. Fields other than ``type`` and ``model_id`` are passed to the
     endpoint class (``base_url``, ``stream``, ``region``...)."""
@@ -104,6 +120,7 @@ class EndpointSpec(BaseModel):
 
     type: str = Field(description="Endpoint type, e.g. openai-chat, openai-responses, bedrock-converse-stream")
     model_id: str = Field(alias="model", description="Model id (or SageMaker endpoint name) sent to the API")
+    pricing: Pricing | None = Field(None, description="Prices: per 1M tokens and/or per instance hour (cost in stats.json)")
 
     @model_validator(mode="after")
     def _no_secrets(self) -> "EndpointSpec":
@@ -241,12 +258,15 @@ class LoadSpec(BaseModel):
 
 
 class PayloadSpec(BaseModel):
-    """What to send: plain prompts (turned into the endpoint's request body) or a payload file."""
+    """What to send: plain prompts (turned into the endpoint's request body), a payload file,
+    a ShareGPT-style dataset, or a synthetic workload of asked token lengths."""
 
     model_config = ConfigDict(extra="forbid")
 
     prompts: list[str] | None = Field(None, min_length=1, description="Prompts, each sent as a user message")
     file: str | None = Field(None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)")
+    synthetic: SyntheticSpec | None = Field(None, description="Prompts and replies of asked token lengths (seeded)")
+    dataset: DatasetSpec | None = Field(None, description="User turns of a ShareGPT-style conversation file")
     max_tokens: int | None = Field(None, ge=1, strict=True, description="Maximum output tokens (with prompts)")
     extra: dict[str, Any] = Field(default_factory=dict, description="Keys merged into every payload (temperature, ...)")
 
@@ -254,21 +274,48 @@ class PayloadSpec(BaseModel):
     @classmethod
     def _one_source(cls, data: Any, handler: ModelWrapValidatorHandler["PayloadSpec"]) -> "PayloadSpec":
         def rules(raw: dict[str, Any]) -> list[str]:
-            if (raw.get("prompts") is None) == (raw.get("file") is None):
-                return ["give exactly one of prompts and file"]
-            if raw.get("file") is not None and raw.get("max_tokens") is not None:
-                return ["max_tokens applies to prompts; with a file, put it in the payloads"]
+            sources = [name for name in ("prompts", "file", "synthetic", "dataset") if raw.get(name) is not None]
+            if len(sources) != 1:
+                return ["give exactly one of prompts, file, synthetic and dataset"]
+            if raw.get("max_tokens") is not None:
+                where = {"file": "with a file, put it in the payloads", "synthetic": "with synthetic, output_tokens sets it",
+                         "dataset": "with a dataset, set dataset.max_tokens"}
+                if sources[0] in where:
+                    return [f"max_tokens applies to prompts; {where[sources[0]]}"]
             return []
 
         return _with_rules(data, handler, rules)
 
+    def build_workload(self, endpoint: Endpoint | None, base_dir: Path | None = None,
+                       tokenizer: Tokenizer | None = None) -> tuple[list[dict[str, Any]], list[Any]]:
+        """The payloads and the callbacks that record what each asked for (synthetic lengths)."""
+        if self.synthetic is not None:
+            if endpoint is None:
+                return [], []
+            from .synthetic import build_synthetic
+
+            payloads, lengths = build_synthetic(self.synthetic, endpoint, tokenizer or load_tokenizer(None), self.extra)
+            return payloads, [lengths]
+        return self.build(endpoint, base_dir), []
+
     def build(self, endpoint: Endpoint | None, base_dir: Path | None = None) -> list[dict[str, Any]]:
         """The payloads: prompts in the endpoint's own request body, or a file's bodies
-        (read without an endpoint; prompts need one and give [] without)."""
+        (read without an endpoint; prompts, datasets and synthetic workloads need one and
+        give [] without)."""
+        if self.synthetic is not None:
+            return self.build_workload(endpoint, base_dir)[0]
         if self.prompts is not None:
             if endpoint is None:
                 return []
             return [endpoint.payload_for(p, self.max_tokens, **self.extra) for p in self.prompts]
+        if self.dataset is not None:
+            if endpoint is None:
+                return []
+            from .datasets import build_dataset
+
+            return build_dataset(self.dataset, endpoint, base_dir, self.extra)
+        if is_url(self.file):  # type: ignore[arg-type]
+            return [{**p, **self.extra} for p in load_payloads(self.file)]  # type: ignore[arg-type]
         path = Path(self.file)  # type: ignore[arg-type]
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
@@ -291,7 +338,10 @@ class RunSpec(BaseModel):
     cache_buster: bool = Field(
         False, strict=True, description="Make every payload unique so the run measures prompt-cache misses"
     )
+    plots: bool = Field(True, strict=True, description="Write latency heatmaps and TTFT/TTLT histograms to <run>/plots/")
     seed: Seed = Field(0, description="Seed of each client's payload shuffle")
+    tokenizer: TokenizerName | None = Field(
+        None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only")
     base_dir: Path | None = Field(None, exclude=True, description="Folder that relative paths are read from")
 
     def runner(self, **overrides: Any):
@@ -300,7 +350,14 @@ class RunSpec(BaseModel):
 
         problems = Problems()
         endpoint, payloads = check_parts(self.endpoint, self.payloads, self.base_dir, problems)
+        tokenizer = None
+        if self.tokenizer is not None:
+            with problems.collect():
+                tokenizer = load_tokenizer(self.tokenizer, self.base_dir)
         problems.raise_if_any()
+        workload: list[Any] = []
+        if self.payloads.synthetic is not None:  # built with the run's tokenizer
+            payloads, workload = self.payloads.build_workload(endpoint, self.base_dir, tokenizer)
         options: dict[str, Any] = dict(
             clients=self.load.clients,
             rate=self.load.rate,
@@ -323,10 +380,18 @@ class RunSpec(BaseModel):
             low_memory=self.low_memory,
             seed=self.seed,
         )
+        if tokenizer is not None:
+            options["tokenizer"] = tokenizer
+        if workload:  # first: they find the payloads as built, before any callback replaces them
+            options["callbacks"] = list(workload)
         if self.cache_buster:
             from .cache_buster import CacheBuster
 
-            options["callbacks"] = [CacheBuster()]
+            options["callbacks"] = [*options.get("callbacks", []), CacheBuster()]
+        if self.endpoint.pricing is not None:
+            from .cost import CostModel
+
+            options["callbacks"] = [*options.get("callbacks", []), CostModel(self.endpoint.pricing)]
         options.update(overrides)
         return Runner(endpoint, payloads, **options)
 

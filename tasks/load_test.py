@@ -19,10 +19,11 @@ Two rules the engine cannot enforce by itself:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import acreate_link_artifact, acreate_table_artifact
+from prefect.artifacts import acreate_link_artifact, acreate_markdown_artifact, acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.runtime import task_run
 
@@ -115,6 +116,8 @@ async def run_load_test(
                     key=artifact_key(prefix, "stats"),
                     description=f"stats.json of load run {run_name}",
                 )
+            if spec.plots and result.responses and result.output_path and not result.interrupted:
+                await _publish_plots(result, prefix, run_name, logger)
             logger.info(
                 "load run %s %s: %s requests, %s failed -> %s",
                 run_name,
@@ -124,3 +127,20 @@ async def run_load_test(
                 result.output_path,
             )
     return summary
+
+
+async def _publish_plots(result: Result, prefix: str, run_name: str, logger: Any) -> None:
+    """Latency heatmaps and histograms beside the run and in a markdown artifact. Charts are
+    a view of what was saved: failing to write them is logged, never fails the run."""
+    from llmeter_core.plots import plots_markdown, render_run_plots, write_run_plots
+
+    try:
+        pngs = await asyncio.to_thread(render_run_plots, result.responses)
+        urls = await asyncio.to_thread(write_run_plots, result, pngs)
+    except Exception as exc:  # noqa: BLE001 - a chart is never worth a failed run
+        logger.warning("run %s: charts not written: %s: %s", run_name, type(exc).__name__, exc)
+        return
+    if pngs:
+        await acreate_markdown_artifact(plots_markdown(f"Load run {run_name}", pngs, urls),
+                                        key=artifact_key(prefix, "plots"),
+                                        description=f"latency heatmaps and histograms of load run {run_name}")

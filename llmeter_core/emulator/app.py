@@ -1,7 +1,7 @@
 """Building, starting and stopping an emulator server.
 
 ``build_app(kind, config)`` returns the aiohttp application for ``openai``, ``bedrock``,
-``sagemaker`` or ``all`` (every API on one port; the paths do not collide), plus the
+``sagemaker``, ``anthropic`` or ``all`` (every API on one port; the paths do not collide), plus the
 ground-truth routes every kind has:
 
 - ``GET /emulator/stats``: counters (requests by API, faults by kind, tokens) and the config.
@@ -28,7 +28,7 @@ from llmeter_core.emulator.wire import json_response
 
 __all__ = ["KINDS", "build_app", "start_emulator", "RunningEmulator", "EmulatorThread"]
 
-KINDS = ("openai", "bedrock", "sagemaker", "all")
+KINDS = ("openai", "bedrock", "sagemaker", "anthropic", "all")
 
 _MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -83,6 +83,10 @@ def build_app(kind: str = "openai", config: EmulatorConfig | dict | None = None,
         from llmeter_core.emulator.sagemaker_handlers import add_sagemaker_routes
 
         add_sagemaker_routes(app)
+    if kind in ("anthropic", "all"):
+        from llmeter_core.emulator.anthropic_handlers import add_anthropic_routes
+
+        add_anthropic_routes(app)
     return app
 
 

@@ -55,7 +55,7 @@ async def _begin(request: web.Request, api: str, stream: bool, read, caches: boo
         return state, None, aws_error(400, "ValidationException", "Malformed input request: not a JSON object.",
                                       state.new_id())
     words, cap = read(body)
-    served = state.begin(api, stream, start, words, cap)
+    served = state.begin(api, stream, start, words, cap, body=body)
     served.truth.finish_reason = "length" if served.schedule.truncated else "stop"
     if not caches:
         served.truth.cached_tokens = served.truth.cache_write_tokens = 0

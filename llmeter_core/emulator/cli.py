@@ -1,4 +1,4 @@
-"""``llmeter-flows emulator openai|bedrock|sagemaker``: serve an emulator until SIGINT/SIGTERM.
+"""``llmeter-flows emulator openai|bedrock|sagemaker|anthropic|all``: serve an emulator until SIGINT/SIGTERM.
 
 Prints exactly ``listening on http://HOST:PORT`` (flushed) once the port is bound, so a
 parent process can start it with ``--port 0`` and read the URL from its first line.
@@ -75,6 +75,10 @@ def _command(kind: str, help_text: str) -> None:
         reasoning_tokens: int = typer.Option(0, help="Reasoning tokens reported in usage."),
         model: Optional[str] = typer.Option(None, help="Model name served when the request names none."),
         seed: int = typer.Option(0, help="Seed of the latency and fault draws."),
+        prefix_cache: bool = typer.Option(False, "--prefix-cache", help="Model a prompt-prefix cache (cached tokens, "
+                                                                        "shorter TTFT for a prefix seen before)."),
+        prefix_cache_block_tokens: int = typer.Option(16, help="Prefix cache block size, tokens."),
+        prefix_cache_ttft_saving: float = typer.Option(0.8, help="Share of the TTFT a fully cached prompt saves."),
         max_concurrency: int = typer.Option(0, help="Capacity: requests served at once; the rest queue FIFO (0: no limit)."),
     ) -> None:
         settings = {name: value for name, value in locals().items() if name not in ("kind", "host", "port")}
@@ -87,6 +91,7 @@ def _command(kind: str, help_text: str) -> None:
 _command("openai", "OpenAI API: /v1/chat/completions, /v1/responses, /v1/models.")
 _command("bedrock", "Bedrock runtime: Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream.")
 _command("sagemaker", "SageMaker runtime: InvokeEndpoint and InvokeEndpointWithResponseStream.")
+_command("anthropic", "Anthropic Messages API: /v1/messages.")
 _command("all", "Every API above on one port.")
 
 

@@ -92,8 +92,11 @@ class EmulatorConfig:
     mid-stream: ``drop`` closes the connection, ``error`` sends an in-band error (an OpenAI
     ``error`` chunk/event, an AWS eventstream ``exception`` message), ``auto`` is ``drop``
     for OpenAI and ``error`` for Bedrock/SageMaker streams. ``max_records`` bounds the
-    per-request ground truth kept in memory (oldest dropped first).
-
+    per-request ground truth kept in memory (oldest dropped first). ``prefix_cache`` turns on
+    the prompt-prefix cache model (``prefix_cache.py``: blocks of
+    ``prefix_cache_block_tokens``, at most ``prefix_cache_max_blocks`` kept, the cached share
+    of a prompt cutting ``prefix_cache_ttft_saving`` of its TTFT); its cached tokens replace
+    ``cached_tokens``.
     ``max_concurrency`` is a capacity model: at most that many requests are served at once
     (0: no limit); the rest wait in arrival order before their handler starts, so their time
     to first token as a client sees it includes the queue, and the ground truth records each
@@ -113,6 +116,10 @@ class EmulatorConfig:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    prefix_cache: bool = False
+    prefix_cache_block_tokens: int = 16
+    prefix_cache_max_blocks: int = 100_000
+    prefix_cache_ttft_saving: float = 0.8
     model: str = "emulator-model"
     seed: int = 0
     max_records: int = 100_000
@@ -142,6 +149,13 @@ class EmulatorConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(name, f"must be a whole number >= 0, got {value!r}")
+        for name in ("prefix_cache_block_tokens", "prefix_cache_max_blocks"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"must be an int >= 1, got {value!r}")
+        saving = self.prefix_cache_ttft_saving
+        if isinstance(saving, bool) or not isinstance(saving, (int, float)) or not 0 <= saving <= 1:
+            raise ConfigError("prefix_cache_ttft_saving", f"must be a share in [0, 1], got {saving!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings (served by ``GET /emulator/stats``)."""

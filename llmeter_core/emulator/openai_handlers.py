@@ -89,7 +89,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if max_tokens is None:
         max_tokens = int_or_none(body.get("max_tokens"))
     served = state.begin("openai.chat", stream, start, messages_words(body.get("messages")), max_tokens,
-                         "chatcmpl-")
+                         "chatcmpl-", body)
     error = _fault_response(state, served)
     if error is not None:
         return error
@@ -213,7 +213,7 @@ async def responses(request: web.Request) -> web.StreamResponse:
     stream = bool(body.get("stream"))
     max_output_tokens = int_or_none(body.get("max_output_tokens"))
     served = state.begin("openai.responses", stream, start, _responses_input_words(body), max_output_tokens,
-                         "resp_")
+                         "resp_", body)
     error = _fault_response(state, served)
     if error is not None:
         return error

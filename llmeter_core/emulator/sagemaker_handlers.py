@@ -86,7 +86,7 @@ async def _begin(request: web.Request, api: str, stream: bool):
         return state, None, aws_error(400, "ValidationError", "Received client error (400): body is not JSON.",
                                       state.new_id()), {}, False
     chat, words, cap = _read(body)
-    served = state.begin(api, stream, start, words, cap)
+    served = state.begin(api, stream, start, words, cap, body=body)
     served.truth.finish_reason = "length" if served.schedule.truncated else "stop"
     error = aws_fault_response(state, served, "InternalFailure")
     if error is None and served.schedule.first_byte_s:

@@ -20,6 +20,7 @@ from llmeter_core.emulator.config import EmulatorConfig
 from llmeter_core.emulator.faults import FaultPicker
 from llmeter_core.emulator.ground_truth import GroundTruth, RequestTruth
 from llmeter_core.emulator.latency import Schedule, plan_schedule
+from llmeter_core.emulator.prefix_cache import PrefixCache
 
 __all__ = ["EmulatorState", "Served", "STATE_KEY", "count_words", "capacity_middleware"]
 
@@ -58,6 +59,9 @@ class EmulatorState:
     def reset(self) -> None:
         """Re-seed and clear counters, so a reset emulator replays the same draws."""
         self.rng = random.Random(self.config.seed)
+        config = self.config
+        self.prefix_cache = PrefixCache(config.prefix_cache_block_tokens, config.prefix_cache_max_blocks,
+                                        config.prefix_cache_ttft_saving) if config.prefix_cache else None
         self.truth.reset()
         self._next_id = 0
 
@@ -73,15 +77,19 @@ class EmulatorState:
         input_tokens: int,
         max_tokens: int | None,
         id_prefix: str = "",
+        body: dict | None = None,
     ) -> Served:
-        """Draw this request's fault and schedule and record it as received."""
+        """Draw this request's fault and schedule and record it as received. ``body`` (the
+        request's JSON) is what the prefix cache, when on, reads the prompt from."""
         config = self.config
         rng = self.rng
         fault = self.faults.pick(rng)
         first_byte_s = config.slow_first_byte_ms / 1000.0 if fault == "slow_first_byte" else 0.0
         schedule = plan_schedule(config, rng, max_tokens, first_byte_s)
-        request_id = self.new_id(id_prefix)
         cached = min(int(config.cached_tokens), input_tokens)
+        if self.prefix_cache is not None and body is not None:
+            cached, schedule = self.prefix_cache.apply(body, input_tokens, schedule)
+        request_id = self.new_id(id_prefix)
         truth = RequestTruth(
             request_id=request_id,
             api=api,

@@ -19,6 +19,7 @@ __all__ = ["Endpoint", "ENDPOINT_TYPES", "accepted_parameters", "endpoint_class"
 ENDPOINT_TYPES: dict[str, str] = {
     "openai-chat": "llmeter_core.endpoints.openai_chat:OpenAIChatEndpoint",
     "openai-responses": "llmeter_core.endpoints.openai_responses:OpenAIResponsesEndpoint",
+    "anthropic-messages": "llmeter_core.endpoints.anthropic_messages:AnthropicMessagesEndpoint",
     "bedrock-converse": "llmeter_core.endpoints.bedrock_converse:BedrockConverse",
     "bedrock-converse-stream": "llmeter_core.endpoints.bedrock_converse:BedrockConverseStream",
     "bedrock-invoke": "llmeter_core.endpoints.bedrock_invoke:BedrockInvokeModel",

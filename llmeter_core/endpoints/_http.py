@@ -155,6 +155,9 @@ class OpenAICompatibleEndpoint(Endpoint):
 
     #: Path appended to ``base_url``, e.g. ``/chat/completions``.
     api_path: str = ""
+    #: The header carrying the API key and the text before the key (Anthropic: ``x-api-key``).
+    auth_header: str = "Authorization"
+    auth_prefix: str = "Bearer "
 
     def __init__(
         self,
@@ -252,8 +255,8 @@ class OpenAICompatibleEndpoint(Endpoint):
         lower = {name.lower() for name in self.headers}
         headers = {name: value for name, value in headers.items() if name.lower() not in lower}
         headers.update(self.headers)
-        if self.__api_key and "authorization" not in lower:
-            headers["Authorization"] = f"Bearer {self.__api_key}"
+        if self.__api_key and self.auth_header.lower() not in lower:
+            headers[self.auth_header] = f"{self.auth_prefix}{self.__api_key}"
         return headers
 
     def _request_head(self, parts: Any) -> bytes:

@@ -21,7 +21,7 @@ def _frame() -> pd.DataFrame:
 
 def test_every_chart_is_a_png_even_with_missing_columns_and_gaps():
     pngs = render_charts(_frame())
-    assert set(pngs) == {c.name for c in CHARTS}
+    assert set(pngs) == {c.name for c in CHARTS if not c.optional}  # no pricing: no cost chart
     assert all(data.startswith(PNG) for data in pngs.values())
 
 
@@ -36,5 +36,11 @@ def test_written_files_and_markdown(tmp_path):
     urls = write_charts(pngs, str(tmp_path), prefix="x-")
     assert (tmp_path / "charts" / "x-ttft.png").read_bytes() == pngs["ttft"]
     markdown = charts_markdown("Sweep", pngs, urls)
-    assert markdown.count("data:image/png;base64,") == len(CHARTS)
+    assert markdown.count("data:image/png;base64,") == len(pngs)
     assert str(tmp_path / "charts" / "x-error-rate.png") in markdown
+
+
+def test_cost_chart_when_the_sweep_has_prices():
+    frame = _frame().assign(cost_per_1m_output_tokens=[2.0, 2.1, None, 3.0, 3.1, 3.2])
+    pngs = render_charts(frame, series="endpoint")
+    assert pngs["cost"].startswith(PNG)

@@ -110,3 +110,30 @@ def _emulator_requests(base_url: str) -> int:
     import httpx
 
     return int(httpx.get(base_url.removesuffix("/v1") + "/emulator/stats").json()["requests"])
+
+
+async def test_synthetic_anthropic_sweep_with_prices_has_cost_and_lengths(tmp_path):
+    """The issue's finish line through Prefect: a synthetic 512-in / 256-out workload on an
+    Anthropic endpoint with prices set; cost and length figures in stats.json, the sweep
+    summary, the charts, and SweepResult.load."""
+    from llmeter_core.emulator import EmulatorThread
+    from llmeter_core.sweep_result import SweepResult
+
+    pricing = {"input_per_1m": 3.0, "output_per_1m": 15.0}
+    synthetic = {"input_tokens": {"mean": 512}, "output_tokens": {"mean": 256}, "count": 10}
+    with EmulatorThread("anthropic", ttft_ms=0, itl_ms=0, output_tokens=10_000) as emu:
+        config = _config(emu.url, str(tmp_path), payloads={"synthetic": synthetic}, clients=[1, 2],
+                         endpoint={"type": "anthropic-messages", "model": "claude", "base_url": emu.url,
+                                   "pricing": pricing})
+        out = await load_test_sweep(config)
+    each = (512 * 3.0 + 256 * 15.0) / 1e6
+    frame = pd.read_csv(out["csv"])
+    assert list(frame["cost_per_1k_requests"]) == pytest.approx([each * 1000] * 2)
+    assert list(frame["cost_total"]) == pytest.approx([each * 3, each * 6])
+    assert list(frame["asked_output_tokens-average"]) == [256, 256]
+    assert list(frame["num_tokens_output-p50"]) == [256, 256] and list(frame["num_tokens_input-p50"]) == [512, 512]
+    assert "cost" in out["charts"]
+    assert (tmp_path / out["charts"]["cost"].removeprefix(str(tmp_path) + "/")).exists()
+    assert "cost_total" in out["table"][0]
+    sweep = SweepResult.load(out["folder"])
+    assert list(sweep.frame["cost_total"]) == pytest.approx(list(frame["cost_total"]))

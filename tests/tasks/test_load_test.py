@@ -79,6 +79,10 @@ async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_ur
     for key in ("time_to_first_token-p50", "time_to_last_token-p90", "requests_per_minute", "output_tps", "failed_requests"):
         assert stats[key] is not None
     assert len(Result.load(summary["run_url"]).responses) == 8
+    plots = {path.rsplit("/", 1)[-1] for path in fs.ls(f"{root}/plots", refresh=True)}
+    assert plots == {"latency-heatmap-ttft.png", "latency-heatmap-ttlt.png", "ttft-histogram.png", "ttlt-histogram.png"}
+    (charts,) = (await _artifacts(f"{prefix}-plots"))[f"{prefix}-plots"]
+    assert charts.type == "markdown" and charts.data.count("data:image/png;base64,") == 4
 
     found = await _artifacts(f"{prefix}-metrics", f"{prefix}-stats", f"{prefix}-progress", f"{prefix}-live")
     (metrics,) = found[f"{prefix}-metrics"]
