@@ -103,6 +103,16 @@ class LoadPlan:
         return cls(clients=1, bound=bound, schedule=schedule, max_concurrency=max_concurrency, warmup_seconds=float(warmup_seconds))
 
     # -- what it means ----------------------------------------------------------------------
+    def connections(self) -> int:
+        """How many connections to open before the first request: one per client, or for a
+        rate, one second's worth of sends (what is in flight while responses take up to a
+        second), at most ``max_concurrency`` (the endpoint caps it further)."""
+        s = self.schedule
+        if s is None:
+            return self.clients
+        estimate = max(1, math.ceil(s.rate))
+        return min(estimate, self.max_concurrency) if self.max_concurrency else estimate
+
     def warmup_schedule(self) -> Schedule | None:
         """The warm-up of an open-loop run: the same process for ``warmup_seconds`` (another
         seed, so the measured schedule is unchanged by it)."""

@@ -269,7 +269,7 @@ class Runner:
                 folder.write_json("run_config.json", self.run_config())
                 folder.write_lines("payload.jsonl", (_dumps(p) for p in self.payloads))
             if folder is None or folder.failure is None:
-                await self.endpoint.open(clients=self.clients)  # one warm connection per client
+                await self.endpoint.open(clients=self.plan.connections())  # warm connections: one per client
                 try:
                     for callback in self.callbacks:
                         await callback.before_run(self)

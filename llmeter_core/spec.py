@@ -250,11 +250,13 @@ class LoadSpec(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _one_bound(cls, data: Any, handler: ModelWrapValidatorHandler["LoadSpec"]) -> "LoadSpec":
-        def rules(raw: dict[str, Any]) -> list[str]:
-            problem = one_bound_problem(raw.get("n_requests"), raw.get("run_duration"))
-            return ([problem] if problem else []) + [f"{f}: {m}" for f, m in combination_problems(raw)]
+        return _with_rules(data, handler, cls.load_rules)
 
-        return _with_rules(data, handler, rules)
+    @classmethod
+    def load_rules(cls, raw: dict[str, Any]) -> list[str]:
+        """The rules between fields: one bound, and those of ``load_plan.combination_problems``."""
+        problem = one_bound_problem(raw.get("n_requests"), raw.get("run_duration"))
+        return ([problem] if problem else []) + [f"{f}: {m}" for f, m in combination_problems(raw)]
 
 
 class PayloadSpec(BaseModel):
