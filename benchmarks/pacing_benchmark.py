@@ -12,6 +12,10 @@ is never the limit), and the engine sends a constant schedule at ``--rate`` (def
 - ``cpu_us_per_request_open`` / ``cpu_us_per_request_closed``: this process's CPU per
   request of the open-loop run and of a closed-loop run of the same length sending as fast
   as 32 clients can; target: open within 10 % of closed;
+- ``cpu_us_per_request_closed_same_rate``: a closed loop at the same request rate (8 clients
+  against an emulator whose time to first token makes them send ``--rate`` requests per
+  second in all), so it sleeps between requests as a paced generator does: the fair
+  comparison at a rate below what the machine can do (see the benchmarks README);
 - ``timer``: the pacer's wake-up mechanism (``timerfd`` on Linux, else the event loop's);
   ``load_avg_1m``: the machine's load when it started (read every figure against it).
 
@@ -71,12 +75,15 @@ def main() -> None:
 
         hrtimer._libc = lambda: None  # type: ignore[assignment]  # the event loop's own timers
     load = os.getloadavg()[0]
-    with emulator_process(ttft_ms=0, itl_ms=0, output_tokens=1) as url:
+    paced_clients = 8
+    with emulator_process(ttft_ms=0, itl_ms=0, output_tokens=1) as url, \
+            emulator_process(ttft_ms=paced_clients / args.rate * 1000, itl_ms=0, output_tokens=1) as paced_url:
         body = chat_body(url, 1)
-        opened, closed = [], []
-        for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits both alike
+        opened, closed, paced = [], [], []
+        for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits all alike
             opened.append(one_run(url, body, args.duration, args.rate, None))
             closed.append(one_run(url, body, args.duration, None, 32))
+            paced.append(one_run(paced_url, body, args.duration, None, paced_clients))
 
     def median(rows: list[dict], key: str) -> float:
         return statistics.median(r[key] for r in rows if r[key] is not None)
@@ -90,6 +97,8 @@ def main() -> None:
         "dispatch_delay_p99_ms": round(median(opened, "dispatch_p99_ms"), 3),
         "cpu_us_per_request_open": round(median(opened, "cpu_us_per_request"), 1),
         "cpu_us_per_request_closed": round(median(closed, "cpu_us_per_request"), 1),
+        "cpu_us_per_request_closed_same_rate": round(median(paced, "cpu_us_per_request"), 1),
+        "closed_same_rate_rps": round(median(paced, "rps"), 1),
         "closed_loop_rps": round(median(closed, "rps"), 1),
         "failed": sum(r["failed"] for r in opened + closed),
         "client_bound_open": [r["client_bound"] for r in opened],
