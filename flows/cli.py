@@ -78,8 +78,9 @@ def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
     """The sweep (or comparison) table printed at the end of a command."""
     table = Table(title=f"{title} (latencies in ms)")
     multi = len({r.get("endpoint") for r in rows}) > 1
-    columns = (["endpoint"] if multi else []) + [
-        "clients",
+    rated = any(r.get("rate") is not None for r in rows)
+    load = ["rate", "achieved"] if rated else ["clients"]
+    columns = (["endpoint"] if multi else []) + load + [
         "requests",
         "failed",
         "req/min",
@@ -94,8 +95,8 @@ def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
         table.add_column(column, justify="left" if column == "endpoint" else "right")
     for r in rows:
         cells = [str(r.get("endpoint"))] if multi else []
+        cells += [_num(r.get("rate"), 1), _num(r.get("achieved_rate"), 1)] if rated else [_num(r.get("clients"))]
         cells += [
-            _num(r.get("clients")),
             _num(r.get("total_requests")),
             _num(r.get("failed_requests")),
             _num(r.get("requests_per_minute"), 1),
@@ -112,6 +113,11 @@ def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 def _report(result: dict[str, Any], title: str, started: float) -> None:
     out.print(sweep_table(result["table"], title))
+    for row in result["table"]:
+        if row.get("client_bound"):
+            err.print(f"[yellow]warning[/yellow] {row.get('endpoint')} at {row.get('rate') or row.get('clients')}: "
+                      "CLIENT-BOUND, the load generator was the bottleneck (stats.json client_bound_reason): its "
+                      "numbers describe this machine, not the endpoint", highlight=False)
     out.print(f"results: [bold]{result['folder']}[/bold]")
     out.print(f"summary: {result['csv']}  (and {Path(result['parquet']).name})")
     if result.get("charts"):
@@ -178,7 +184,7 @@ def sweep(
             if len(spec.endpoints) == 1:
                 from .sweep import load_test_sweep
 
-                config = SweepConfig(**spec.model_dump(exclude={"endpoints", "concurrent"}), endpoint=spec.endpoints[0])
+                config = spec.sweep_config(spec.endpoints[0])
                 result = _run_flow(load_test_sweep(config))
             else:
                 from .model_sweep import model_sweep

@@ -77,8 +77,13 @@ def sweep_folder(root: str, name: str, when: str | None = None) -> str:
     return join_url(root, slug(name, "sweep"), when or stamp())
 
 
-def run_name_for(clients: int, label: str | None = None) -> str:
-    """``00004-clients`` as LLMeter's LoadTest names runs; prefixed by the endpoint label
+def run_name_for(clients: int | None, label: str | None = None, rate: float | None = None) -> str:
+    """``00004-clients`` as LLMeter's LoadTest names runs, or ``rate-00040`` for an open-loop
+    rate (``rate-00002.5`` when it is not whole); prefixed by the endpoint label
     (``gpt-4o-mini-00004-clients``) when several endpoints share one sweep folder."""
-    base = f"{clients:05d}-clients"
+    if rate is not None:
+        whole = float(rate).is_integer()
+        base = f"rate-{int(rate):05d}" if whole else f"rate-{float(rate):07.1f}".rstrip("0").rstrip(".")
+    else:
+        base = f"{clients:05d}-clients"
     return f"{slug(label)}-{base}" if label else base

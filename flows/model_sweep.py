@@ -32,6 +32,8 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "endpoint",
     "model_id",
     "clients",
+    "rate",
+    "achieved_rate",
     "total_requests",
     "failed_requests",
     "requests_per_minute",
@@ -79,22 +81,22 @@ async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, 
         folder = folder or sweep_folder(results_root(suite.results), suite.name)
         groups = server_groups(suite.endpoints)
         logger.info(
-            "model sweep %s: %d endpoints on %d servers, clients %s, %s -> %s",
+            "model sweep %s: %d endpoints on %d servers, %s %s, %s -> %s",
             suite.name,
             len(suite.endpoints),
             len(groups),
-            suite.clients,
+            "rates" if suite.rates is not None else "clients",
+            suite.rates if suite.rates is not None else suite.clients,
             "concurrently across servers" if suite.concurrent and len(groups) > 1 else "one after another",
             folder,
         )
-        base = suite.model_dump(exclude={"endpoints", "concurrent"})
 
         async def sweep_group(endpoints: list[EndpointSpec]) -> list[dict[str, Any]]:
             outputs = []
             for endpoint in endpoints:
                 if stop_requested():
                     break
-                config = SweepConfig(**base, endpoint=endpoint)
+                config = suite.sweep_config(endpoint)
                 out = await load_test_sweep(config, folder=folder, label=endpoint_label(endpoint))
                 outputs.append(out)
                 if out["interrupted"]:

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from llmeter_core.checks import Problems, problems_of
 from llmeter_core.errors import ConfigError
+from llmeter_core.bounds import one_bound_problem
+from llmeter_core.load_plan import MAX_RATE
 from llmeter_core.spec import (
     ClientCount,
     EndpointSpec,
@@ -42,7 +44,7 @@ from llmeter_core.spec import (
     validation_problems,
 )
 
-from .layout import slug
+from .layout import run_name_for, slug
 
 __all__ = [
     "SweepConfig",
@@ -62,10 +64,40 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NAMING_KEYS = ("type", "model", "model_id", "endpoint_name")
 
 
+#: One run of a sweep: ``("clients", n)`` (closed loop) or ``("rate", r)`` (open loop).
+LoadPoint = tuple[str, float]
+
+#: An open-loop rate of a sweep (req/s).
+Rate = Annotated[float, Field(gt=0, le=MAX_RATE, allow_inf_nan=False)]
+
+
+def _point_load(point: int | LoadPoint) -> dict[str, Any]:
+    if isinstance(point, tuple):
+        kind, value = point
+        return {"clients": int(value)} if kind == "clients" else {"rate": float(value)}
+    return {"clients": point}
+
+
 class SweepLoad(LoadSpec):
-    """A sweep's load: a spec file's ``load`` whose client count comes from ``clients``."""
+    """A sweep's load: a spec file's ``load`` whose client count comes from ``clients`` (or
+    whose rate comes from ``rates``). The rules between load options are checked on each
+    run's own load (``run_spec``, by ``check_plan`` before anything is sent), since only
+    there is the client count or rate known."""
 
     clients: SkipJsonSchema[None] = Field(None, exclude=True)  # type: ignore[assignment]
+    rate: SkipJsonSchema[None] = Field(None, exclude=True)  # type: ignore[assignment]
+
+    @classmethod
+    def load_rules(cls, raw: dict[str, Any]) -> list[str]:
+        """Only the one-bound rule here; the rest need the run's clients or rate."""
+        problem = one_bound_problem(raw.get("n_requests"), raw.get("run_duration"))
+        return [problem] if problem else []
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate_comes_from_the_list(cls, value: Any) -> None:
+        raise ValueError("a sweep takes its rates from `rates` (one run each), so load.rate would be ignored: "
+                         "remove it and list the rates in `rates`")
 
     @field_validator("clients", mode="before")
     @classmethod
@@ -93,6 +125,11 @@ class _Plan(BaseModel):
         min_length=1,
         description="Client counts, one run each, in this order (runs never overlap)",
     )
+    rates: list[Rate] | None = Field(
+        None,
+        min_length=1,
+        description="Instead of clients: open-loop request rates (req/s), one run each, in this order",
+    )
     results: str | None = Field(
         None,
         description="Results root: a local path or s3://bucket/prefix; default $LLMETER_RESULTS, else ./results",
@@ -101,6 +138,18 @@ class _Plan(BaseModel):
     seed: Seed = Field(0, description="Seed of each client's payload order")
     tokenizer: TokenizerName | None = Field(
         None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only")
+
+    @model_validator(mode="after")
+    def _clients_or_rates(self) -> "_Plan":
+        if self.rates is not None and "clients" in self.model_fields_set:
+            raise ValueError("give either clients (closed-loop runs) or rates (open-loop runs), not both")
+        return self
+
+    def load_points(self) -> list[LoadPoint]:
+        """The runs of the sweep, in order: ``("clients", n)`` or ``("rate", r)``."""
+        if self.rates is not None:
+            return [("rate", float(r)) for r in self.rates]
+        return [("clients", int(c)) for c in self.clients]
 
     @field_validator("name")
     @classmethod
@@ -127,6 +176,11 @@ class SuiteSpec(_Plan):
         "always run one after another, so they do not distort each other)",
     )
 
+    def sweep_config(self, endpoint: EndpointSpec) -> SweepConfig:
+        """The sweep of one of the suite's endpoints under the suite's load plan."""
+        base = self.model_dump(exclude={"endpoints", "concurrent"} | ({"clients"} if self.rates is not None else set()))
+        return SweepConfig(**base, endpoint=endpoint)
+
     @model_validator(mode="after")
     def _unique_labels(self) -> "SuiteSpec":
         seen: dict[str, int] = {}
@@ -146,14 +200,20 @@ def endpoint_label(endpoint: EndpointSpec) -> str:
     return str(endpoint.options().get("endpoint_name") or endpoint.model_id)
 
 
-def run_spec(plan: _Plan, endpoint: EndpointSpec, clients: int, output: str, run_name: str) -> RunSpec:
+def point_run_name(point: LoadPoint, label: str | None = None) -> str:
+    """The run folder name of one load point (``00004-clients``, ``rate-00040``)."""
+    kind, value = point
+    return run_name_for(int(value), label) if kind == "clients" else run_name_for(None, label, rate=value)
+
+
+def run_spec(plan: _Plan, endpoint: EndpointSpec, clients: int | LoadPoint, output: str, run_name: str) -> RunSpec:
     """The RunSpec of one run of a sweep."""
     return RunSpec(
         run_name=run_name,
         run_description=plan.description,
         output=output,
         endpoint=endpoint,
-        load=LoadSpec(**plan.load.model_dump(), clients=clients),
+        load=LoadSpec(**plan.load.model_dump(), **_point_load(clients)),
         payloads=plan.payloads,
         live_interval=plan.live_interval,
         seed=plan.seed,
@@ -170,7 +230,7 @@ def check_plan(plan: SweepConfig | SuiteSpec) -> None:
         named = [("endpoint", plan.endpoint)]
     problems = Problems()
     for prefix, endpoint in named:
-        spec = run_spec(plan, endpoint, max(plan.clients), output="unused", run_name="check")
+        spec = run_spec(plan, endpoint, max(plan.load_points(), key=lambda p: p[1]), output="unused", run_name="check")
         try:
             spec.runner(output_path=None, handle_signals=False)
         except ConfigError as exc:

@@ -31,6 +31,7 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
     "endpoint",
     "model_id",
     "clients",
+    "rate",
     "run_name",
     "interrupted",
     "total_requests",
@@ -42,6 +43,8 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
 TABLE_COLUMNS: tuple[str, ...] = (
     "endpoint",
     "clients",
+    "rate",
+    "achieved_rate",
     "total_requests",
     "failed_requests",
     "requests_per_minute",
@@ -54,6 +57,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "time_to_last_token-p99",
     "cost_total",
     "cost_per_1m_output_tokens",
+    "client_bound",
     "interrupted",
     "run_url",
 )
@@ -66,6 +70,7 @@ def summary_row(summary: dict[str, Any], endpoint: str | None = None) -> dict[st
         "endpoint": endpoint or summary.get("endpoint") or summary.get("model_id"),
         "model_id": summary.get("model_id"),
         "clients": summary.get("clients"),
+        "rate": summary.get("rate"),
         "run_name": summary.get("run_name"),
         "interrupted": bool(summary.get("interrupted", False)),
         "total_requests": summary.get("total_requests", stats.get("total_requests")),

@@ -20,8 +20,8 @@ from tasks import run_load_test
 from tasks.interrupts import stop_on_signals, stop_requested
 from tasks.load_test import backstop_seconds
 
-from .layout import results_root, run_name_for, slug, sweep_folder
-from .params import SweepConfig, check_plan, endpoint_label, run_spec
+from .layout import results_root, slug, sweep_folder
+from .params import SweepConfig, check_plan, endpoint_label, point_run_name, run_spec
 from .publish import publish_sweep
 from .summary import summary_row
 
@@ -33,14 +33,14 @@ async def sweep_runs(sweep: SweepConfig, folder: str, label: str | None, key_pre
     logger = get_run_logger()
     name = label or endpoint_label(sweep.endpoint)
     summaries: list[dict[str, Any]] = []
-    for clients in sweep.clients:
+    for point in sweep.load_points():
         if stop_requested():
-            logger.warning("stop requested: skipping the remaining client counts")
+            logger.warning("stop requested: skipping the remaining load points")
             break
-        run_name = run_name_for(clients, label)
-        spec = run_spec(sweep, sweep.endpoint, clients, folder, run_name)
+        run_name = point_run_name(point, label)
+        spec = run_spec(sweep, sweep.endpoint, point, folder, run_name)
         task = run_load_test.with_options(timeout_seconds=backstop_seconds(spec))
-        summary = await task(spec, artifact_prefix=slug(f"{key_prefix}-{run_name_for(clients)}"), endpoint_label=name)
+        summary = await task(spec, artifact_prefix=slug(f"{key_prefix}-{point_run_name(point)}"), endpoint_label=name)
         summaries.append(summary)
         if summary["interrupted"]:
             logger.warning("run %s was interrupted: the sweep stops here", run_name)
@@ -63,7 +63,8 @@ async def load_test_sweep(sweep: SweepConfig, folder: str | None = None, label: 
         check_plan(sweep)
         folder = folder or sweep_folder(results_root(sweep.results), sweep.name)
         key_prefix = slug(f"{sweep.name}-{label}" if label else sweep.name)
-        logger.info("sweep %s: clients %s -> %s", sweep.name, sweep.clients, folder)
+        points = sweep.rates if sweep.rates is not None else sweep.clients
+        logger.info("sweep %s: %s %s -> %s", sweep.name, "rates" if sweep.rates is not None else "clients", points, folder)
         summaries = await sweep_runs(sweep, folder, label, key_prefix)
         rows = [summary_row(s) for s in summaries]
         title = f"Sweep {sweep.name}" + (f" / {label}" if label else "")
@@ -90,5 +91,5 @@ if __name__ == "__main__":  # pragma: no cover - local use: python -m flows.swee
     from .params import load_suite
 
     suite = load_suite(sys.argv[1])
-    config = SweepConfig(**suite.model_dump(exclude={"endpoints", "concurrent"}), endpoint=suite.endpoints[0])
+    config = suite.sweep_config(suite.endpoints[0])
     print(asyncio.run(load_test_sweep(config))["csv"])

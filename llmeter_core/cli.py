@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from .emulator.cli import emulator_app
 from .errors import ConfigError, LLMeterError, StorageError
+from .live import generator_verdict
 
 __all__ = ["app", "main", "print_error", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_NOT_SAVED", "EXIT_INTERRUPTED"]
 
@@ -70,6 +71,13 @@ def run(
     state = "interrupted; partial run saved" if result.interrupted else (
         f"stopped, {stop_reason}; partial run saved" if stop_reason else "done")
     print(f"{state}: {result.total_requests} requests, {result.stats['failed_requests']} failed -> {where}")
+    if result.stats.get("load_mode") == "rate":
+        print(f"offered {result.stats.get('offered_rate') or 0:.1f} req/s, achieved "
+              f"{result.stats.get('achieved_rate') or 0:.1f} req/s, dispatch delay p99 "
+              f"{(result.stats.get('dispatch_delay-p99') or 0) * 1000:.2f} ms")
+    verdict = generator_verdict(result.stats)
+    if verdict:
+        print_error(verdict)
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     if stop_reason:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Union
 
-__all__ = ["LiveSnapshot", "LiveSink", "DISPLAY_GROUPS", "format_value", "grouped_rows"]
+__all__ = ["LiveSnapshot", "LiveSink", "DISPLAY_GROUPS", "format_value", "grouped_rows", "generator_rows",
+           "generator_verdict"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,40 @@ def format_value(key: str, value: Any) -> str:
     return str(value)
 
 
+def generator_verdict(stats: dict[str, Any]) -> str | None:
+    """A warning line when the load generator, not the endpoint, was the limit (else None)."""
+    if not stats.get("client_bound"):
+        return None
+    return (f"CLIENT-BOUND: the load generator was the bottleneck ({stats.get('client_bound_reason')}); "
+            "these numbers describe this machine, not the endpoint: lower the load or add shards")
+
+
+def generator_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The "Generator" group: offered and achieved rate, dispatch delay and latency from the
+    schedule (open loop), the generator's CPU and event-loop lag, and its verdict."""
+    rows = []
+    if stats.get("load_mode") == "rate":
+        rows += [
+            ("Generator", "offered req/s", format_value("offered_rate", stats.get("offered_rate"))),
+            ("Generator", "achieved req/s", format_value("achieved_rate", stats.get("achieved_rate"))),
+            ("Generator", "dispatch delay p99", format_value("time_", stats.get("dispatch_delay-p99"))),
+            ("Generator", "TTFT from schedule p50",
+             format_value("time_", stats.get("time_to_first_token_from_schedule-p50"))),
+            ("Generator", "TTFT from schedule p99",
+             format_value("time_", stats.get("time_to_first_token_from_schedule-p99"))),
+        ]
+    if "client_bound" not in stats:
+        return rows
+    cpu = stats.get("client_cpu_utilization-mean")
+    rows += [
+        ("Generator", "max in flight", format_value("max_in_flight", stats.get("max_in_flight"))),
+        ("Generator", "client CPU", "—" if cpu is None else f"{cpu:.0%}"),
+        ("Generator", "loop lag p99", format_value("time_", stats.get("event_loop_lag-p99"))),
+        ("Generator", "verdict", "CLIENT-BOUND" if stats.get("client_bound") else "ok"),
+    ]
+    return rows
+
+
 def grouped_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(group, label, formatted value) rows for displays and artifacts."""
     rows = []
@@ -77,4 +112,5 @@ def grouped_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
     errors = stats.get("errors") or {}
     for kind, count in errors.items():
         rows.append(("Errors", kind, f"{count:,}"))
+    rows += generator_rows(stats)
     return rows

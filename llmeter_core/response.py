@@ -15,7 +15,7 @@ import orjson
 
 from .clock import format_time, parse_time
 
-__all__ = ["InvocationResponse", "INCOMPLETE", "TIMEOUT"]
+__all__ = ["InvocationResponse", "INCOMPLETE", "TIMEOUT", "SCHEDULE_FIELDS"]
 
 #: error_type of a request still in flight when the run was cancelled or interrupted.
 INCOMPLETE = "incomplete"
@@ -29,6 +29,14 @@ class InvocationResponse:
 
     Partial data (text, time to first token) is kept when a stream fails midway; such a
     response still counts as failed.
+
+    ``inter_token_latency`` is the mean gap between consecutive output tokens after the
+    first, ``max_inter_token_latency`` the longest gap between two network reads carrying
+    output (guidellm's and aiperf's ITL). The schedule fields are set in open-loop runs only
+    (and only then written to responses.jsonl): ``scheduled_time`` is when the schedule said
+    to send, ``dispatch_delay`` how late the request actually left (seconds, a client queue
+    included), and the ``*_from_schedule`` latencies are measured from the scheduled time,
+    as the user behind the schedule saw them.
     """
 
     response_text: str | None = None
@@ -47,21 +55,31 @@ class InvocationResponse:
     retries: int | None = None
     request_time: datetime | None = None
     annotations: dict[str, Any] = field(default_factory=dict)
+    inter_token_latency: float | None = None
+    max_inter_token_latency: float | None = None
+    scheduled_time: datetime | None = None
+    dispatch_delay: float | None = None
+    time_to_first_token_from_schedule: float | None = None
+    time_to_last_token_from_schedule: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.error_type is None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in _FIELD_ORDER}
+        names = _FIELD_ORDER if self.scheduled_time is not None else _UNSCHEDULED
+        out = {name: getattr(self, name) for name in names}
         out["request_time"] = format_time(self.request_time)
+        if self.scheduled_time is not None:
+            out["scheduled_time"] = format_time(self.scheduled_time)
         return out
 
     def to_json(self) -> bytes:
         """One responses.jsonl line (without the newline). On the hot path: orjson writes the
         datetime itself (UTC, ``Z``; microseconds unless they are zero)."""
+        names = _FIELD_ORDER if self.scheduled_time is not None else _UNSCHEDULED
         return orjson.dumps(
-            {name: getattr(self, name) for name in _FIELD_ORDER},
+            {name: getattr(self, name) for name in names},
             default=_json_default,
             option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z,
         )
@@ -75,6 +93,7 @@ class InvocationResponse:
         known = _FIELD_NAMES
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["request_time"] = parse_time(kwargs.get("request_time"))
+        kwargs["scheduled_time"] = parse_time(kwargs.get("scheduled_time"))
         if kwargs.get("annotations") is None:
             kwargs["annotations"] = {}
         if kwargs.get("error") is not None and not kwargs.get("error_type"):
@@ -84,6 +103,10 @@ class InvocationResponse:
 
 _FIELD_ORDER = tuple(f.name for f in fields(InvocationResponse))
 _FIELD_NAMES = frozenset(_FIELD_ORDER)
+#: Fields of an open-loop send; a closed-loop response's jsonl line leaves them out.
+SCHEDULE_FIELDS = ("scheduled_time", "dispatch_delay", "time_to_first_token_from_schedule",
+                   "time_to_last_token_from_schedule")
+_UNSCHEDULED = tuple(name for name in _FIELD_ORDER if name not in SCHEDULE_FIELDS)
 
 
 def _json_default(value: Any) -> Any:

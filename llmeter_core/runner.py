@@ -36,7 +36,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .bounds import Bound, make_bound
+import numpy as np
+
+from .bounds import Bound
 from .callbacks import Callback
 from .checks import (
     MAX_CLIENTS,
@@ -49,11 +51,14 @@ from .checks import (
     check_seconds,
     typed_options,
 )
-from .clock import now_ns, utc_now
+from .clock import now_ns, to_datetime, utc_now
 from .connect_failures import DEFAULT_MAX_CONSECUTIVE, ClientBackoff, ConnectFailures
 from .endpoints.base import Endpoint
 from .errors import ConfigError, WriteError
 from .live import LiveSink, LiveSnapshot
+from .load_plan import LoadPlan
+from .monitor import GeneratorMonitor, verdict
+from .openloop import LEAD_NS, OpenLoop
 from .payloads import PayloadSource, client_order, describe_source, load_payloads
 from .response import InvocationResponse
 from .results import Result
@@ -84,7 +89,7 @@ class Runner:
         endpoint: Endpoint,
         payload: PayloadSource,
         *,
-        clients: int = 1,
+        clients: int | None = None,
         n_requests: int | None = None,
         run_duration: float | timedelta | None = None,
         output_path: str | Path | None = None,
@@ -103,19 +108,26 @@ class Runner:
         seed: int = 0,
         handle_signals: bool = True,
         max_consecutive_connect_failures: int = DEFAULT_MAX_CONSECUTIVE,
+        rate: float | None = None,
+        arrival: str = "constant",
+        burstiness: float | None = None,
+        ramp_up: float = 0.0,
+        max_concurrency: int | None = None,
+        warmup_seconds: float = 0.0,
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
         endpoint.check_available()  # a missing optional package: refused before any folder exists
         problems = Problems()  # every problem at once; the limits are documented in checks.py
-        with problems.collect():
-            check_int("clients", clients, minimum=1, maximum=MAX_CLIENTS)
+        with problems.collect():  # closed-loop clients or an open-loop rate, and the run's bound
+            plan = LoadPlan.build(clients=clients, rate=rate, arrival=arrival, burstiness=burstiness,
+                                  ramp_up=ramp_up, max_concurrency=max_concurrency, warmup_requests=warmup_requests,
+                                  warmup_seconds=warmup_seconds, n_requests=n_requests, run_duration=run_duration,
+                                  seed=seed)
         with problems.collect():
             check_int("warmup_requests", warmup_requests, minimum=0, maximum=MAX_REQUESTS_PER_CLIENT)
         with problems.collect():
             check_int("seed", seed, *SEED_RANGE)
-        with problems.collect():
-            make_bound(clients, n_requests, run_duration)
         if timeout is not None:
             with problems.collect():
                 check_seconds("timeout", timeout, maximum=MAX_WAIT_S)
@@ -135,7 +147,9 @@ class Runner:
         if tokenizer is not None and not callable(getattr(tokenizer, "encode", None)):
             problems.add("tokenizer", "must have an encode(text) method")
         problems.raise_if_any("invalid options")
-        self.bound: Bound = make_bound(clients, n_requests, run_duration)
+        self.plan = plan
+        clients = plan.clients
+        self.bound: Bound = plan.bound
 
         self.endpoint = endpoint
         self.payload_source = payload
@@ -174,6 +188,10 @@ class Runner:
         self._result: Result | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
         self._ran = False
+        self._max_in_flight = 0
+        self._open_loop: OpenLoop | None = None
+        self._open_backoff = ClientBackoff()  # connect failures of open-loop sends (never waited on)
+        self._monitor = GeneratorMonitor()
 
     # -- control ------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -204,6 +222,7 @@ class Runner:
             "endpoint": self.endpoint.to_config(),
             "tokenizer": describe_tokenizer(self.tokenizer),
             "clients": self.clients,
+            **self.plan.to_config(),
             "n_requests": self.n_requests,
             "run_duration": self.run_duration,
             "payload": describe_source(self.payload_source),
@@ -217,6 +236,7 @@ class Runner:
             "live_interval": self.live_interval,
             "seed": self.seed,
             "max_consecutive_connect_failures": self.max_consecutive_connect_failures,
+            "event_loop": _loop_kind(),
             "output_path": self._folder.url if self._folder else None,
         }
 
@@ -249,7 +269,7 @@ class Runner:
                 folder.write_json("run_config.json", self.run_config())
                 folder.write_lines("payload.jsonl", (_dumps(p) for p in self.payloads))
             if folder is None or folder.failure is None:
-                await self.endpoint.open(clients=self.clients)  # one warm connection per client
+                await self.endpoint.open(clients=self.plan.connections())  # warm connections: one per client
                 try:
                     for callback in self.callbacks:
                         await callback.before_run(self)
@@ -276,6 +296,7 @@ class Runner:
                 if folder is not None and folder.unwritten:
                     contributed["responses_not_written"] = folder.unwritten
                 contributed.update(self._connect_failures.stats())
+                contributed.update(self._generator_stats())
                 result.compute_stats(self._stats, contributed)
                 await self._emit(final=True)
                 if display is not None:
@@ -294,73 +315,110 @@ class Runner:
         return result
 
     async def _warm_up(self) -> None:
-        if not self.warmup_requests or self._stopping:
+        """Warm-up requests, sent and discarded: ``warmup_requests`` per client (closed loop) or
+        ``warmup_seconds`` of the schedule (open loop)."""
+        if self._stopping:
+            return
+        if self.plan.schedule is not None:
+            warm = self.plan.warmup_schedule()
+            if warm is not None:
+                order = client_order(self.payloads, 0, self.seed + 7919)
+                await OpenLoop(warm, order, self._warm_up_one, lambda: self._stopping,
+                               self.plan.max_concurrency).run()
+            return
+        if not self.warmup_requests:
             return
 
         async def one_client(client: int) -> None:
-            me = asyncio.current_task()
             order = client_order(self.payloads, client, self.seed + 7919)
             for _ in range(self.warmup_requests):
                 if self._stopping:
                     return
-                self._inflight.add(me)
-                try:
-                    await self.endpoint.call(next(order), self.timeout)
-                finally:
-                    self._inflight.discard(me)
+                await self._warm_up_one(next(order))
 
         await asyncio.gather(*(asyncio.ensure_future(one_client(c)) for c in range(self.clients)))
 
+    async def _warm_up_one(self, payload: dict[str, Any], scheduled_ns: int | None = None) -> None:
+        me = asyncio.current_task()
+        self._inflight.add(me)  # type: ignore[arg-type]
+        try:
+            await self.endpoint.call(payload, self.timeout)
+        finally:
+            self._inflight.discard(me)  # type: ignore[arg-type]
+
     async def _run_clients(self) -> None:
+        """Send the measured load: ``clients`` closed-loop clients, or the open-loop schedule."""
         loop = asyncio.get_running_loop()
         ticker = loop.create_task(self._tick())
         timers: list[asyncio.TimerHandle] = []
+        # an open-loop schedule starts a little ahead, so its first send is not already late
+        lead_s = LEAD_NS / 1e9 if self.plan.schedule is not None else 0.0
         if self.bound.deadline_s is not None:
-            timers.append(loop.call_later(self.bound.deadline_s, self._end_of_duration))
-        clients = [loop.create_task(self._client(c)) for c in range(self.clients)]
+            timers.append(loop.call_later(self.bound.deadline_s + lead_s, self._end_of_duration))
+        self._monitor.start()
+        if self.plan.schedule is not None:
+            self._open_loop = OpenLoop(self.plan.schedule, client_order(self.payloads, 0, self.seed),
+                                       self._send_scheduled, lambda: self._stopping, self.plan.max_concurrency)
+            senders = [loop.create_task(self._open_loop.run(self._started_ns + LEAD_NS))]
+        else:
+            senders = [loop.create_task(self._client(c)) for c in range(self.clients)]
         try:
-            await asyncio.gather(*clients)
+            await asyncio.gather(*senders)
         finally:
             self._stopping = True
+            self._monitor.stop()
+            if self._open_loop is not None:
+                self._open_loop.stop()
             for timer in timers:
                 timer.cancel()
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
-            for task in clients:
+            for task in senders:
                 task.cancel()
             ticker.cancel()
-            await asyncio.gather(ticker, *clients, return_exceptions=True)
+            await asyncio.gather(ticker, *senders, return_exceptions=True)
+
+    async def _send(self, payload: dict[str, Any], scheduled_ns: int | None) -> InvocationResponse | None:
+        """One measured request, the same for both kinds of load: ``before_invoke`` callbacks,
+        the call, the response completed, ``after_invoke``, recorded. None if the run stopped
+        before it was sent."""
+        for callback in self.callbacks:
+            replaced = await callback.before_invoke(payload)
+            if replaced is not None:
+                payload = replaced
+        if self._stopping:
+            return None
+        self._sent += 1
+        inflight = self._inflight
+        me = asyncio.current_task()
+        inflight.add(me)  # type: ignore[arg-type]
+        if len(inflight) > self._max_in_flight:
+            self._max_in_flight = len(inflight)
+        try:
+            response = await self.endpoint.call(payload, self.timeout)
+        finally:
+            inflight.discard(me)  # type: ignore[arg-type]
+        if scheduled_ns is not None:
+            _from_schedule(response, scheduled_ns)
+        self._complete(response)
+        for callback in self.callbacks:
+            await callback.after_invoke(response)
+        self._record(response)
+        return response
 
     async def _client(self, client: int) -> None:
+        """A closed-loop client: its next request when its last one ended."""
         order = client_order(self.payloads, client, self.seed)
         bound = self.bound
-        call = self.endpoint.call
-        timeout = self.timeout
-        callbacks = self.callbacks
-        inflight = self._inflight
+        send = self._send
         failures = self._connect_failures
         backoff = ClientBackoff()
-        me = asyncio.current_task()
         sent = 0
         while not self._stopping and bound.allows(sent):
-            payload = next(order)
-            for callback in callbacks:
-                replaced = await callback.before_invoke(payload)
-                if replaced is not None:
-                    payload = replaced
-            if self._stopping:
+            response = await send(next(order), None)
+            if response is None:
                 break
             sent += 1
-            self._sent += 1
-            inflight.add(me)
-            try:
-                response = await call(payload, timeout)
-            finally:
-                inflight.discard(me)
-            self._complete(response)
-            for callback in callbacks:
-                await callback.after_invoke(response)
-            self._record(response)
             if response.error_type is None:  # it waited for the server's answer, so it yielded
                 if failures.in_a_row or backoff.error is not None:
                     failures.succeeded(backoff)
@@ -373,6 +431,21 @@ class Runner:
                 self._stop_unreachable(failures.stop_reason)
             await asyncio.sleep(delay)
 
+    async def _send_scheduled(self, payload: dict[str, Any], scheduled_ns: int) -> None:
+        """An open-loop send. Connect failures count towards the unreachable-endpoint stop,
+        but never delay the schedule (no back-off: the next send keeps its time)."""
+        response = await self._send(payload, scheduled_ns)
+        if response is None:
+            return
+        failures = self._connect_failures
+        if response.error_type is None:
+            if failures.in_a_row:
+                failures.succeeded(self._open_backoff)
+            return
+        failures.after_failure(response, self._open_backoff, self._stopping)
+        if failures.stop_reason is not None and not self._stopping:
+            self._stop_unreachable(failures.stop_reason)
+
     def _complete(self, response: InvocationResponse) -> None:
         """Fill what the API did not report (token counts by the tokenizer, time per output
         token), so ``after_invoke`` callbacks see the response as it will be recorded (as in
@@ -383,8 +456,12 @@ class Runner:
         if response.num_tokens_input is None and response.input_prompt is not None:
             response.num_tokens_input = count_tokens(tokenizer, response.input_prompt)
         ttft, ttlt, n_out = response.time_to_first_token, response.time_to_last_token, response.num_tokens_output
-        if response.time_per_output_token is None and ttft is not None and ttlt is not None and n_out and n_out > 1:
-            response.time_per_output_token = (ttlt - ttft) / (n_out - 1)
+        if ttft is not None and ttlt is not None and n_out and n_out > 1:
+            gap = (ttlt - ttft) / (n_out - 1)
+            if response.time_per_output_token is None:
+                response.time_per_output_token = gap
+            if response.inter_token_latency is None:
+                response.inter_token_latency = gap
 
     def _record(self, response: InvocationResponse) -> None:
         """Count a complete response (after the callbacks, which may change it) in the stats,
@@ -447,6 +524,23 @@ class Runner:
         self._result = result
         return result
 
+    def _generator_stats(self) -> dict[str, Any]:
+        """What the run says about the load generator itself (stats.json and snapshots): the
+        offered load, ``max_in_flight``, CPU and event-loop lag, and the verdict."""
+        out: dict[str, Any] = {"load_mode": "rate" if self.plan.schedule is not None else "clients"}
+        if self.plan.schedule is not None:
+            out["offered_rate"] = self.plan.offered_rate()
+            loop = self._open_loop
+            out["unsent_requests"] = loop.unsent if loop is not None else 0
+        out["max_in_flight"] = self._max_in_flight
+        out.update(self._monitor.stats())
+        delays = self._stats.metric_values("dispatch_delay")
+        checks = dict(out)
+        if delays.size:
+            checks["dispatch_delay-p99"] = float(np.percentile(delays, 99))
+        out["client_bound"], out["client_bound_reason"] = verdict(checks)
+        return out
+
     # -- live stats -------------------------------------------------------------------------
     async def _tick(self) -> None:
         """Flush responses.jsonl every second; emit a snapshot every live_interval."""
@@ -468,6 +562,7 @@ class Runner:
             stats = self._result.stats
         else:
             stats = self._stats.to_stats(utc_now())
+            stats.update(self._generator_stats())
         return LiveSnapshot(
             run_name=self.run_name,
             elapsed_s=elapsed,
@@ -494,6 +589,30 @@ class Runner:
                     await asyncio.to_thread(sink, snap)
             except Exception:  # a broken sink must not end the run
                 log.exception("live stats sink %r failed", sink)
+
+
+def _from_schedule(response: InvocationResponse, scheduled_ns: int) -> None:
+    """The schedule fields of an open-loop response: when it was due, how late it left, and
+    its latencies as the user behind the schedule saw them."""
+    scheduled = to_datetime(scheduled_ns)
+    response.scheduled_time = scheduled
+    if response.request_time is None:
+        return
+    delay = (response.request_time - scheduled).total_seconds()
+    response.dispatch_delay = delay
+    if response.time_to_first_token is not None:
+        response.time_to_first_token_from_schedule = delay + response.time_to_first_token
+    if response.time_to_last_token is not None:
+        response.time_to_last_token_from_schedule = delay + response.time_to_last_token
+
+
+def _loop_kind() -> str:
+    """Which event loop runs the engine (``uvloop`` or ``asyncio``), for run_config.json."""
+    try:
+        module = type(asyncio.get_running_loop()).__module__
+    except RuntimeError:
+        return "asyncio"
+    return "uvloop" if module.startswith("uvloop") else "asyncio"
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:

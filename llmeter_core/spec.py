@@ -47,6 +47,7 @@ from .cost import Pricing
 from .datasets import DatasetSpec
 from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_class
 from .errors import ConfigError
+from .load_plan import MAX_RATE, combination_problems
 from .payloads import is_url, load_payloads
 from .synthetic import SyntheticSpec
 from .tokenizers import Tokenizer, check_tokenizer_spec, load_tokenizer
@@ -186,17 +187,43 @@ def build_endpoint(type_name: str, model_id: str, options: dict[str, Any]) -> En
 
 
 class LoadSpec(BaseModel):
-    """How much load: closed-loop clients bound by a request count or a duration."""
+    """How much load: closed-loop ``clients`` or an open-loop ``rate`` (exactly one; neither
+    means one client), bound by a request count or a duration."""
 
     model_config = ConfigDict(extra="forbid")
 
-    clients: ClientCount = Field(
-        1,
-        description=f"Concurrent clients (at most {MAX_CLIENTS:,}), each sending its next request when the last ends",
+    clients: ClientCount | None = Field(
+        None,
+        description=f"Concurrent clients (at most {MAX_CLIENTS:,}), each sending its next request when the last ends "
+        "(closed loop; default 1; exclusive with rate)",
+    )
+    rate: float | None = Field(
+        None, gt=0, le=MAX_RATE, strict=True, allow_inf_nan=False,
+        description="Requests per second sent on a schedule whatever the endpoint does (open loop; exclusive with "
+        "clients)",
+    )
+    arrival: Literal["constant", "poisson", "gamma"] = Field(
+        "constant", description="Open loop: how sends are spaced: evenly, Poisson, or gamma (with burstiness)"
+    )
+    burstiness: float | None = Field(
+        None, gt=0, strict=True, allow_inf_nan=False,
+        description="Open loop, arrival gamma: the gamma shape (1 = Poisson, < 1 burstier, > 1 smoother)",
+    )
+    ramp_up: float = Field(
+        0.0, ge=0, le=MAX_RUN_DURATION_S, strict=True, allow_inf_nan=False,
+        description="Open loop: seconds over which the rate rises linearly from 0 to rate",
+    )
+    max_concurrency: int | None = Field(
+        None, ge=1, le=MAX_CLIENTS, strict=True,
+        description="Open loop: most requests in flight; a send beyond it waits (recorded as dispatch delay)",
+    )
+    warmup_seconds: float = Field(
+        0.0, ge=0, le=MAX_WAIT_S, strict=True, allow_inf_nan=False,
+        description="Open loop: seconds of the schedule sent first and excluded from everything",
     )
     n_requests: int | None = Field(
         None, ge=1, le=MAX_REQUESTS_PER_CLIENT, strict=True,
-        description="Requests per client (exclusive with run_duration)",
+        description="Requests per client (closed loop) or in all (open loop); exclusive with run_duration",
     )
     run_duration: float | None = Field(
         None, gt=0, le=MAX_RUN_DURATION_S, strict=True, allow_inf_nan=False,
@@ -223,11 +250,13 @@ class LoadSpec(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _one_bound(cls, data: Any, handler: ModelWrapValidatorHandler["LoadSpec"]) -> "LoadSpec":
-        def rules(raw: dict[str, Any]) -> list[str]:
-            problem = one_bound_problem(raw.get("n_requests"), raw.get("run_duration"))
-            return [problem] if problem else []
+        return _with_rules(data, handler, cls.load_rules)
 
-        return _with_rules(data, handler, rules)
+    @classmethod
+    def load_rules(cls, raw: dict[str, Any]) -> list[str]:
+        """The rules between fields: one bound, and those of ``load_plan.combination_problems``."""
+        problem = one_bound_problem(raw.get("n_requests"), raw.get("run_duration"))
+        return ([problem] if problem else []) + [f"{f}: {m}" for f, m in combination_problems(raw)]
 
 
 class PayloadSpec(BaseModel):
@@ -333,6 +362,12 @@ class RunSpec(BaseModel):
             payloads, workload = self.payloads.build_workload(endpoint, self.base_dir, tokenizer)
         options: dict[str, Any] = dict(
             clients=self.load.clients,
+            rate=self.load.rate,
+            arrival=self.load.arrival,
+            burstiness=self.load.burstiness,
+            ramp_up=self.load.ramp_up,
+            max_concurrency=self.load.max_concurrency,
+            warmup_seconds=self.load.warmup_seconds,
             n_requests=self.load.n_requests,
             run_duration=self.load.run_duration,
             timeout=self.load.timeout,

@@ -22,6 +22,10 @@ How each stats.json key is computed (times in seconds, token counts in tokens):
   successful responses.
 - ``requests_per_minute`` = total_requests · 60 / (last request_time − first request_time):
   the *send window*, so slow tail responses do not depress it.
+- ``achieved_rate`` (open-loop runs): (sends - 1) / send window, the rate the schedule was
+  actually sent at (``offered_rate``, the schedule's own, is added by the runner).
+- ``dispatch_delay-*`` (open-loop runs): over every send, failed ones included: how late
+  each request left against its scheduled time.
 - ``average_input_tokens_per_minute``, ``average_output_tokens_per_minute``, ``output_tps``:
   token totals over (end_time − first request_time).
 """
@@ -36,16 +40,23 @@ import numpy as np
 
 from .response import INCOMPLETE, InvocationResponse
 
-__all__ = ["METRICS", "AGGREGATES", "PERCENTILES", "RunningStats", "percentile"]
+__all__ = ["METRICS", "SEND_METRICS", "AGGREGATES", "PERCENTILES", "RunningStats", "percentile"]
 
 METRICS: tuple[str, ...] = (
     "time_to_first_token",
     "time_to_last_token",
     "time_per_output_token",
+    "inter_token_latency",
+    "max_inter_token_latency",
     "num_tokens_input",
     "num_tokens_output",
     "num_tokens_input_cached",
+    "time_to_first_token_from_schedule",
+    "time_to_last_token_from_schedule",
 )
+#: Metrics of every send, failed ones included (how late the generator sent is not the
+#: endpoint's doing, so it is not limited to successes).
+SEND_METRICS: tuple[str, ...] = ("dispatch_delay",)
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 AGGREGATES: tuple[str, ...] = ("average", "min", "max") + tuple(f"p{p}" for p in PERCENTILES)
 
@@ -59,7 +70,7 @@ class RunningStats:
     """Accumulates responses; ``to_stats(end_time)`` gives the stats.json keys at any time."""
 
     def __init__(self) -> None:
-        self._values: dict[str, array] = {m: array("d") for m in METRICS}
+        self._values: dict[str, array] = {m: array("d") for m in METRICS + SEND_METRICS}
         self.total_requests = 0
         self.failed_requests = 0
         self.incomplete_requests = 0
@@ -86,6 +97,8 @@ class RunningStats:
                 self.first_request_time = sent
             if self.last_request_time is None or sent > self.last_request_time:
                 self.last_request_time = sent
+        if r.dispatch_delay is not None:
+            self._values["dispatch_delay"].append(r.dispatch_delay)
         if r.error is not None or r.error_type is not None:
             kind = r.error_type or "unknown"
             self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -106,7 +119,7 @@ class RunningStats:
     def merge(self, other: "RunningStats") -> "RunningStats":
         """A new RunningStats equal to having seen both sets of responses (exact)."""
         merged = RunningStats()
-        for name in METRICS:
+        for name in METRICS + SEND_METRICS:
             merged._values[name] = self._values[name] + other._values[name]
         for attr in (
             "total_requests",
@@ -134,7 +147,7 @@ class RunningStats:
     def to_stats(self, end_time: datetime | None) -> dict[str, Any]:
         """stats.json keys as of ``end_time`` (the run's end, or now for a live snapshot)."""
         out: dict[str, Any] = {}
-        for name in METRICS:
+        for name in METRICS + SEND_METRICS:
             values = self.metric_values(name)
             if values.size == 0:
                 for agg in AGGREGATES:
@@ -157,6 +170,8 @@ class RunningStats:
 
         send_window = _seconds(self.first_request_time, self.last_request_time)
         out["requests_per_minute"] = total * 60.0 / send_window if send_window else None
+        scheduled = len(self._values["dispatch_delay"])
+        out["achieved_rate"] = (scheduled - 1) / send_window if scheduled > 1 and send_window else None
         output_window = _seconds(self.first_request_time, end_time)
         if output_window:
             out["average_input_tokens_per_minute"] = self.total_input_tokens * 60.0 / output_window

@@ -22,7 +22,7 @@ from matplotlib import rcParams
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["Chart", "CHARTS", "render_charts"]
+__all__ = ["Chart", "CHARTS", "render_charts", "load_axis"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ CHARTS: tuple[Chart, ...] = (
     Chart("error-rate", "Error rate", "% of requests failed", ("failed_requests_rate",), scale=100.0),
     Chart("cost", "Cost per 1M output tokens and per 1k requests", "cost",
           ("cost_per_1m_output_tokens", "cost_per_1k_requests"), optional=True),
+    Chart("achieved-rate", "Achieved vs offered rate (open loop)", "requests / s",
+          ("offered_rate", "achieved_rate"), optional=True),
 )
 
 _STYLES = ("-", "--", ":")
@@ -64,26 +66,35 @@ _STYLES = ("-", "--", ":")
 def render_charts(frame: pd.DataFrame, series: str | None = None, dpi: int = 80) -> dict[str, bytes]:
     """PNG bytes for every chart in ``CHARTS``, keyed by chart name.
 
-    ``frame`` has a ``clients`` column and stats columns; missing values (a run with no
+    ``frame`` has a ``clients`` column (or, for a sweep over rates, a ``rate`` column: the
+    x axis is then the offered rate) and stats columns; missing values (a run with no
     successful request has no latency) leave gaps rather than failing the sweep.
     """
+    x = load_axis(frame)
     groups = list(frame.groupby(series, sort=False)) if series and series in frame.columns else [(None, frame)]
-    ticks = sorted({int(v) for v in frame["clients"].dropna()}) if "clients" in frame.columns else []
-    return {chart.name: _render(chart, groups, ticks, dpi) for chart in CHARTS
+    ticks = sorted({float(v) for v in frame[x].dropna()}) if x in frame.columns else []
+    return {chart.name: _render(chart, groups, ticks, dpi, x) for chart in CHARTS
             if not chart.optional or _has_values(frame, chart.columns)}
+
+
+def load_axis(frame: pd.DataFrame) -> str:
+    """``rate`` for a sweep over request rates, else ``clients``."""
+    if "rate" in frame.columns and pd.to_numeric(frame["rate"], errors="coerce").notna().any():
+        return "rate"
+    return "clients"
 
 
 def _has_values(frame: pd.DataFrame, columns: tuple[str, ...]) -> bool:
     return any(c in frame.columns and pd.to_numeric(frame[c], errors="coerce").notna().any() for c in columns)
 
 
-def _render(chart: Chart, groups: list, ticks: list[int], dpi: int) -> bytes:
+def _render(chart: Chart, groups: list, ticks: list[float], dpi: int, x: str = "clients") -> bytes:
     colors = rcParams["axes.prop_cycle"].by_key()["color"]
     fig = Figure(figsize=(6.0, 3.6), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for g, (label, group) in enumerate(groups):
-        group = group.sort_values("clients")
+        group = group.sort_values(x)
         for c, column in enumerate(chart.columns):
             if column not in group.columns:
                 continue
@@ -92,7 +103,7 @@ def _render(chart: Chart, groups: list, ticks: list[int], dpi: int) -> bytes:
             if len(chart.columns) > 1:
                 parts.append(column.rsplit("-", 1)[-1])
             ax.plot(
-                group["clients"],
+                group[x],
                 y,
                 marker="o",
                 linestyle=_STYLES[c % len(_STYLES)],
@@ -100,7 +111,7 @@ def _render(chart: Chart, groups: list, ticks: list[int], dpi: int) -> bytes:
                 label=" ".join(parts) or None,
             )
     ax.set_title(chart.title)
-    ax.set_xlabel("concurrent clients")
+    ax.set_xlabel("offered rate (requests / s)" if x == "rate" else "concurrent clients")
     ax.set_ylabel(chart.ylabel)
     if ticks:
         ax.set_xticks(ticks)

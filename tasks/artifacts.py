@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from llmeter_core.live import LiveSnapshot, grouped_rows
+from llmeter_core.live import LiveSnapshot, generator_verdict, grouped_rows
 from llmeter_core.stats import METRICS
 
 __all__ = [
@@ -82,8 +82,10 @@ def metrics_description(run_name: str, stats: dict[str, Any]) -> str:
     state = "interrupted, partial run saved" if stats.get("interrupted") else "done"
     errors = stats.get("errors") or {}
     by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(errors.items())) or "none"
+    verdict = generator_verdict(stats)
     return (
-        f"Final metrics of load run {run_name} ({state}): {stats.get('total_requests', 0):,} requests, "
+        (f"**{verdict}** " if verdict else "")
+        + f"Final metrics of load run {run_name} ({state}): {stats.get('total_requests', 0):,} requests, "
         f"{stats.get('failed_requests', 0):,} failed, {stats.get('incomplete_requests', 0):,} incomplete; "
         f"errors by type: {by_type}. Times in seconds; rates over the run under `average`."
     )
@@ -104,6 +106,7 @@ def live_markdown(snapshot: LiveSnapshot) -> str:
         f"{snapshot.in_flight} in flight, {snapshot.elapsed_s:.1f}{duration} elapsed "
         f"({snapshot.progress:.0%})",
         "",
+        *([f"**{generator_verdict(snapshot.stats)}**", ""] if generator_verdict(snapshot.stats) else []),
         "| group | metric | value |",
         "|---|---|---|",
     ]

@@ -27,6 +27,7 @@ from prefect.artifacts import acreate_link_artifact, acreate_markdown_artifact, 
 from prefect.client.orchestration import get_client
 from prefect.runtime import task_run
 
+from llmeter_core.live import generator_verdict
 from llmeter_core.results import Result
 from llmeter_core.spec import RunSpec
 
@@ -63,7 +64,8 @@ def run_summary(result: Result, endpoint_label: str | None = None) -> dict[str, 
         "stats_url": result.stats_url,
         "endpoint": endpoint_label or result.endpoint_name or result.model_id,
         "model_id": result.model_id,
-        "clients": result.clients,
+        "clients": result.clients if stats.get("load_mode") != "rate" else None,
+        "rate": (result.stats.get("offered_rate") if stats.get("load_mode") == "rate" else None),
         "n_requests": result.n_requests,
         "run_duration": result.run_duration,
         "total_requests": result.total_requests,
@@ -126,6 +128,9 @@ async def run_load_test(
                 result.stats.get("failed_requests"),
                 result.output_path,
             )
+            verdict = generator_verdict(result.stats)
+            if verdict:
+                logger.warning("load run %s: %s", run_name, verdict)
     return summary
 
 

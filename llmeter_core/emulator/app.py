@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from llmeter_core.emulator.config import EmulatorConfig
-from llmeter_core.emulator.state import STATE_KEY, EmulatorState
+from llmeter_core.emulator.state import STATE_KEY, EmulatorState, capacity_middleware
 from llmeter_core.emulator.wire import json_response
 
 __all__ = ["KINDS", "build_app", "start_emulator", "RunningEmulator", "EmulatorThread"]
@@ -66,7 +66,7 @@ def build_app(kind: str = "openai", config: EmulatorConfig | dict | None = None,
     if kind not in KINDS:
         raise ValueError(f"unknown emulator kind {kind!r}; expected one of {KINDS}")
     state = EmulatorState(kind, _coerce_config(config, overrides))
-    app = web.Application(client_max_size=_MAX_BODY_BYTES)
+    app = web.Application(client_max_size=_MAX_BODY_BYTES, middlewares=[capacity_middleware])
     app[STATE_KEY] = state
     app.router.add_get("/emulator/stats", _stats)
     app.router.add_post("/emulator/reset", _reset)

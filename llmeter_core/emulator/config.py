@@ -97,6 +97,10 @@ class EmulatorConfig:
     ``prefix_cache_block_tokens``, at most ``prefix_cache_max_blocks`` kept, the cached share
     of a prompt cutting ``prefix_cache_ttft_saving`` of its TTFT); its cached tokens replace
     ``cached_tokens``.
+    ``max_concurrency`` is a capacity model: at most that many requests are served at once
+    (0: no limit); the rest wait in arrival order before their handler starts, so their time
+    to first token as a client sees it includes the queue, and the ground truth records each
+    request's ``queue_ms``. It makes an overloaded endpoint to test open-loop load against.
     """
 
     ttft_ms: DistSpec = 100.0
@@ -119,6 +123,7 @@ class EmulatorConfig:
     model: str = "emulator-model"
     seed: int = 0
     max_records: int = 100_000
+    max_concurrency: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -140,8 +145,10 @@ class EmulatorConfig:
                 raise ConfigError(name, f"must be a number >= 0, got {value!r}")
         if self.disconnect_mode not in DISCONNECT_MODES:
             raise ConfigError("disconnect_mode", f"expected one of {DISCONNECT_MODES}")
-        if not isinstance(self.max_records, int) or self.max_records < 0:
-            raise ConfigError("max_records", "must be an int >= 0")
+        for name in ("max_records", "max_concurrency"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(name, f"must be a whole number >= 0, got {value!r}")
         for name in ("prefix_cache_block_tokens", "prefix_cache_max_blocks"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -24,6 +24,8 @@ class RequestTruth:
     tokens (None if never written). ``tokens_sent`` may be below ``output_tokens`` when a
     disconnect fault cut the stream. ``input_tokens`` is the whole prompt; ``cached_tokens``
     (read from the prompt cache) and ``cache_write_tokens`` (written to it) are parts of it.
+    ``queue_ms`` is how long the request waited for a serving slot (the ``max_concurrency``
+    capacity model) before its handler started.
     """
 
     request_id: str
@@ -41,6 +43,7 @@ class RequestTruth:
     first_token_ms: float | None = None
     last_token_ms: float | None = None
     completed: bool = False
+    queue_ms: float = 0.0
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -65,6 +68,9 @@ class GroundTruth:
         self.completed = 0
         self.client_aborted = 0
         self.output_tokens_sent = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.queued = 0
         self.records: OrderedDict[str, RequestTruth] = OrderedDict()
 
     def begin(self, truth: RequestTruth) -> RequestTruth:
@@ -85,6 +91,16 @@ class GroundTruth:
         self.completed += 1
         self.output_tokens_sent += truth.tokens_sent
 
+    def arrive(self) -> None:
+        """A request reached an API route (before any capacity queue)."""
+        self.in_flight += 1
+        if self.in_flight > self.max_in_flight:
+            self.max_in_flight = self.in_flight
+
+    def leave(self) -> None:
+        """A request's handler returned (served, failed or abandoned by its client)."""
+        self.in_flight -= 1
+
     def get(self, request_id: str) -> RequestTruth | None:
         return self.records.get(request_id)
 
@@ -99,4 +115,7 @@ class GroundTruth:
             "client_aborted": self.client_aborted,
             "output_tokens_sent": self.output_tokens_sent,
             "records_kept": len(self.records),
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "queued": self.queued,
         }

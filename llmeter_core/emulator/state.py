@@ -7,9 +7,12 @@ client's token cap; everything random about the request is drawn there, in a fix
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import os
 import random
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -19,7 +22,10 @@ from llmeter_core.emulator.ground_truth import GroundTruth, RequestTruth
 from llmeter_core.emulator.latency import Schedule, plan_schedule
 from llmeter_core.emulator.prefix_cache import PrefixCache
 
-__all__ = ["EmulatorState", "Served", "STATE_KEY", "count_words"]
+__all__ = ["EmulatorState", "Served", "STATE_KEY", "count_words", "capacity_middleware"]
+
+#: Seconds the current request waited for a serving slot (set by ``capacity_middleware``).
+_QUEUE_S: contextvars.ContextVar[float] = contextvars.ContextVar("emulator_queue_s", default=0.0)
 
 
 def count_words(text: object) -> int:
@@ -47,6 +53,7 @@ class EmulatorState:
         self.truth = GroundTruth(config.max_records)
         self.faults = FaultPicker(config)
         self._id_base = os.urandom(4).hex()
+        self.slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
         self.reset()
 
     def reset(self) -> None:
@@ -94,6 +101,7 @@ class EmulatorState:
             ttft_ms=schedule.ttft_s * 1000.0,
             itl_ms=schedule.itl_s * 1000.0,
             fault=fault,
+            queue_ms=_QUEUE_S.get() * 1000.0,
         )
         self.truth.begin(truth)
         return Served(request_id, fault, schedule, start, truth)
@@ -107,3 +115,29 @@ class EmulatorState:
 
 
 STATE_KEY = web.AppKey("emulator_state", EmulatorState)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def capacity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count requests in flight on the API routes and, with ``max_concurrency``, make them
+    wait FIFO for a serving slot before their handler (and so their latency model) starts."""
+    if request.path.startswith("/emulator/"):
+        return await handler(request)
+    state = request.app[STATE_KEY]
+    truth = state.truth
+    truth.arrive()
+    try:
+        slots = state.slots
+        if slots is None:
+            return await handler(request)
+        loop = asyncio.get_running_loop()
+        arrived = loop.time()
+        if slots.locked():
+            truth.queued += 1
+        async with slots:
+            _QUEUE_S.set(loop.time() - arrived)
+            return await handler(request)
+    finally:
+        truth.leave()

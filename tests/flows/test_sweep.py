@@ -31,6 +31,8 @@ def _config(emulator_url: str, results: str, **overrides) -> SweepConfig:
         live_interval=0.5,
     )
     data.update(overrides)
+    if data.get("clients") is None:
+        data.pop("clients")
     return SweepConfig(**data)
 
 
@@ -137,3 +139,22 @@ async def test_synthetic_anthropic_sweep_with_prices_has_cost_and_lengths(tmp_pa
     assert "cost_total" in out["table"][0]
     sweep = SweepResult.load(out["folder"])
     assert list(sweep.frame["cost_total"]) == pytest.approx(list(frame["cost_total"]))
+
+
+async def test_a_sweep_over_rates_names_runs_by_rate_and_charts_achieved_rate(emulator_url, tmp_path):
+    config = _config(emulator_url, str(tmp_path), clients=None, rates=[10, 20],
+                     load={"run_duration": 1.0, "timeout": 10, "arrival": "poisson"})
+    out = await load_test_sweep(config)
+    assert [r["run_name"] for r in out["runs"]] == ["rate-00010", "rate-00020"]
+    frame = pd.read_csv(out["csv"])
+    assert frame["rate"].tolist() == [10.0, 20.0] and frame["achieved_rate"].notna().all()
+    assert "achieved-rate" in out["charts"]
+    stats = json.loads((tmp_path / config.name / out["folder"].rsplit("/", 1)[-1] / "rate-00020" / "stats.json").read_text())
+    assert stats["load_mode"] == "rate" and stats["offered_rate"] == 20.0
+
+
+def test_a_sweep_takes_clients_or_rates_not_both(emulator_url, tmp_path):
+    with pytest.raises(Exception, match="either clients"):
+        _config(emulator_url, str(tmp_path), clients=[1, 2], rates=[5])
+    with pytest.raises(Exception, match="load.rate would be ignored"):
+        _config(emulator_url, str(tmp_path), clients=None, rates=[5], load={"run_duration": 1.0, "rate": 3})
