@@ -9,6 +9,12 @@ How it sends:
 - one dispatcher, a callback re-armed on an ``HRTimer`` (a kernel high-resolution timer; the
   event loop's own timers round to whole milliseconds), launches every send that is due and
   arms the timer for the next one; a send due within ``EARLY_NS`` is launched at once;
+- a launched send starts one loop iteration later (a task's first step), and the timer
+  itself wakes a little late: the dispatcher learns that lag (a running average of how late
+  sends actually start) and launches each send that much ahead, at most
+  ``MAX_HEAD_START_NS``, so sends leave on time rather than consistently late. A send may
+  then leave a few microseconds early: its ``dispatch_delay`` is recorded as it is,
+  negative then;
 - each send is its own task (so a slow response never holds up the next send) that hands the
   payload and its scheduled time to the runner's ``send`` (callbacks, ``Endpoint.call``,
   recording: the same code as closed loop);
@@ -36,8 +42,11 @@ __all__ = ["OpenLoop", "EARLY_NS", "LEAD_NS"]
 
 #: A send due within this much is launched now rather than after another timer wake-up.
 EARLY_NS = 20_000
-#: The schedule starts this long after ``run`` is called, so the first send is not late.
-LEAD_NS = 2_000_000
+#: The schedule starts this long after ``run`` is called, so the first sends are not late
+#: (the run's first moments start its ticker and monitor).
+LEAD_NS = 20_000_000
+#: The most the dispatcher launches a send ahead of its time (see ``_adapt``).
+MAX_HEAD_START_NS = 1_000_000
 
 Send = Callable[[dict[str, Any], int], Awaitable[None]]
 
@@ -67,6 +76,7 @@ class OpenLoop:
         self._exhausted: asyncio.Future[None] | None = None
         self._timer: HRTimer | None = None
         self.start_ns = 0
+        self._head_start_ns = 0  # how far ahead of its time a send is launched (learned)
         self.scheduled = 0
         self.sent = 0
         self.unsent = 0
@@ -117,8 +127,9 @@ class OpenLoop:
                 self._block, self._index = block, 0
                 continue
             due = start + int(self._block[self._index])
-            if due - now_ns() > EARLY_NS:
-                self._timer.call_at(due, self._dispatch)  # type: ignore[union-attr]
+            launch_at = due - self._head_start_ns
+            if launch_at - now_ns() > EARLY_NS:
+                self._timer.call_at(launch_at, self._dispatch)  # type: ignore[union-attr]
                 return
             self._index += 1
             self.scheduled += 1
@@ -126,7 +137,15 @@ class OpenLoop:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _adapt(self, due_ns: int) -> None:
+        """Learn how late a launched send starts: move the head start a tenth of the way
+        towards making this one start on time."""
+        late = now_ns() - due_ns
+        head = self._head_start_ns + late // 10
+        self._head_start_ns = 0 if head < 0 else min(head, MAX_HEAD_START_NS)
+
     async def _one(self, payload: dict[str, Any], due_ns: int) -> None:
+        self._adapt(due_ns)
         slots = self._slots
         if slots is not None:
             await slots.acquire()

@@ -57,6 +57,11 @@ def plain(value: Any, digits: int = 4) -> Any:
     return value
 
 
+#: Metrics shown only when the run measured them.
+_WHEN_MEASURED = frozenset({"max_inter_token_latency", "time_to_first_token_from_schedule",
+                            "time_to_last_token_from_schedule"})
+
+
 def metrics_table(stats: dict[str, Any]) -> list[dict[str, Any]]:
     """The final metrics table: one row per metric, fitting the UI's first page.
 
@@ -67,6 +72,8 @@ def metrics_table(stats: dict[str, Any]) -> list[dict[str, Any]]:
     """
     rows: list[dict[str, Any]] = []
     for name in METRICS:
+        if name in _WHEN_MEASURED and all(stats.get(f"{name}-{agg}") is None for agg in _TABLE_AGGREGATES):
+            continue  # not measured in this run (the schedule metrics of a closed-loop run...)
         unit = " (s)" if name.startswith("time_") else " (tokens)"
         row: dict[str, Any] = {"metric": name + unit}
         for agg in _TABLE_AGGREGATES:

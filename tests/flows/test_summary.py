@@ -35,7 +35,7 @@ def test_rows_flatten_stats_and_encode_errors():
 
 def test_frame_keeps_identity_first_counts_integer_and_gaps_as_nan():
     frame = summary_frame([summary_row(_summary(1, 0.1)), summary_row(_summary(2, None))])
-    assert list(frame.columns[:4]) == ["endpoint", "model_id", "clients", "run_name"]
+    assert list(frame.columns[:5]) == ["endpoint", "model_id", "clients", "rate", "run_name"]
     assert frame["failed_requests"].dtype.kind == "i"
     assert frame["time_to_first_token-p50"].isna().tolist() == [False, True]
     records = table_records(frame, ["clients", "time_to_first_token-p50", "failed_requests"])
