@@ -41,14 +41,15 @@ async def serve(kind: str, config: EmulatorConfig, host: str, port: int) -> None
 def _run(kind: str, host: str, port: int, ttft_ms: str, itl_ms: str, output_tokens: str, rate_429: float,
          rate_500: float, rate_disconnect: float, rate_slow_first_byte: float, slow_first_byte_ms: float,
          retry_after_s: float, disconnect_mode: str, cached_tokens: int, reasoning_tokens: int,
-         model: Optional[str], seed: int) -> None:
+         model: Optional[str], seed: int, latency_scale: float = 1.0) -> None:
     try:
         config = EmulatorConfig(
             ttft_ms=parse_dist(ttft_ms), itl_ms=parse_dist(itl_ms), output_tokens=parse_dist(output_tokens),
             rate_429=rate_429, rate_500=rate_500, rate_disconnect=rate_disconnect,
             rate_slow_first_byte=rate_slow_first_byte, slow_first_byte_ms=slow_first_byte_ms,
             retry_after_s=retry_after_s, disconnect_mode=disconnect_mode, cached_tokens=cached_tokens,
-            reasoning_tokens=reasoning_tokens, model=model or EmulatorConfig.model, seed=seed)
+            reasoning_tokens=reasoning_tokens, model=model or EmulatorConfig.model, seed=seed,
+            latency_scale=latency_scale)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -77,10 +78,11 @@ def _command(kind: str, help_text: str) -> None:
         reasoning_tokens: int = typer.Option(0, help="Reasoning tokens reported in usage."),
         model: Optional[str] = typer.Option(None, help="Model name served when the request names none."),
         seed: int = typer.Option(0, help="Seed of the latency and fault draws."),
+        latency_scale: float = typer.Option(1.0, help="Multiply every TTFT and inter-token draw (1.2: 20% slower)."),
     ) -> None:
         _run(kind, host, port, ttft_ms, itl_ms, output_tokens, rate_429, rate_500, rate_disconnect,
              rate_slow_first_byte, slow_first_byte_ms, retry_after_s, disconnect_mode, cached_tokens,
-             reasoning_tokens, model, seed)
+             reasoning_tokens, model, seed, latency_scale)
 
     command.__doc__ = help_text
     emulator_app.command(kind)(command)

@@ -88,6 +88,10 @@ class EmulatorConfig:
     ``error`` chunk/event, an AWS eventstream ``exception`` message), ``auto`` is ``drop``
     for OpenAI and ``error`` for Bedrock/SageMaker streams. ``max_records`` bounds the
     per-request ground truth kept in memory (oldest dropped first).
+
+    ``latency_scale`` multiplies every drawn time to first token and time between tokens
+    (not the slow-first-byte fault), so one setting makes a whole "night" slower or faster
+    on purpose (1.2: 20 % slower) while the distributions keep their shape.
     """
 
     ttft_ms: DistSpec = 100.0
@@ -104,6 +108,7 @@ class EmulatorConfig:
     reasoning_tokens: int = 0
     model: str = "emulator-model"
     seed: int = 0
+    latency_scale: float = 1.0
     max_records: int = 100_000
 
     def __post_init__(self) -> None:
@@ -124,6 +129,9 @@ class EmulatorConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(name, f"must be a number >= 0, got {value!r}")
+        scale = self.latency_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
+            raise ConfigError("latency_scale", f"must be a number > 0, got {scale!r}")
         if self.disconnect_mode not in DISCONNECT_MODES:
             raise ConfigError("disconnect_mode", f"expected one of {DISCONNECT_MODES}")
         if not isinstance(self.max_records, int) or self.max_records < 0:
