@@ -26,6 +26,8 @@ from rich.table import Table
 from llmeter_core.cli import app
 from llmeter_core.errors import ConfigError, LLMeterError
 
+from .history_cli import register as register_history_commands
+
 __all__ = ["app", "main", "prefect_environment", "sweep_table"]
 
 # Wide enough for the sweep table when piped (rich assumes 80 columns without a terminal).
@@ -33,6 +35,8 @@ out = Console(width=max(shutil.get_terminal_size((140, 24)).columns, 120))
 err = Console(stderr=True)
 
 LOCAL_UI_API = "http://127.0.0.1:4200/api"
+
+register_history_commands(app)  # history, compare (no Prefect import)
 
 DEMO_PROMPTS = [
     "Explain what time to first token measures, in two sentences.",
