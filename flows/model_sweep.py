@@ -87,7 +87,7 @@ async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, 
             "concurrently across servers" if suite.concurrent and len(groups) > 1 else "one after another",
             folder,
         )
-        base = suite.model_dump(exclude={"endpoints", "concurrent"})
+        base = suite.sweep_fields()
 
         async def sweep_group(endpoints: list[EndpointSpec]) -> list[dict[str, Any]]:
             outputs = []

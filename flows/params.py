@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
@@ -24,6 +25,7 @@ from llmeter_core.errors import ConfigError
 from llmeter_core.spec import EndpointSpec, LoadSpec, PayloadSpec, RunSpec, format_validation_error, read_yaml
 
 from .layout import slug
+from .nightly_params import NIGHTLY_FIELDS, EmulatorSpec, RegressionSpec, check_baseline
 
 __all__ = [
     "SweepConfig",
@@ -87,6 +89,22 @@ class SuiteSpec(_Plan):
         description="Sweep different endpoints at the same time (models behind one base_url "
         "always run one after another, so they do not distort each other)",
     )
+    # Nightly comparison (flows/nightly_params.py); sweeps built from a suite drop these.
+    baseline: str | date | dict[str, int] | None = Field(
+        None, description="Nightly baseline: unset = the last earlier run with the same configuration; "
+        "{last: N} = their median over N runs; a date YYYY-MM-DD; or a run/night folder URL")
+    regression: RegressionSpec = Field(default_factory=RegressionSpec, description="Confidence and thresholds of a regression")
+    on_regression: Literal["fail", "warn"] = Field("fail", description="Nightly flow run on a regression: Failed, or a warning")
+    emulator: EmulatorSpec | None = Field(None, description="An emulator the nightly starts for itself (demo suites)")
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_policy(cls, value: Any) -> Any:
+        return check_baseline(value)
+
+    def sweep_fields(self) -> dict[str, Any]:
+        """The plan shared by the sweeps of this suite (a SweepConfig without its endpoint)."""
+        return self.model_dump(exclude={"endpoints", "concurrent", *NIGHTLY_FIELDS})
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "SuiteSpec":

@@ -50,11 +50,24 @@ def run(
     except LLMeterError as exc:
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(1)
+    if result.output_path:
+        _add_history_row(result.output_path, output if output is not None else parsed.output)
     where = result.output_path or "(not saved: no output)"
     state = "interrupted; partial run saved" if result.interrupted else "done"
     print(f"{state}: {result.total_requests} requests, {result.stats['failed_requests']} failed -> {where}")
     if result.interrupted:
         raise typer.Exit(130)
+
+
+def _add_history_row(run_url: str, root: str) -> None:
+    """Every saved run adds its row to ``<output>/history`` (see history.py); a failed write
+    is a warning, never a lost run."""
+    from .history import record_run
+
+    try:
+        record_run(run_url, str(root))
+    except Exception as exc:  # the run itself is saved; say so and go on
+        err.print(f"[yellow]warning[/yellow] history row not written: {exc}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmeter_core.cli`

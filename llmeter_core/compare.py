@@ -29,7 +29,7 @@ import numpy as np
 from .bootstrap import interval, median_over_runs, percentile_replicates, proportion_replicates, ratio_replicates
 from .errors import ConfigError
 from .response import INCOMPLETE
-from .samples import LATENCY_METRICS, RunSamples
+from .samples import LATENCY_METRICS, RunSamples, describe_point
 
 __all__ = ["MetricDef", "COMPARED", "CompareSettings", "MetricResult", "Comparison", "compare_samples", "short_name"]
 
@@ -148,7 +148,7 @@ class Comparison:
 
     @property
     def point(self) -> str:
-        return f"{self.rate:g} req/s" if self.rate is not None else f"{self.clients} clients"
+        return describe_point(self.clients, self.rate)
 
     @property
     def regressions(self) -> list[MetricResult]:
@@ -163,10 +163,11 @@ class Comparison:
         return "unchanged"
 
     def findings(self) -> list[str]:
-        """One phrase per regression: ``TTFT p90 +23% (CI +18..+28%)``, ``new error type http_500 (12)``."""
-        out = [f"{short_name(m.metric)} {format_change(m)}" for m in self.regressions]
-        out += [f"new error type {kind} ({count})" for kind, count in sorted(self.new_error_types.items())]
-        return out
+        """One phrase per regression, errors first: ``new error type http_500 (12)``,
+        ``TTFT p90 +23% (CI +18..+28%)``."""
+        out = [f"new error type {kind} ({count})" for kind, count in sorted(self.new_error_types.items())]
+        errors_first = sorted(self.regressions, key=lambda m: m.metric != "failed_requests_rate")
+        return out + [f"{short_name(m.metric)} {format_change(m)}" for m in errors_first]
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -68,6 +68,10 @@ class CompareReport:
         }
 
 
+#: Findings of one comparison named in a headline (the tables list them all).
+_SHOWN = 3
+
+
 def headline(comparisons: list[Comparison], failures: list[str] = ()) -> str:
     """``2 regressions: model-a TTFT p90 +23% (CI +18..+28%) at 8 clients; ...`` (several
     findings of one comparison are grouped: ``model-a at 8 clients: TTFT p90 ..., TTLT p90 ...``)."""
@@ -79,7 +83,9 @@ def headline(comparisons: list[Comparison], failures: list[str] = ()) -> str:
         if len(findings) == 1:
             parts.append(f"{c.endpoint} {findings[0]} at {c.point}")
         elif findings:
-            parts.append(f"{c.endpoint} at {c.point}: " + ", ".join(findings))
+            shown = findings[:_SHOWN]
+            more = f" and {len(findings) - _SHOWN} more" if len(findings) > _SHOWN else ""
+            parts.append(f"{c.endpoint} at {c.point}: " + ", ".join(shown) + more)
     parts += list(failures)
     count += len(failures)
     if count:

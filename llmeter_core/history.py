@@ -36,8 +36,8 @@ from .samples import load_point
 from .stats import AGGREGATES, METRICS
 from .storage import join_url
 
-__all__ = ["HISTORY_DIR", "SCHEMA", "KEY_STATS", "history_url", "history_row", "append_row", "read_history",
-           "history_folders"]
+__all__ = ["HISTORY_DIR", "SCHEMA", "KEY_STATS", "history_url", "history_row", "append_row", "record_run",
+           "read_history", "history_folders"]
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,15 @@ def append_row(history: str, row: dict[str, Any]) -> str:
     return url
 
 
+def record_run(run_url: str, root: str) -> str:
+    """The row of a run made outside a suite (``llmeter-flows run``): ``<root>/history``,
+    with the root folder's name as the suite."""
+    if "://" not in root:  # rows keep absolute paths: they are read from anywhere
+        root, run_url = os.path.abspath(root), os.path.abspath(run_url)
+    suite = root.rstrip("/").rsplit("/", 1)[-1] or "runs"
+    return append_row(history_url(root), history_row(run_url, suite))
+
+
 def history_folders(url: str) -> list[str]:
     """The history folders a user can mean by ``url``: a history folder itself, a suite
     folder (``<root>/<suite>``), or a results root (every suite under it)."""
@@ -211,8 +220,8 @@ def read_history(
 ) -> pd.DataFrame:
     """Every row under ``url`` (see ``history_folders``), oldest first, filtered.
 
-    ``since`` keeps runs that started at or after it. Stats in ``extra_stats`` become
-    columns. An empty frame (with the schema's columns) when nothing matches.
+    ``since`` keeps runs that started at or after it. A run written twice (a retried
+    write) appears once. Stats in ``extra_stats`` become columns. An empty frame (with the schema's columns) when nothing matches.
     """
     fs, _ = fsspec.core.url_to_fs(url)
     paths: list[str] = []
@@ -226,6 +235,8 @@ def read_history(
         frame = frame[frame["start_time"] >= pd.Timestamp(since)]
     if config_hash is not None:
         frame = frame[frame["config_hash"] == config_hash]
+    # A retried write may have left a run twice: keep its latest row.
+    frame = frame.sort_values("recorded_at", kind="stable").drop_duplicates("run_url", keep="last")
     frame = frame.sort_values("start_time", kind="stable").reset_index(drop=True)
     extras = [orjson.loads(text) if isinstance(text, str) and text else {} for text in frame["extra_stats"]]
     for key in sorted({k for e in extras for k in e}):

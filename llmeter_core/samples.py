@@ -27,7 +27,7 @@ from .fingerprint import config_hash, read_fingerprint
 from .response import InvocationResponse
 from .stats import RunningStats
 
-__all__ = ["LATENCY_METRICS", "RunSamples", "find_runs", "is_run_folder", "load_point"]
+__all__ = ["LATENCY_METRICS", "RunSamples", "find_runs", "is_run_folder", "load_point", "describe_point"]
 
 #: Per-request latency metrics compared by their percentiles (seconds).
 LATENCY_METRICS: tuple[str, ...] = ("time_to_first_token", "time_to_last_token", "time_per_output_token")
@@ -40,6 +40,13 @@ def _read_json(fs: Any, path: str) -> dict[str, Any]:
         return orjson.loads(fs.cat_file(path)) if fs.exists(path) else {}
     except orjson.JSONDecodeError:
         return {}
+
+
+def describe_point(clients: int | None, rate: float | None) -> str:
+    """``8 clients``, ``1 client`` or ``2.5 req/s``: how a load point reads in reports."""
+    if rate is not None:
+        return f"{rate:g} req/s"
+    return f"{clients} client" + ("" if clients == 1 else "s")
 
 
 def load_point(run_config: dict[str, Any], summary: dict[str, Any]) -> tuple[int | None, float | None]:
@@ -89,8 +96,7 @@ class RunSamples:
 
     def describe(self) -> str:
         """``model-a at 8 clients`` (or ``at 2.0 req/s``)."""
-        point = f"{self.rate:g} req/s" if self.rate is not None else f"{self.clients} clients"
-        return f"{self.endpoint} at {point}"
+        return f"{self.endpoint} at {describe_point(self.clients, self.rate)}"
 
     @classmethod
     def from_responses(
