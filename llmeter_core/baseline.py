@@ -9,7 +9,8 @@ A suite's ``baseline:`` says how to choose, for each endpoint and load point:
 - a run or night folder URL (local path or ``s3://...``): the run in it with the same
   endpoint and load point (a run folder: that run). It must have the same ``config_hash``.
 
-Only complete runs qualify: not interrupted, with at least one request. Everything here
+Only complete runs qualify: not interrupted, with at least one request and not every
+request failed (a night the endpoint was down says nothing about its speed). Everything here
 is pure over the history DataFrame except reading a pinned folder's run keys.
 """
 
@@ -126,7 +127,8 @@ def select_baseline(
         return Baseline(note="no history yet: this is the first run of this configuration")
     rows = history[(history["endpoint"] == endpoint) & _same_point(history, clients, rate)
                    & (history["config_hash"] == wanted_hash) & ~history["interrupted"].fillna(False).astype(bool)
-                   & (history["total_requests"].fillna(0) > 0)]
+                   & (history["total_requests"].fillna(0) > 0)
+                   & (history["failed_requests"].fillna(0) < history["total_requests"].fillna(0))]
     if exclude_prefix:
         prefix = exclude_prefix.rstrip("/") + "/"
         rows = rows[~rows["run_url"].str.startswith(prefix)]

@@ -14,7 +14,8 @@ NIGHT = datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc)
 
 
 def history(*rows: dict) -> pd.DataFrame:
-    base = {"endpoint": "m", "clients": 8, "rate": None, "config_hash": "h1", "interrupted": False, "total_requests": 80}
+    base = {"endpoint": "m", "clients": 8, "rate": None, "config_hash": "h1", "interrupted": False, "total_requests": 80,
+            "failed_requests": 0}
     frame = pd.DataFrame([{**base, **row} for row in rows])
     frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True)
     frame["rate"] = frame["rate"].astype(float)
@@ -36,11 +37,11 @@ def test_default_is_the_most_recent_earlier_run_with_the_same_configuration():
     assert chosen.urls == ["/r/2026-11-26/m-00008-clients"]
 
 
-def test_interrupted_empty_later_and_tonight_runs_never_qualify():
-    frame = history(night(4), night(3, interrupted=True), night(2, total_requests=0), night(-1),
-                    {**night(0), "run_url": "/r/tonight/other-run"})
+def test_interrupted_empty_failed_later_and_tonight_runs_never_qualify():
+    frame = history(night(5), night(4, interrupted=True), night(3, total_requests=0), night(2, failed_requests=80),
+                    night(-1), {**night(0), "run_url": "/r/tonight/other-run"})
     chosen = select_baseline(frame, BaselinePolicy(), CANDIDATE, exclude_prefix="/r/tonight")
-    assert chosen.urls == ["/r/2026-11-24/m-00008-clients"]
+    assert chosen.urls == ["/r/2026-11-23/m-00008-clients"]
 
 
 def test_last_n_takes_the_n_latest_and_says_when_there_are_fewer():

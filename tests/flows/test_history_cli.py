@@ -45,6 +45,11 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
+def test_help_lists_the_new_commands():
+    result = invoke("--help")
+    assert all(command in result.output for command in ("history", "compare", "nightly"))
+
+
 def test_unchanged_exits_0(runs):
     result = invoke("compare", runs["base"], runs["same"])
     assert result.exit_code == 0, result.output

@@ -34,7 +34,7 @@ def write_suite(folder: Path, name: str, extra: str = "", base_url: str = "${LLM
         "live_interval: 0.5\n"
         "emulator:\n"
         "  ttft_ms: {dist: lognormal, median: 40, sigma: 0.1}\n"
-        "  itl_ms: 2\n"
+        "  itl_ms: 4\n"
         "  output_tokens: 10\n"
         "  latency_scale: ${NIGHT_SCALE:-1.0}\n" + extra
     )
@@ -127,9 +127,6 @@ async def test_three_nights_on_s3_the_third_regresses_fails_the_run_and_emits_th
     artifacts = await artifacts_of(third.state_details.flow_run_id)
     assert artifacts[0].key == f"{name}-nightly-report"
     report = artifacts[0].data
-    import os
-    if os.environ.get("DUMP_REPORT"):
-        Path(os.environ["DUMP_REPORT"]).write_text(report)
     assert report.startswith(f"# Nightly report: {name}: REGRESSED")
     assert third.message in report
     assert report.count("data:image/png;base64,") == 1
@@ -174,3 +171,21 @@ async def test_bad_nightly_options_fail_before_any_request(tmp_path, monkeypatch
     with pytest.raises(Exception, match="no such folder"):
         await nightly_benchmark(str(missing), str(tmp_path / "results"))
     assert not (tmp_path / "results").exists()
+
+
+def test_the_nightly_command_exits_0_then_1_on_a_slowdown(tmp_path, monkeypatch, prefect_harness):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_harness)
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    suite, results = write_suite(tmp_path, name), str(tmp_path / "results")
+    first = CliRunner().invoke(app, ["nightly", str(suite), "--results", results])
+    assert first.exit_code == 0, first.output
+    assert "verdict: no baseline yet" in first.output and f"results: {results}/{name}/" in first.output.replace("\n", "")
+    monkeypatch.setenv("NIGHT_SCALE", "1.4")
+    slower = CliRunner().invoke(app, ["nightly", str(suite), "--results", results])
+    assert slower.exit_code == 1, slower.output
+    assert "nightly failed" in slower.output and "regression" in slower.output and "/v2/runs/flow-run/" in slower.output
+    assert CliRunner().invoke(app, ["nightly", str(tmp_path / "nope.yaml")]).exit_code == 2
