@@ -1,4 +1,5 @@
-"""The ``llmeter-flows`` console app: the core commands plus ``sweep``, ``serve`` and ``demo``.
+"""The ``llmeter-flows`` console app: the core commands plus ``sweep``, ``nightly``, ``serve``,
+``demo``, and ``history`` / ``compare`` (``history_cli.py``, no Prefect import).
 
 ``run`` and ``emulator`` come from ``llmeter_core.cli`` and never import Prefect; the
 commands added here import it inside their bodies, so ``llmeter-flows run`` starts fast.

@@ -81,8 +81,11 @@ async def nightly_benchmark(suite: str = "demo", results: str | None = None) -> 
                 spec = spec.model_copy(update={"results": results})
             check_plan(spec)
             policy = BaselinePolicy.parse(spec.baseline)
-            if policy.kind == "url":
-                find_runs(policy.url or "")  # a pinned baseline that is not there: fail before any load
+            if policy.kind == "url":  # a pinned baseline that is not there: fail before any load
+                try:
+                    find_runs(policy.url or "")
+                except ConfigError as exc:
+                    raise ConfigError("baseline", exc.message) from None
             settings = spec.regression.settings()
             root = results_root(spec.results)
             folder = sweep_folder(root, spec.name)

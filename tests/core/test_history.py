@@ -130,6 +130,7 @@ def test_two_runs_writing_history_at_the_same_moment_both_appear(where, tmp_path
     for thread in threads:
         thread.join()
     assert sorted(read_history(history)["run_url"]) == sorted(f"run-{i}" for i in range(8))
+    assert history_folders(root) == [history]  # a results root finds every suite's history
     if where == "s3":
         fs, path = fsspec.core.url_to_fs(history)
         assert len(fs.ls(path, refresh=True)) == 8
