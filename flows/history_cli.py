@@ -61,8 +61,23 @@ def parse_thresholds(items: list[str]) -> dict[str, float]:
     return thresholds
 
 
+def _suite_folder(path: Path) -> str:
+    """``<results root>/<suite name>`` of a suite file (its ``results``, else the default root)."""
+    from llmeter_core.spec import read_yaml
+
+    from .params import expand_env
+
+    data = read_yaml(path, "ROOT_OR_SUITE")
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ConfigError("ROOT_OR_SUITE", f"{path}: not a suite file (no name)")
+    results = expand_env(data.get("results")) if data.get("results") else None
+    return f"{results_root(results)}/{slug(data['name'], 'sweep')}"
+
+
 def _resolve_history_target(target: str) -> str:
-    """A path or URL as given; else a suite name under the results root."""
+    """A path or URL as given; a suite file; else a suite name under the results root."""
+    if target.endswith((".yaml", ".yml")) and Path(target).expanduser().is_file():
+        return _suite_folder(Path(target).expanduser())
     if "://" in target or Path(target).expanduser().exists():
         return target if "://" in target else str(Path(target).expanduser().resolve())
     if "/" not in target:
@@ -109,7 +124,8 @@ def history_table(frame: Any, title: str) -> Table:
 
 def history(
     root_or_suite: str = typer.Argument(..., metavar="ROOT_OR_SUITE",
-                                        help="Results root, suite folder (<root>/<suite>), history folder, or a suite name"),
+                                        help="Results root, suite folder (<root>/<suite>), history folder, "
+                                        "suite file, or suite name"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Only this endpoint label"),
     since: Optional[str] = typer.Option(None, "--since", help="Only runs started on or after this date (YYYY-MM-DD)"),
     csv: Optional[str] = typer.Option(None, "--csv", help="Also write every column to this CSV file (path or URL)"),

@@ -138,6 +138,9 @@ def test_history_takes_a_suite_name_under_the_results_root(runs, tmp_path, monke
     monkeypatch.setenv("LLMETER_RESULTS", str(tmp_path))
     result = invoke("history", "named")
     assert result.exit_code == 0 and "1 runs" in result.output
+    suite = tmp_path / "named.yaml"
+    suite.write_text("name: named\nendpoints: []\n")
+    assert "1 runs" in invoke("history", str(suite)).output
 
 
 def test_a_spec_run_adds_its_history_row(tmp_path):
