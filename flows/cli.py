@@ -1,4 +1,5 @@
-"""The ``llmeter-flows`` console app: the core commands plus ``sweep``, ``serve`` and ``demo``.
+"""The ``llmeter-flows`` console app: the core commands plus ``sweep``, ``nightly``, ``serve``,
+``demo``, and ``history`` / ``compare`` (``history_cli.py``, no Prefect import).
 
 ``run`` and ``emulator`` come from ``llmeter_core.cli`` and never import Prefect; the
 commands added here import it inside their bodies, so ``llmeter-flows run`` starts fast.
@@ -26,6 +27,8 @@ from rich.table import Table
 from llmeter_core.cli import app, print_error
 from llmeter_core.errors import ConfigError, LLMeterError
 
+from .history_cli import register as register_history_commands
+
 __all__ = ["app", "main", "prefect_environment", "sweep_table"]
 
 # Wide enough for the sweep table when piped (rich assumes 80 columns without a terminal).
@@ -33,6 +36,8 @@ out = Console(width=max(shutil.get_terminal_size((140, 24)).columns, 120))
 err = Console(stderr=True)
 
 LOCAL_UI_API = "http://127.0.0.1:4200/api"
+
+register_history_commands(app)  # history, compare (no Prefect import)
 
 DEMO_PROMPTS = [
     "Explain what time to first token measures, in two sentences.",
@@ -123,16 +128,20 @@ def _report(result: dict[str, Any], title: str, started: float) -> None:
     if result.get("charts"):
         charts_dir = next(iter(result["charts"].values())).rsplit("/", 1)[0]
         out.print(f"charts:  {charts_dir}/  ({', '.join(Path(u).name for u in result['charts'].values())})")
-    run_page = f"/v2/runs/flow-run/{result['flow_run_id']}?tab=Artifacts"
-    api = os.environ.get("PREFECT_API_URL", "")
-    if api.rstrip("/").endswith("/api"):
-        out.print(f"flow run: {api.rstrip('/')[:-4]}{run_page}")
-    else:
-        out.print(f"flow run: start the UI with `make ui`, then open http://127.0.0.1:4200{run_page}")
+    out.print(f"flow run: {_run_page(result['flow_run_id'])}")
     out.print(f"took {time.monotonic() - started:.0f} s")
     if result.get("interrupted"):
         err.print("[yellow]interrupted: the partial run was saved; later client counts were skipped[/yellow]")
         raise typer.Exit(130)
+
+
+def _run_page(flow_run_id: str) -> str:
+    """Where a flow run's artifacts are in the UI (or how to get there)."""
+    run_page = f"/v2/runs/flow-run/{flow_run_id}?tab=Artifacts"
+    api = os.environ.get("PREFECT_API_URL", "")
+    if api.rstrip("/").endswith("/api"):
+        return f"{api.rstrip('/')[:-4]}{run_page}"
+    return f"start the UI with `make ui`, then open http://127.0.0.1:4200{run_page}"
 
 
 @contextmanager
@@ -194,6 +203,39 @@ def sweep(
             print_error(exc)
             raise typer.Exit(1)
     _report(result, f"{spec.name}", started)
+
+
+@app.command()
+def nightly(
+    suite: str = typer.Argument("demo", help="Suite file, or a name in deployments/suites (default: demo)"),
+    results: Optional[str] = typer.Option(None, "--results", help="Results root: local path or s3://bucket/prefix"),
+) -> None:
+    """Run the nightly benchmark once, now: the suite, then each run against its baseline.
+
+    Exit 1 when something regressed or did not run (the report says what), 2 for bad input.
+    """
+    api = prefect_environment()
+    started = time.monotonic()
+    from .nightly import NightlyFailed, nightly_benchmark
+
+    err.print(f"Prefect API: {api}")
+    try:
+        result = _run_flow(nightly_benchmark(suite, results))
+    except ConfigError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+    except NightlyFailed as exc:
+        err.print(f"[red]nightly failed[/red]: {exc}", highlight=False)
+        if exc.verdict is not None:
+            out.print(f"results: [bold]{exc.verdict.folder}[/bold]")
+        if exc.flow_run_id:
+            out.print(f"report:  {_run_page(exc.flow_run_id)}")
+        raise typer.Exit(1)
+    except LLMeterError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(1)
+    out.print(f"verdict: {result['verdict']}", highlight=False)
+    _report(result, f"nightly {Path(suite).stem}", started)
 
 
 @app.command()

@@ -19,8 +19,9 @@ environment variables and never belong in a suite file.
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -45,6 +46,7 @@ from llmeter_core.spec import (
 )
 
 from .layout import run_name_for, slug
+from .nightly_params import NIGHTLY_FIELDS, EmulatorSpec, RegressionSpec, check_baseline
 
 __all__ = [
     "SweepConfig",
@@ -175,11 +177,28 @@ class SuiteSpec(_Plan):
         description="Sweep different endpoints at the same time (models behind one base_url "
         "always run one after another, so they do not distort each other)",
     )
+    # Nightly comparison (flows/nightly_params.py); sweeps built from a suite drop these.
+    baseline: str | date | dict[str, int] | None = Field(
+        None, description="Nightly baseline: unset = the last earlier run with the same configuration; "
+        "{last: N} = their median over N runs; a date YYYY-MM-DD; or a run/night folder URL")
+    regression: RegressionSpec = Field(default_factory=RegressionSpec, description="Confidence and thresholds of a regression")
+    on_regression: Literal["fail", "warn"] = Field("fail", description="Nightly flow run on a regression: Failed, or a warning")
+    emulator: EmulatorSpec | None = Field(None, description="An emulator the nightly starts for itself (demo suites)")
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_policy(cls, value: Any) -> Any:
+        return check_baseline(value)
+
+    def sweep_fields(self) -> dict[str, Any]:
+        """The plan shared by the sweeps of this suite (a SweepConfig without its endpoint);
+        a sweep over rates leaves its (default) client counts out."""
+        unused = {"clients"} if self.rates is not None else set()
+        return self.model_dump(exclude={"endpoints", "concurrent", *NIGHTLY_FIELDS, *unused})
 
     def sweep_config(self, endpoint: EndpointSpec) -> SweepConfig:
         """The sweep of one of the suite's endpoints under the suite's load plan."""
-        base = self.model_dump(exclude={"endpoints", "concurrent"} | ({"clients"} if self.rates is not None else set()))
-        return SweepConfig(**base, endpoint=endpoint)
+        return SweepConfig(**self.sweep_fields(), endpoint=endpoint)
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "SuiteSpec":

@@ -16,7 +16,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from llmeter_core.history import history_url
 from tasks import run_load_test
+from tasks.history import record_history
 from tasks.interrupts import stop_on_signals, stop_requested
 from tasks.load_test import backstop_seconds
 
@@ -42,6 +44,9 @@ async def sweep_runs(sweep: SweepConfig, folder: str, label: str | None, key_pre
         task = run_load_test.with_options(timeout_seconds=backstop_seconds(spec))
         summary = await task(spec, artifact_prefix=slug(f"{key_prefix}-{point_run_name(point)}"), endpoint_label=name)
         summaries.append(summary)
+        # One history row per run (a failed write is logged by its task; the run is saved).
+        history = history_url(results_root(sweep.results), slug(sweep.name, "sweep"))
+        await record_history(summary["run_url"], sweep.name, history, endpoint=name, return_state=True)
         if summary["interrupted"]:
             logger.warning("run %s was interrupted: the sweep stops here", run_name)
             break

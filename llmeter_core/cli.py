@@ -66,6 +66,8 @@ def run(
         raise typer.Exit(_exit_status(exc))
     if parsed.plots and result.output_path and result.responses and not result.interrupted:  # Ctrl-C: exit now
         _write_plots(result)
+    if result.output_path:
+        _add_history_row(result.output_path, output if output is not None else parsed.output)
     where = result.output_path or "(not saved: no output)"
     stop_reason = result.stats.get("stop_reason")  # the run stopped itself (endpoint unreachable)
     state = "interrupted; partial run saved" if result.interrupted else (
@@ -100,6 +102,17 @@ def _exit_status(exc: LLMeterError) -> int:
     if isinstance(exc, StorageError):
         return EXIT_INTERRUPTED if exc.interrupted else EXIT_NOT_SAVED
     return EXIT_FAILED
+
+
+def _add_history_row(run_url: str, root: str) -> None:
+    """Every saved run adds its row to ``<output>/history`` (see history.py); a failed write
+    is a warning, never a lost run."""
+    from .history import record_run
+
+    try:
+        record_run(run_url, str(root))
+    except Exception as exc:  # the run itself is saved; say so and go on
+        err.print(f"[yellow]warning[/yellow] history row not written: {exc}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmeter_core.cli`

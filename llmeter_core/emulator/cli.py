@@ -80,6 +80,7 @@ def _command(kind: str, help_text: str) -> None:
         prefix_cache_block_tokens: int = typer.Option(16, help="Prefix cache block size, tokens."),
         prefix_cache_ttft_saving: float = typer.Option(0.8, help="Share of the TTFT a fully cached prompt saves."),
         max_concurrency: int = typer.Option(0, help="Capacity: requests served at once; the rest queue FIFO (0: no limit)."),
+        latency_scale: float = typer.Option(1.0, help="Multiply every TTFT and inter-token draw (1.2: 20% slower)."),
     ) -> None:
         settings = {name: value for name, value in locals().items() if name not in ("kind", "host", "port")}
         _run(kind, host, port, settings)

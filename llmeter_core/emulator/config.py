@@ -101,6 +101,9 @@ class EmulatorConfig:
     (0: no limit); the rest wait in arrival order before their handler starts, so their time
     to first token as a client sees it includes the queue, and the ground truth records each
     request's ``queue_ms``. It makes an overloaded endpoint to test open-loop load against.
+    ``latency_scale`` multiplies every drawn time to first token and time between tokens
+    (not the slow-first-byte fault), so one setting makes a whole "night" slower or faster
+    on purpose (1.2: 20 % slower) while the distributions keep their shape.
     """
 
     ttft_ms: DistSpec = 100.0
@@ -122,6 +125,7 @@ class EmulatorConfig:
     prefix_cache_ttft_saving: float = 0.8
     model: str = "emulator-model"
     seed: int = 0
+    latency_scale: float = 1.0
     max_records: int = 100_000
     max_concurrency: int = 0
 
@@ -143,6 +147,9 @@ class EmulatorConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(name, f"must be a number >= 0, got {value!r}")
+        scale = self.latency_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
+            raise ConfigError("latency_scale", f"must be a number > 0, got {scale!r}")
         if self.disconnect_mode not in DISCONNECT_MODES:
             raise ConfigError("disconnect_mode", f"expected one of {DISCONNECT_MODES}")
         for name in ("max_records", "max_concurrency"):

@@ -68,10 +68,11 @@ def plan_schedule(
     """Draw TTFT, ITL and length for one request and apply the client's token cap.
 
     At least one token is always served, even when ``max_tokens`` is 0 or the draw rounds to 0,
-    so every successful response has a first token to time.
+    so every successful response has a first token to time. ``config.latency_scale``
+    multiplies both latencies after the draw (the random sequence is the same at any scale).
     """
-    ttft_s = sample(config.ttft_ms, rng) / 1000.0
-    itl_s = sample(config.itl_ms, rng) / 1000.0
+    ttft_s = sample(config.ttft_ms, rng) * config.latency_scale / 1000.0
+    itl_s = sample(config.itl_ms, rng) * config.latency_scale / 1000.0
     n = max(1, int(round(sample(config.output_tokens, rng))))
     truncated = False
     if max_tokens is not None and max_tokens < n:

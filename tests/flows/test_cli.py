@@ -67,7 +67,8 @@ def test_sweep_runs_a_suite_file_and_prints_the_table(harness_api, emulator_url,
 def test_demo_sweeps_the_built_in_emulator(harness_api, tmp_path):
     result = runner.invoke(app, ["demo", "--results", str(tmp_path), "--clients", "1,2", "--n-requests", "2"])
     assert result.exit_code == 0, result.output
-    (folder,) = (tmp_path / "demo").iterdir()
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir())[-1] == "history"  # one row per run
+    (folder,) = [p for p in (tmp_path / "demo").iterdir() if p.name != "history"]
     frame = pd.read_parquet(folder / "sweep-summary.parquet")
     assert frame["clients"].tolist() == [1, 2] and (frame["failed_requests"] == 0).all()
     assert sorted(p.name for p in (folder / "charts").iterdir()) == [
