@@ -20,8 +20,8 @@ from typing import Any
 
 from ..clock import now_ns
 from ..response import InvocationResponse
-from ._aws import AwsEndpoint, raise_failed
-from ._eventstream import read_events
+from .aws import AwsEndpoint, raise_failed
+from .transport.eventstream import read_events
 
 __all__ = ["BedrockConverse", "BedrockConverseStream", "converse_payload"]
 

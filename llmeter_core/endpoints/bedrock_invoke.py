@@ -26,9 +26,9 @@ import orjson
 from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
-from ._aws import raise_failed
-from ._eventstream import read_events
-from ._model_body import ModelBodyEndpoint
+from .aws import raise_failed
+from .transport.eventstream import read_events
+from .model_body import ModelBodyEndpoint
 from .response_formats import (
     INVOCATION_METRICS_KEY,
     PRESETS,

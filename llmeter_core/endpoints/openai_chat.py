@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from ..response import InvocationResponse
-from ._http import OpenAICompatibleEndpoint, StreamError, describe_error, read_body, sse_events, trim_message
+from .openai_compatible import OpenAICompatibleEndpoint, StreamError, describe_error, read_body, sse_events, trim_message
 
 __all__ = ["OpenAIChatEndpoint"]
 

@@ -19,7 +19,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from llmeter_core.endpoints._aws_http import DirectHTTPSession
+from llmeter_core.endpoints.transport.aws_session import DirectHTTPSession
 
 
 def _request(url: str, body: bytes = b'{"a": 1}', stream: bool = False, method: str = "POST"):

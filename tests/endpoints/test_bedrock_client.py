@@ -9,7 +9,7 @@ import pytest
 
 from llmeter_core.emulator.tokens import full_text
 from llmeter_core.endpoints import create_endpoint
-from llmeter_core.endpoints._aws import public_url
+from llmeter_core.endpoints.aws import public_url
 from llmeter_core.endpoints.bedrock_converse import BedrockConverseStream
 from llmeter_core.endpoints.bedrock_invoke import BedrockInvokeModelStream
 from llmeter_core.endpoints.sagemaker import SageMakerStreamEndpoint

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from llmeter_core.emulator import start_emulator
 from llmeter_core.endpoints import create_endpoint
-from llmeter_core.endpoints._http import error_message, sse_events
+from llmeter_core.endpoints.openai_compatible import error_message, sse_events
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint
 from llmeter_core.endpoints.openai_responses import OpenAIResponsesEndpoint
 from llmeter_core.errors import ConfigError

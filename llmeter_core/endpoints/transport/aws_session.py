@@ -27,8 +27,8 @@ import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._http1 import ErrorMapper, ProtocolError, ReadTimeout, ServerDisconnected
-from ._pool import ConnectError, ConnectionPool, ConnectTimeout, TLSError
+from .connection import ErrorMapper, ProtocolError, ReadTimeout, ServerDisconnected
+from .pool import ConnectError, ConnectionPool, ConnectTimeout, TLSError
 
 __all__ = ["DirectHTTPSession", "request_bytes"]
 

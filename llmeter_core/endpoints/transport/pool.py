@@ -35,8 +35,8 @@ import ssl
 import time
 from typing import Callable
 
-from ._http1 import Connection, ErrorMapper, RawResponse, ReadTimeout, ServerDisconnected
-from .base import RequestNotSent
+from .connection import Connection, ErrorMapper, RawResponse, ReadTimeout, ServerDisconnected
+from ..base import RequestNotSent
 
 __all__ = ["ConnectionPool", "ConnectError", "ConnectTimeout", "TLSError", "RequestNotSent", "Key"]
 

@@ -10,7 +10,7 @@ import collections
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._http1 import Connection
+    from .connection import Connection
 
 __all__ = ["Body"]
 

@@ -131,7 +131,7 @@ class AwsEndpoint(Endpoint):
         _share_data_loader(session)
         options: dict[str, Any] = {}
         if self.http_client == "direct":
-            from ._aws_http import DirectHTTPSession
+            from .transport.aws_session import DirectHTTPSession
 
             options["http_session_cls"] = DirectHTTPSession
         config = AioConfig(

@@ -26,8 +26,8 @@ import asyncio
 import select
 from typing import Callable
 
-from ..clock import now_ns
-from ._body import Body
+from ...clock import now_ns
+from .body import Body
 
 __all__ = [
     "Connection",

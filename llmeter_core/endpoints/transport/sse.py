@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator
 
-from ..clock import now_ns
-from ._http1 import Body
+from ...clock import now_ns
+from .connection import Body
 
 __all__ = ["sse_events", "read_body"]
 

@@ -39,8 +39,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..errors import ConfigError
-from ._pool import ConnectionPool
-from ._sse import read_body, sse_events
+from .transport.pool import ConnectionPool
+from .transport.sse import read_body, sse_events
 from .base import Endpoint, check_prewarm, prewarm_count
 
 __all__ = [
