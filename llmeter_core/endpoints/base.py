@@ -33,10 +33,13 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from ..checks import typed_options
+from ..checks import check_int, typed_options
 from ..clock import now_ns, to_datetime
 from ..errors import ConfigError
 from ..response import INCOMPLETE, TIMEOUT, InvocationResponse
+from .transport.errors import (
+    RequestNotSent,  # what a transport raises for a request that never left
+)
 
 __all__ = ["Endpoint", "RequestNotSent", "MAX_PREWARM_CONNECTIONS", "MIN_SECRET_CHARS", "check_prewarm",
            "prewarm_count", "extract_prompt"]
@@ -52,9 +55,7 @@ def check_prewarm(value: int | None, limit: int = 0, limit_name: str = "") -> No
     ``MAX_PREWARM_CONNECTIONS`` and at most the pool's connection ``limit``, 0: no limit)."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PREWARM_CONNECTIONS:
-        raise ConfigError("endpoint.prewarm_connections",
-                          f"must be null (one per client) or an int from 0 to {MAX_PREWARM_CONNECTIONS}, got {value!r}")
+    check_int("endpoint.prewarm_connections", value, 0, MAX_PREWARM_CONNECTIONS)
     if limit and value > limit:
         raise ConfigError("endpoint.prewarm_connections", f"must be at most {limit_name} ({limit}), got {value}")
 
@@ -66,13 +67,6 @@ def prewarm_count(setting: int | None, clients: int, limit: int = 0) -> int:
         return setting
     count = min(max(clients, 1), MAX_PREWARM_CONNECTIONS)
     return min(count, limit) if limit else count
-
-
-class RequestNotSent(Exception):
-    """Raised by a transport when it can prove that not a byte of the request left (the
-    socket refused the write: the connection had already been reset). Only then may a
-    request be sent again: ``Endpoint.call`` does it once, counts it in ``retries`` and times
-    the request from the new attempt. Any failure after the write is recorded as it is."""
 
 
 #: Secret values shorter than this are not redacted: they would blank out ordinary words.

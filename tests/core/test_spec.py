@@ -175,8 +175,8 @@ def test_a_valid_spec_reports_every_endpoint_and_payload_problem_when_built(tmp_
     data["payloads"] = {"file": str(tmp_path / "missing.jsonl")}
     with pytest.raises(ConfigError) as info:
         parse_spec(data).runner()
-    assert [f for f, _ in info.value.problems] == ["endpoint.colour", "endpoint.stream", "endpoint.max_connections",
-                                                   "endpoint.http_client", "payloads.file"], str(info.value)
+    assert [f for f, _ in info.value.problems] == ["endpoint.colour", "endpoint.stream", "endpoint.http_client",
+                                                   "endpoint.max_connections", "payloads.file"], str(info.value)
 
 
 # -- no silent coercions (item 15) ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The eventstream decoder (``endpoints/_eventstream.py``) on hand-framed bytes, and
+"""The eventstream decoder (``endpoints/transport/eventstream.py``) on hand-framed bytes, and
 ``read_events`` on both of its paths (socket bytes and botocore's own iteration)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DirectHTTPSession (``endpoints/_aws_http.py``) on hand-made HTTP responses: body framings,
+"""DirectHTTPSession (``endpoints/transport/aws_session.py``) on hand-made HTTP responses: body framings,
 keep-alive, stale and broken connections, timeouts, and the property it exists for: a
 request's bytes leave before any other coroutine runs."""
 

@@ -1,4 +1,4 @@
-"""What every AWS endpoint shares (``endpoints/_aws.py``): the client is opened warm, pooled
+"""What every AWS endpoint shares (``endpoints/aws.py``): the client is opened warm, pooled
 connections are reused, the normal AWS configuration is honoured and no secret is written."""
 
 from __future__ import annotations

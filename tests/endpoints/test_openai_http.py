@@ -1,4 +1,5 @@
-"""What both OpenAI endpoints share (``endpoints/_http.py``): the API key stays secret,
+"""What both OpenAI endpoints share (``endpoints/openai_compatible.py`` over
+``endpoints/transport/clients.py``): the API key stays secret,
 connections are pooled and reused, settings are validated."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aiohttp import web
 
 from llmeter_core.emulator import start_emulator
 from llmeter_core.endpoints import create_endpoint
-from llmeter_core.endpoints.openai_compatible import error_message, sse_events
+from llmeter_core.endpoints.openai_compatible import error_message
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint
 from llmeter_core.endpoints.openai_responses import OpenAIResponsesEndpoint
 from llmeter_core.errors import ConfigError
@@ -134,15 +135,16 @@ async def test_connection_refused_is_an_error_response(http_client, error_type):
 async def test_call_without_open_opens_lazily_and_aclose_closes(emulator):
     endpoint = OpenAIChatEndpoint(model_id="m", base_url=emulator.url + "/v1")
     assert (await endpoint.call({"messages": []}, timeout=5)).ok
-    pool = endpoint._pool
-    assert pool.idle_count(endpoint._key) == 1
+    transport = endpoint._transport
+    pool, key = transport._pool, transport._key
+    assert pool.idle_count(key) == 1
     await endpoint.aclose()
-    assert pool.closed and endpoint._pool is None and pool.idle_count(endpoint._key) == 0
+    assert pool.closed and transport.closed and transport._pool is None and pool.idle_count(key) == 0
     endpoint = OpenAIChatEndpoint(model_id="m", base_url=emulator.url + "/v1", http_client="aiohttp")
     assert (await endpoint.call({"messages": []}, timeout=5)).ok
-    session = endpoint._session
+    session = endpoint._transport._session
     await endpoint.aclose()
-    assert session.closed and endpoint._session is None
+    assert session.closed and endpoint._transport.closed
 
 
 @pytest.mark.parametrize("field, kwargs", [
@@ -167,36 +169,6 @@ def test_error_message_shapes():
     assert error_message(b'{"detail": "not found"}') == "not found"
     assert error_message(b"plain\n  text") == "plain text"
     assert len(error_message(b"y" * 1000)) == 300
-
-
-async def test_sse_events_pairs_event_names_with_data():
-    from aiohttp import StreamReader
-    from aiohttp.base_protocol import BaseProtocol
-
-    loop = asyncio.get_running_loop()
-    reader = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
-    reader.feed_data(b"event: a\ndata: 1\n\n: comment\ndata: 2\n\nevent: b\nid: 7\ndata:3\n\n")
-    reader.feed_eof()
-    assert [item[1:] async for item in sse_events(reader)] == [(b"a", b"1"), (None, b"2"), (b"b", b"3")]
-
-
-async def test_sse_events_lines_split_across_chunks_crlf_and_long_lines():
-    """Lines cut anywhere between network chunks are reassembled; CRLF endings work; a line
-    far longer than aiohttp's readline limit (2 x 64 KiB) is accepted; a last line without its
-    newline is not lost."""
-    long_value = b"x" * 300_000
-    stream = b"event: big\r\ndata: " + long_value + b"\r\n\r\ndata: two\n\ndata: tail"
-    pieces = [stream[start:start + 7001] for start in range(0, len(stream), 7001)]  # odd cuts
-
-    class Chunks:  # what sse_events uses of an aiohttp StreamReader: readany()
-        async def readany(self) -> bytes:
-            return pieces.pop(0) if pieces else b""
-
-    reader = Chunks()
-    items = [item async for item in sse_events(reader)]
-    assert [(event, data[:3], len(data)) for _, event, data in items] == [
-        (b"big", b"xxx", 300_000), (None, b"two", 3), (None, b"tai", 4)]
-    assert all(isinstance(arrival, int) for arrival, _, _ in items)
 
 
 # -- the direct client on the wire ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The project's HTTP/1.1 client (``endpoints/_pool.py`` over ``endpoints/_http1.py``) on
+"""The project's HTTP/1.1 client (``endpoints/transport/pool.py`` over ``transport/connection.py``) on
 raw asyncio servers: arrival stamps, body framings, reuse, limits, errors."""
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def test_sweep_refuses_bad_endpoint_options_before_any_flow_run(tmp_path, monkey
     assert lines[0] == "error invalid parameters: 3 problems"
     assert lines[1:] == [
         "  endpoints[0].stream: must be true or false, got str 'maybe'",
-        "  endpoints[0].max_connections: must be an integer >= 0 (0 = unlimited)",
+        "  endpoints[0].max_connections: must be >= 0, got -1",
         "  endpoints[1].type: the 'litellm' endpoint needs LiteLLM: pip install 'llmeter-flows[litellm]'",
     ]
     assert not (tmp_path / "out").exists()
