@@ -163,7 +163,7 @@ def sweep(
     with _emulator_if(emulator, ttft_ms=50.0, itl_ms=5.0, output_tokens=40) as url:
         if url:
             os.environ["LLMETER_EMULATOR_URL"] = url
-        from .params import SweepConfig, check_plan, load_suite
+        from .params import check_plan, load_suite, plan_checked
 
         try:
             spec = load_suite(suite)
@@ -175,15 +175,15 @@ def sweep(
             raise typer.Exit(2)
         err.print(f"Prefect API: {api}")
         try:
-            if len(spec.endpoints) == 1:
-                from .sweep import load_test_sweep
+            with plan_checked():  # checked above: the flow does not check again
+                if len(spec.endpoints) == 1:
+                    from .sweep import load_test_sweep
 
-                config = SweepConfig(**spec.model_dump(exclude={"endpoints", "concurrent"}), endpoint=spec.endpoints[0])
-                result = _run_flow(load_test_sweep(config))
-            else:
-                from .model_sweep import model_sweep
+                    result = _run_flow(load_test_sweep(spec.sweep(spec.endpoints[0])))
+                else:
+                    from .model_sweep import model_sweep
 
-                result = _run_flow(model_sweep(spec))
+                    result = _run_flow(model_sweep(spec))
         except LLMeterError as exc:
             print_error(exc)
             raise typer.Exit(1)
@@ -208,7 +208,7 @@ def demo(
 
     from llmeter_core.spec import validation_problems
 
-    from .params import SweepConfig, check_plan
+    from .params import SweepConfig, check_plan, plan_checked
 
     with _emulator_if(True, ttft_ms={"dist": "lognormal", "median": 60, "sigma": 0.3}, itl_ms=4.0, output_tokens=40, seed=1) as url:
         try:
@@ -234,7 +234,8 @@ def demo(
         err.print(f"Prefect API: {api}")
 
         try:
-            result = _run_flow(load_test_sweep(config))
+            with plan_checked():  # checked above: the flow does not check again
+                result = _run_flow(load_test_sweep(config))
         except LLMeterError as exc:
             print_error(exc)
             raise typer.Exit(1)

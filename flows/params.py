@@ -4,6 +4,8 @@ The Prefect UI builds its run form from these models (every field has a descript
 direct call validates them, listing every field error at once. What pydantic cannot see
 (an unknown endpoint field, a payload file that does not parse, a duplicate label) is found
 by ``check_plan`` before any request is sent, again reporting every problem, not the first.
+It runs once per entry (a command, or the flow a deployment starts): inside ``plan_checked``,
+the flows started from there (a model_sweep's subflows) do not check again.
 
 A suite file (``deployments/suites/*.yaml``) is a ``SuiteSpec`` in YAML: endpoints x load
 plan, with ``${VAR}`` / ``${VAR:-default}`` read from the environment so one file serves
@@ -19,8 +21,10 @@ environment variables and never belong in a suite file.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -51,6 +55,7 @@ __all__ = [
     "parse_suite",
     "expand_env",
     "check_plan",
+    "plan_checked",
     "run_spec",
 ]
 
@@ -124,6 +129,10 @@ class SuiteSpec(_Plan):
         "always run one after another, so they do not distort each other)",
     )
 
+    def sweep(self, endpoint: EndpointSpec) -> SweepConfig:
+        """The sweep of one endpoint of this suite: its payloads, load and client counts."""
+        return SweepConfig(**self.model_dump(exclude={"endpoints", "concurrent"}), endpoint=endpoint)
+
     @model_validator(mode="after")
     def _unique_labels(self) -> "SuiteSpec":
         seen: dict[str, int] = {}
@@ -175,6 +184,24 @@ def check_plan(plan: SweepConfig | SuiteSpec) -> None:
                     field = prefix + field.removeprefix("endpoint")
                 problems.add(field, message)
     problems.raise_if_any("invalid parameters")
+
+
+#: Set inside ``plan_checked``: the plan being run was checked by the command or flow that started it.
+_CHECKED: ContextVar[bool] = ContextVar("llmeter_plan_checked", default=False)
+
+
+@contextmanager
+def plan_checked(plan: SweepConfig | SuiteSpec | None = None) -> Iterator[None]:
+    """Check ``plan`` (``check_plan``) unless what started this code already checked it, then
+    run the body as checked: the flows it starts (subflows, or the flow a command runs) skip
+    their own check. ``plan=None``: the caller has just checked it itself."""
+    if plan is not None and not _CHECKED.get():
+        check_plan(plan)
+    token = _CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
 
 
 def _expand_suite(data: dict[str, Any], problems: Problems) -> dict[str, Any]:

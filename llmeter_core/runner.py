@@ -142,7 +142,7 @@ class Runner:
         self.payloads = load_payloads(payload)
         self.clients = clients
         self.n_requests = n_requests
-        self.run_duration = self.bound.deadline_s
+        self.run_duration = self.bound.run_duration
         self.output_path = str(output_path) if output_path is not None else None
         self.run_name = run_name or default_run_name()
         self.run_description = run_description
@@ -315,8 +315,8 @@ class Runner:
         loop = asyncio.get_running_loop()
         ticker = loop.create_task(self._tick())
         timers: list[asyncio.TimerHandle] = []
-        if self.bound.deadline_s is not None:
-            timers.append(loop.call_later(self.bound.deadline_s, self._end_of_duration))
+        if self.bound.run_duration is not None:
+            timers.append(loop.call_later(self.bound.run_duration, self._end_of_duration))
         clients = [loop.create_task(self._client(c)) for c in range(self.clients)]
         try:
             await asyncio.gather(*clients)
@@ -475,7 +475,7 @@ class Runner:
             responses_done=self._done,
             in_flight=len(self._inflight),
             expected_requests=self.bound.expected_requests,
-            run_duration_s=self.bound.deadline_s,
+            run_duration=self.bound.run_duration,
             progress=1.0 if final and not self._interrupted else self.bound.progress(self._done, elapsed),
             stats=stats,
             final=final,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -47,6 +47,9 @@ from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_
 from .errors import ConfigError
 from .payloads import load_payloads
 from .yaml_files import expand_env, read_yaml
+
+if TYPE_CHECKING:
+    from .runner import Runner
 
 __all__ = [
     "EndpointSpec",
@@ -248,6 +251,10 @@ class PayloadSpec(BaseModel):
         return [{**p, **self.extra} for p in load_payloads(path)]
 
 
+#: Fields of ``RunSpec`` that are not ``Runner`` options of the same name (see ``RunSpec.runner``).
+_NOT_RUNNER_OPTIONS = frozenset({"endpoint", "load", "payloads", "output", "cache_buster", "base_dir"})
+
+
 class RunSpec(BaseModel):
     """One load-test run."""
 
@@ -267,29 +274,23 @@ class RunSpec(BaseModel):
     seed: Seed = Field(0, description="Seed of each client's payload shuffle")
     base_dir: Path | None = Field(None, exclude=True, description="Folder that relative paths are read from")
 
-    def runner(self, **overrides: Any):
-        """Build the endpoint, read the payloads and return a ready ``Runner``."""
+    def runner(self, **overrides: Any) -> Runner:
+        """Build the endpoint, read the payloads and return a ready ``Runner``.
+
+        The Runner's options are derived: every ``load`` field, and every field of this spec
+        but ``_NOT_RUNNER_OPTIONS``, is the Runner option of the same name (a new field is one
+        there too); ``output`` is ``output_path``, ``cache_buster`` a callback."""
         from .runner import Runner
 
         problems = Problems()
         endpoint, payloads = check_parts(self.endpoint, self.payloads, self.base_dir, problems)
         problems.raise_if_any()
-        options: dict[str, Any] = dict(
-            clients=self.load.clients,
-            n_requests=self.load.n_requests,
-            run_duration=self.load.run_duration,
-            timeout=self.load.timeout,
-            warmup_requests=self.load.warmup_requests,
-            end_mode=self.load.end_mode,
-            grace_period=self.load.grace_period,
-            max_consecutive_connect_failures=self.load.max_consecutive_connect_failures,
-            output_path=self.output,
-            run_name=self.run_name,
-            run_description=self.run_description,
-            live_interval=self.live_interval,
-            low_memory=self.low_memory,
-            seed=self.seed,
-        )
+        assert endpoint is not None and payloads is not None  # else a problem was raised
+        options: dict[str, Any] = {
+            **self.load.model_dump(),
+            **self.model_dump(exclude=_NOT_RUNNER_OPTIONS),
+            "output_path": self.output,
+        }
         if self.cache_buster:
             from .cache_buster import CacheBuster
 
