@@ -36,10 +36,10 @@ from urllib.parse import urlsplit, urlunsplit
 from ..checks import check_int
 from ..errors import ConfigError
 from ..response import InvocationResponse
-from .base import Endpoint, check_prewarm, prewarm_count
+from .base import Endpoint, check_prewarm, prewarm_count, public_url
 from .transport.clients import HttpClient
 
-__all__ = ["AwsEndpoint", "record_metadata", "raise_failed", "public_url", "RetryMode"]
+__all__ = ["AwsEndpoint", "record_metadata", "raise_failed", "RetryMode"]
 
 logger = logging.getLogger(__name__)
 
@@ -230,17 +230,6 @@ def raise_failed(raw: Any, out: InvocationResponse) -> dict[str, Any]:
         raise raw
     record_metadata(raw, out)
     return raw
-
-
-def public_url(url: str | None) -> str | None:
-    """``url`` without user info, query or fragment, so no secret reaches a config file."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _error_code(exc: BaseException) -> str | None:

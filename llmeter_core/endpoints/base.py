@@ -32,6 +32,7 @@ import asyncio
 import uuid
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from ..checks import check_int, typed_options
 from ..clock import now_ns, to_datetime
@@ -42,7 +43,7 @@ from .transport.errors import (
 )
 
 __all__ = ["Endpoint", "RequestNotSent", "MAX_PREWARM_CONNECTIONS", "MIN_SECRET_CHARS", "check_prewarm",
-           "prewarm_count", "extract_prompt"]
+           "prewarm_count", "public_url", "extract_prompt"]
 
 #: Most connections ``open`` pre-opens by default (one per client up to this many); clients
 #: beyond it open their connection in their first request. An explicit
@@ -67,6 +68,15 @@ def prewarm_count(setting: int | None, clients: int, limit: int = 0) -> int:
         return setting
     count = min(max(clients, 1), MAX_PREWARM_CONNECTIONS)
     return min(count, limit) if limit else count
+
+
+def public_url(url: str | None) -> str | None:
+    """``url`` without user info, query or fragment: what ``to_config`` records of a URL, so no
+    password or key in it reaches a config file."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
 
 
 #: Secret values shorter than this are not redacted: they would blank out ordinary words.

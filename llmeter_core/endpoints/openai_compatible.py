@@ -22,7 +22,7 @@ import orjson
 
 from ..checks import check_int
 from ..errors import ConfigError
-from .base import Endpoint, check_prewarm, prewarm_count
+from .base import Endpoint, check_prewarm, prewarm_count, public_url
 from .transport.clients import TRANSPORTS, HttpClient, HTTPTransport
 from .transport.sse import Response, read_body
 
@@ -159,7 +159,7 @@ class OpenAICompatibleEndpoint(Endpoint):
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(model_id={self.model_id!r}, base_url={self.base_url!r}, "
+            f"{type(self).__name__}(model_id={self.model_id!r}, base_url={public_url(self.base_url)!r}, "
             f"stream={self.stream!r}, api_key={'***' if self.__api_key else None})"
         )
 
@@ -170,7 +170,7 @@ class OpenAICompatibleEndpoint(Endpoint):
     def to_config(self) -> dict[str, Any]:
         config = super().to_config()
         config.update(
-            base_url=self.base_url,
+            base_url=public_url(self.base_url),  # a password in it is a secret
             stream=self.stream,
             api_key_env=self.api_key_env,
             # Header values may be credentials (``api-key``, ``x-api-key``): names only.

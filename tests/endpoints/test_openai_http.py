@@ -14,7 +14,6 @@ import pytest
 import orjson
 from aiohttp import web
 
-from llmeter_core.emulator import start_emulator
 from llmeter_core.endpoints import create_endpoint
 from llmeter_core.endpoints.openai_compatible import error_message
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint
@@ -47,10 +46,9 @@ async def echo_server():
 
 
 @pytest.fixture
-async def emulator():
-    emu = await start_emulator("openai", {"ttft_ms": 0, "itl_ms": 0, "output_tokens": 3})
-    yield emu
-    await emu.stop()
+async def fast_emulator(emulator):
+    """An OpenAI emulator answering 3 tokens at once."""
+    return await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=3)
 
 
 @pytest.mark.parametrize("cls", ENDPOINTS)
@@ -92,33 +90,27 @@ async def test_no_key_no_authorization_header(echo_server, monkeypatch):
 @pytest.mark.parametrize("cls", ENDPOINTS)
 @pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize("http_client", ["direct", "aiohttp"])
-async def test_sequential_requests_reuse_one_connection(cls, stream, http_client, emulator, count_connects):
-    async with cls(model_id="m", base_url=emulator.url + "/v1", stream=stream, http_client=http_client) as endpoint:
+async def test_sequential_requests_reuse_one_connection(cls, stream, http_client, fast_emulator, count_connects):
+    async with cls(model_id="m", base_url=fast_emulator.url + "/v1", stream=stream, http_client=http_client) as endpoint:
         for _ in range(20):
             out = await endpoint.call(cls.create_payload("hi"), timeout=5)
             assert out.ok, out.error
     assert len(count_connects) == 1
 
 
-async def test_streams_with_latency_reuse_connections(count_connects):
+async def test_streams_with_latency_reuse_connections(emulator, count_connects):
     """A real stream (headers, then chunks over time, chunked encoding) also goes back to the pool."""
-    emu = await start_emulator("openai", {"ttft_ms": 5, "itl_ms": 1, "output_tokens": 5})
-    try:
-        async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1") as endpoint:
-            for _ in range(5):
-                assert (await endpoint.call(OpenAIChatEndpoint.create_payload("hi"), timeout=5)).ok
-    finally:
-        await emu.stop()
+    emu = await emulator("openai", ttft_ms=5, itl_ms=1, output_tokens=5)
+    async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1") as endpoint:
+        for _ in range(5):
+            assert (await endpoint.call(OpenAIChatEndpoint.create_payload("hi"), timeout=5)).ok
     assert len(count_connects) == 1
 
 
-async def test_max_connections_caps_the_pool(count_connects):
-    emu = await start_emulator("openai", {"ttft_ms": 20, "itl_ms": 0, "output_tokens": 1})
-    try:
-        async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1", max_connections=2) as endpoint:
-            outs = await asyncio.gather(*(endpoint.call({"messages": []}, timeout=5) for _ in range(8)))
-    finally:
-        await emu.stop()
+async def test_max_connections_caps_the_pool(emulator, count_connects):
+    emu = await emulator("openai", ttft_ms=20, itl_ms=0, output_tokens=1)
+    async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1", max_connections=2) as endpoint:
+        outs = await asyncio.gather(*(endpoint.call({"messages": []}, timeout=5) for _ in range(8)))
     assert all(o.ok for o in outs)
     assert len(count_connects) == 2
 
@@ -132,15 +124,15 @@ async def test_connection_refused_is_an_error_response(http_client, error_type):
     assert "127.0.0.1:9" in out.error or http_client == "aiohttp"
 
 
-async def test_call_without_open_opens_lazily_and_aclose_closes(emulator):
-    endpoint = OpenAIChatEndpoint(model_id="m", base_url=emulator.url + "/v1")
+async def test_call_without_open_opens_lazily_and_aclose_closes(fast_emulator):
+    endpoint = OpenAIChatEndpoint(model_id="m", base_url=fast_emulator.url + "/v1")
     assert (await endpoint.call({"messages": []}, timeout=5)).ok
     transport = endpoint._transport
     pool, key = transport._pool, transport._key
     assert pool.idle_count(key) == 1
     await endpoint.aclose()
     assert pool.closed and transport.closed and transport._pool is None and pool.idle_count(key) == 0
-    endpoint = OpenAIChatEndpoint(model_id="m", base_url=emulator.url + "/v1", http_client="aiohttp")
+    endpoint = OpenAIChatEndpoint(model_id="m", base_url=fast_emulator.url + "/v1", http_client="aiohttp")
     assert (await endpoint.call({"messages": []}, timeout=5)).ok
     session = endpoint._transport._session
     await endpoint.aclose()

@@ -17,7 +17,7 @@ import pytest
 
 from llmeter_core import Runner, create_endpoint
 
-from ..endpoints.aws_support import assert_matches_truth, aws_env, emulator  # noqa: F401
+from ..endpoints.aws_support import assert_matches_truth
 
 #: (emulator kind, endpoint type, model, endpoint options)
 CASES = [
