@@ -1,4 +1,5 @@
-"""The ``llmeter-flows`` console app: the core commands plus ``sweep``, ``serve`` and ``demo``.
+"""The ``llmeter-flows`` console app: its own Typer app with the core commands
+(``llmeter_core.cli.add_core_commands``) plus ``sweep``, ``serve`` and ``demo``.
 
 ``run`` and ``emulator`` come from ``llmeter_core.cli`` and never import Prefect; the
 commands added here import it inside their bodies, so ``llmeter-flows run`` starts fast.
@@ -23,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmeter_core.cli import app, print_error
+from llmeter_core.cli import add_core_commands, new_app, print_error
 from llmeter_core.errors import ConfigError, LLMeterError
 
 __all__ = ["app", "main", "prefect_environment", "sweep_table"]
@@ -33,6 +34,8 @@ out = Console(width=max(shutil.get_terminal_size((140, 24)).columns, 120))
 err = Console(stderr=True)
 
 LOCAL_UI_API = "http://127.0.0.1:4200/api"
+
+app = add_core_commands(new_app())
 
 DEMO_PROMPTS = [
     "Explain what time to first token measures, in two sentences.",

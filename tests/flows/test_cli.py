@@ -30,6 +30,20 @@ def test_help_lists_every_command():
         assert command in result.output
 
 
+def test_the_flows_app_is_its_own_and_leaves_the_core_app_alone():
+    """flows.cli builds its own app with the core's commands; importing it adds nothing to
+    llmeter_core.cli.app (which once got sweep, demo and serve decorated onto it)."""
+    import llmeter_core.cli as core
+
+    def names(typer_app) -> set[str]:
+        return {c.name or c.callback.__name__ for c in typer_app.registered_commands} | {
+            g.name for g in typer_app.registered_groups}
+
+    assert app is not core.app
+    assert names(core.app) == {"run", "emulator"}
+    assert names(app) == {"run", "emulator", "sweep", "demo", "serve"}
+
+
 def test_a_bad_suite_exits_2_naming_every_field(tmp_path):
     suite = tmp_path / "bad.yaml"
     suite.write_text("name: bad\nendpoints: []\npayloads: {prompts: []}\nload: {clients: 0, n_requests: 1}\n")
