@@ -12,9 +12,8 @@ minus the emulator's own record of when it wrote that token (``first_token_ms`` 
 - ``ttft_err_p50_ms`` / ``ttft_err_p99_ms``: that error's median and 99th percentile
   (target: p50 within 5 ms).
 - ``aiohttp_ttft_err_p50_ms`` / ``aiohttp_ttft_err_p99_ms``: the same endpoint on aiobotocore's
-  default aiohttp session (``http_client="aiohttp"``), for comparison: on Python 3.11 aiohttp
-  writes each request body from a new task, so a request leaves only after every other
-  client's SDK work of that moment (see ``llmeter_core/endpoints/_aws_http.py``).
+  default aiohttp session (``http_client="aiohttp"``), for comparison (why they differ:
+  ``docs/transport.md``).
 - ``floor_ttft_err_p50_ms`` / ``floor_ttft_err_p99_ms``: the same for a minimal client on
   raw asyncio streams (no SDK, no signing, no event parsing; time to the first body chunk)
   on the same workload: the share of the error that belongs to the machine and the loopback

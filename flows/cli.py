@@ -1,5 +1,6 @@
-"""The ``llmeter-flows`` console app: the core commands plus ``sweep``, ``nightly``, ``serve``,
-``demo``, and ``history`` / ``compare`` (``history_cli.py``, no Prefect import).
+"""The ``llmeter-flows`` console app: its own Typer app with the core commands
+(``llmeter_core.cli.add_core_commands``) plus ``sweep``, ``nightly``, ``serve``, ``demo``, and
+``history`` / ``compare`` (``history_cli.py``, no Prefect import).
 
 ``run`` and ``emulator`` come from ``llmeter_core.cli`` and never import Prefect; the
 commands added here import it inside their bodies, so ``llmeter-flows run`` starts fast.
@@ -24,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmeter_core.cli import app, print_error
+from llmeter_core.cli import add_core_commands, new_app, print_error
 from llmeter_core.errors import ConfigError, LLMeterError
 
 from .history_cli import register as register_history_commands
@@ -37,6 +38,7 @@ err = Console(stderr=True)
 
 LOCAL_UI_API = "http://127.0.0.1:4200/api"
 
+app = add_core_commands(new_app())
 register_history_commands(app)  # history, compare (no Prefect import)
 
 DEMO_PROMPTS = [
@@ -178,7 +180,7 @@ def sweep(
     with _emulator_if(emulator, ttft_ms=50.0, itl_ms=5.0, output_tokens=40) as url:
         if url:
             os.environ["LLMETER_EMULATOR_URL"] = url
-        from .params import SweepConfig, check_plan, load_suite
+        from .params import check_plan, load_suite, plan_checked
 
         try:
             spec = load_suite(suite)
@@ -190,15 +192,15 @@ def sweep(
             raise typer.Exit(2)
         err.print(f"Prefect API: {api}")
         try:
-            if len(spec.endpoints) == 1:
-                from .sweep import load_test_sweep
+            with plan_checked():  # checked above: the flow does not check again
+                if len(spec.endpoints) == 1:
+                    from .sweep import load_test_sweep
 
-                config = spec.sweep_config(spec.endpoints[0])
-                result = _run_flow(load_test_sweep(config))
-            else:
-                from .model_sweep import model_sweep
+                    result = _run_flow(load_test_sweep(spec.sweep(spec.endpoints[0])))
+                else:
+                    from .model_sweep import model_sweep
 
-                result = _run_flow(model_sweep(spec))
+                    result = _run_flow(model_sweep(spec))
         except LLMeterError as exc:
             print_error(exc)
             raise typer.Exit(1)
@@ -256,7 +258,7 @@ def demo(
 
     from llmeter_core.spec import validation_problems
 
-    from .params import SweepConfig, check_plan
+    from .params import SweepConfig, check_plan, plan_checked
 
     with _emulator_if(True, ttft_ms={"dist": "lognormal", "median": 60, "sigma": 0.3}, itl_ms=4.0, output_tokens=40, seed=1) as url:
         try:
@@ -282,7 +284,8 @@ def demo(
         err.print(f"Prefect API: {api}")
 
         try:
-            result = _run_flow(load_test_sweep(config))
+            with plan_checked():  # checked above: the flow does not check again
+                result = _run_flow(load_test_sweep(config))
         except LLMeterError as exc:
             print_error(exc)
             raise typer.Exit(1)

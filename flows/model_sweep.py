@@ -21,7 +21,7 @@ from llmeter_core.spec import EndpointSpec
 from tasks.interrupts import stop_on_signals, stop_requested
 
 from .layout import results_root, slug, sweep_folder
-from .params import SuiteSpec, SweepConfig, check_plan, endpoint_label
+from .params import SuiteSpec, endpoint_label, plan_checked
 from .publish import publish_sweep
 from .summary import summary_row
 from .sweep import load_test_sweep
@@ -75,9 +75,8 @@ async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, 
             endpoints may run at the same time.
         folder: Folder to write into (default ``<results>/<suite name>/<date-time>``).
     """
-    with stop_on_signals():
+    with stop_on_signals(), plan_checked(suite):  # every endpoint at once; the subflows do not check again
         logger = get_run_logger()
-        check_plan(suite)
         folder = folder or sweep_folder(results_root(suite.results), suite.name)
         groups = server_groups(suite.endpoints)
         logger.info(
@@ -90,14 +89,12 @@ async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, 
             "concurrently across servers" if suite.concurrent and len(groups) > 1 else "one after another",
             folder,
         )
-
         async def sweep_group(endpoints: list[EndpointSpec]) -> list[dict[str, Any]]:
             outputs = []
             for endpoint in endpoints:
                 if stop_requested():
                     break
-                config = suite.sweep_config(endpoint)
-                out = await load_test_sweep(config, folder=folder, label=endpoint_label(endpoint))
+                out = await load_test_sweep(suite.sweep(endpoint), folder=folder, label=endpoint_label(endpoint))
                 outputs.append(out)
                 if out["interrupted"]:
                     break

@@ -4,6 +4,8 @@ The Prefect UI builds its run form from these models (every field has a descript
 direct call validates them, listing every field error at once. What pydantic cannot see
 (an unknown endpoint field, a payload file that does not parse, a duplicate label) is found
 by ``check_plan`` before any request is sent, again reporting every problem, not the first.
+It runs once per entry (a command, or the flow a deployment starts): inside ``plan_checked``,
+the flows started from there (a model_sweep's subflows) do not check again.
 
 A suite file (``deployments/suites/*.yaml``) is a ``SuiteSpec`` in YAML: endpoints x load
 plan, with ``${VAR}`` / ``${VAR:-default}`` read from the environment so one file serves
@@ -19,9 +21,11 @@ environment variables and never belong in a suite file.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -56,6 +60,7 @@ __all__ = [
     "parse_suite",
     "expand_env",
     "check_plan",
+    "plan_checked",
     "run_spec",
 ]
 
@@ -196,8 +201,8 @@ class SuiteSpec(_Plan):
         unused = {"clients"} if self.rates is not None else set()
         return self.model_dump(exclude={"endpoints", "concurrent", *NIGHTLY_FIELDS, *unused})
 
-    def sweep_config(self, endpoint: EndpointSpec) -> SweepConfig:
-        """The sweep of one of the suite's endpoints under the suite's load plan."""
+    def sweep(self, endpoint: EndpointSpec) -> SweepConfig:
+        """The sweep of one endpoint of this suite: its payloads, load and load points."""
         return SweepConfig(**self.sweep_fields(), endpoint=endpoint)
 
     @model_validator(mode="after")
@@ -258,6 +263,24 @@ def check_plan(plan: SweepConfig | SuiteSpec) -> None:
                     field = prefix + field.removeprefix("endpoint")
                 problems.add(field, message)
     problems.raise_if_any("invalid parameters")
+
+
+#: Set inside ``plan_checked``: the plan being run was checked by the command or flow that started it.
+_CHECKED: ContextVar[bool] = ContextVar("llmeter_plan_checked", default=False)
+
+
+@contextmanager
+def plan_checked(plan: SweepConfig | SuiteSpec | None = None) -> Iterator[None]:
+    """Check ``plan`` (``check_plan``) unless what started this code already checked it, then
+    run the body as checked: the flows it starts (subflows, or the flow a command runs) skip
+    their own check. ``plan=None``: the caller has just checked it itself."""
+    if plan is not None and not _CHECKED.get():
+        check_plan(plan)
+    token = _CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
 
 
 def _expand_suite(data: dict[str, Any], problems: Problems) -> dict[str, Any]:

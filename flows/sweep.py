@@ -23,7 +23,7 @@ from tasks.interrupts import stop_on_signals, stop_requested
 from tasks.load_test import backstop_seconds
 
 from .layout import results_root, slug, sweep_folder
-from .params import SweepConfig, check_plan, endpoint_label, point_run_name, run_spec
+from .params import SweepConfig, endpoint_label, plan_checked, point_run_name, run_spec
 from .publish import publish_sweep
 from .summary import summary_row
 
@@ -63,9 +63,8 @@ async def load_test_sweep(sweep: SweepConfig, folder: str | None = None, label: 
             set by ``model_sweep`` so several endpoints share one dated folder.
         label: Endpoint label prefixing run names and file names when the folder is shared.
     """
-    with stop_on_signals():
+    with stop_on_signals(), plan_checked(sweep):  # unless the flow or command that started it checked it
         logger = get_run_logger()
-        check_plan(sweep)
         folder = folder or sweep_folder(results_root(sweep.results), sweep.name)
         key_prefix = slug(f"{sweep.name}-{label}" if label else sweep.name)
         points = sweep.rates if sweep.rates is not None else sweep.clients
@@ -96,5 +95,4 @@ if __name__ == "__main__":  # pragma: no cover - local use: python -m flows.swee
     from .params import load_suite
 
     suite = load_suite(sys.argv[1])
-    config = suite.sweep_config(suite.endpoints[0])
-    print(asyncio.run(load_test_sweep(config))["csv"])
+    print(asyncio.run(load_test_sweep(suite.sweep(suite.endpoints[0])))["csv"])

@@ -1,8 +1,13 @@
 """Stop conditions: what bounds a run, as objects the runner asks, never branches on.
 
 A closed-loop client asks ``allows(sent_by_this_client)`` before each request; the runner asks
-``deadline_s`` to arm its end-of-run timer and ``progress`` for live snapshots. A new bound
+``run_duration`` to arm its end-of-run timer and ``progress`` for live snapshots. A new bound
 (an open-loop schedule running out, an SLO breached) is another small class here.
+
+The rule that a run has exactly one of the two bounds lives here, once: ``one_bound_problem``
+(what spec files and flow parameters check, every problem at once) and ``make_bound`` (the
+Runner) share it and its message. The run length is ``run_duration`` (seconds) everywhere: the
+option, this bound, ``Runner.run_duration``, ``Result.run_duration`` and ``LiveSnapshot``.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ __all__ = ["Bound", "RequestCount", "Duration", "make_bound", "one_bound_problem
 
 
 class Bound:
+    #: Requests the whole run sends, when the bound fixes it.
     expected_requests: int | None = None
-    deadline_s: float | None = None
+    #: Seconds the run sends for, when the bound is a duration.
+    run_duration: float | None = None
 
     def allows(self, sent_by_client: int) -> bool:
         raise NotImplementedError
@@ -47,34 +54,32 @@ class RequestCount(Bound):
 
 @dataclass(frozen=True)
 class Duration(Bound):
-    """Send for ``seconds``; what is in flight at the end is drained or cancelled."""
+    """Send for ``run_duration`` seconds; what is in flight at the end is drained or cancelled."""
 
-    seconds: float
-
-    @property
-    def deadline_s(self) -> float:  # type: ignore[override]
-        return self.seconds
+    run_duration: float
 
     def allows(self, sent_by_client: int) -> bool:
         return True  # the runner's deadline timer ends the run
 
     def progress(self, done: int, elapsed_s: float) -> float:
-        return min(elapsed_s / self.seconds, 1.0)
+        return min(elapsed_s / self.run_duration, 1.0)
 
 
 ONE_BOUND = "give exactly one of n_requests (per client) and run_duration"
 
 
 def one_bound_problem(n_requests: object, run_duration: object) -> str | None:
-    """The rule shared with spec files: exactly one of the two bounds (None = not given)."""
+    """The rule, for spec files and ``make_bound``: exactly one of the two bounds (None = not
+    given). Its message, or None when the rule holds."""
     return ONE_BOUND if (n_requests is None) == (run_duration is None) else None
 
 
 def make_bound(clients: int, n_requests: int | None, run_duration: float | timedelta | None) -> Bound:
     """Exactly one of ``n_requests`` and ``run_duration``, within the limits of ``checks``;
     anything else is a ConfigError."""
-    if one_bound_problem(n_requests, run_duration):
-        raise ConfigError("n_requests", ONE_BOUND)
+    problem = one_bound_problem(n_requests, run_duration)
+    if problem:
+        raise ConfigError("n_requests", problem)
     if n_requests is not None:
         check_int("n_requests", n_requests, minimum=1, maximum=MAX_REQUESTS_PER_CLIENT)
         return RequestCount(n_requests, clients)

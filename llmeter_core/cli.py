@@ -1,8 +1,8 @@
 """``llmeter-flows`` commands that need no Prefect: ``run`` and ``emulator``.
 
-The console script is ``flows.console:main``, which runs ``flows.cli:app``: this app plus the
-Prefect commands (``sweep``, ``serve``, ``demo``); ``python -m llmeter_core.cli`` works
-without them.
+``add_core_commands`` registers them on a Typer app: on this module's ``app`` (``python -m
+llmeter_core.cli``), and on the app of ``flows.cli`` (the console script ``flows.console:main``),
+which adds the Prefect commands (``sweep``, ``serve``, ``demo``) to its own app, never to this one.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ from .emulator.cli import emulator_app
 from .errors import ConfigError, LLMeterError, StorageError
 from .live import generator_verdict
 
-__all__ = ["app", "main", "print_error", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_NOT_SAVED", "EXIT_INTERRUPTED"]
+__all__ = ["app", "add_core_commands", "new_app", "main", "print_error", "EXIT_FAILED", "EXIT_BAD_INPUT",
+           "EXIT_NOT_SAVED", "EXIT_INTERRUPTED"]
 
 EXIT_FAILED = 1  # the run could not go on (an endpoint that cannot be opened...)
 EXIT_BAD_INPUT = 2  # bad spec, option or output path: nothing was sent
 EXIT_NOT_SAVED = 74  # results not (fully) saved: disk full, write error, failed upload (sysexits EX_IOERR)
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: the partial run was saved
-
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Load-test LLM endpoints.")
-app.add_typer(emulator_app, name="emulator", help="Serve a local emulator of an LLM API.")
 
 err = Console(stderr=True, soft_wrap=True)  # one line per error, however long
 
@@ -38,7 +36,6 @@ def print_error(exc: BaseException | str) -> None:
     err.print(f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
-@app.command()
 def run(
     spec: Path = typer.Argument(..., help="YAML spec file of one run"),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Results root (overrides the spec's output)"),
@@ -94,6 +91,21 @@ def _write_plots(result) -> None:
         write_run_plots(result)
     except Exception as exc:  # noqa: BLE001 - charts are a view of what was saved
         err.print(f"[yellow]warning[/yellow] charts not written: {type(exc).__name__}: {exc}", highlight=False)
+
+
+def new_app() -> typer.Typer:
+    """An empty ``llmeter-flows`` Typer app (the settings every command line of the project shares)."""
+    return typer.Typer(no_args_is_help=True, add_completion=False, help="Load-test LLM endpoints.")
+
+
+def add_core_commands(target: typer.Typer) -> typer.Typer:
+    """Register ``emulator`` and ``run`` on ``target``; returns it."""
+    target.add_typer(emulator_app, name="emulator", help="Serve a local emulator of an LLM API.")
+    target.command()(run)
+    return target
+
+
+app = add_core_commands(new_app())
 
 
 def _exit_status(exc: LLMeterError) -> int:

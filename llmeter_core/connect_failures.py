@@ -7,7 +7,7 @@ endpoints record it as an error like any other; its ``error_type`` is the except
 which depends on the transport, and ``CONNECT_ERROR_TYPES`` lists them all (the one home of
 this classification):
 
-- the direct HTTP client (``endpoints/_pool.py``, OpenAI endpoints): ``ConnectError``,
+- the direct HTTP client (``endpoints/transport/pool.py``, OpenAI endpoints): ``ConnectError``,
   ``ConnectTimeout``, ``TLSError``;
 - botocore (AWS endpoints, either transport): ``EndpointConnectionError``,
   ``ConnectTimeoutError``, ``SSLError``;
@@ -48,7 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONNECT_ERROR_TYPES = frozenset({
-    # endpoints/_pool.py (the direct HTTP client)
+    # endpoints/transport/errors.py (the direct HTTP client)
     "ConnectError", "ConnectTimeout", "TLSError",
     # botocore, for the AWS endpoints (the direct transport translates to these too)
     "EndpointConnectionError", "ConnectTimeoutError", "SSLError",

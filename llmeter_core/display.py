@@ -25,8 +25,8 @@ def render_snapshot(snapshot: LiveSnapshot) -> Panel:
     """The renderable for one snapshot: a progress line and a grouped stats table."""
     if snapshot.expected_requests:
         bound = f"{snapshot.responses_done:,}/{snapshot.expected_requests:,} requests"
-    elif snapshot.run_duration_s:
-        bound = f"{snapshot.elapsed_s:,.1f}/{snapshot.run_duration_s:g} s"
+    elif snapshot.run_duration:
+        bound = f"{snapshot.elapsed_s:,.1f}/{snapshot.run_duration:g} s"
     else:
         bound = f"{snapshot.responses_done:,} requests"
     state = "interrupted" if snapshot.interrupted else ("done" if snapshot.final else "running")

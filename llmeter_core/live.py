@@ -26,7 +26,7 @@ class LiveSnapshot:
     responses_done: int
     in_flight: int
     expected_requests: int | None
-    run_duration_s: float | None
+    run_duration: float | None
     progress: float
     stats: dict[str, Any] = field(default_factory=dict)
     final: bool = False

@@ -88,7 +88,7 @@ class LoadPlan:
         if burstiness is not None and (not _number(burstiness) or burstiness <= 0):
             problems.add("burstiness", f"must be a positive number, got {burstiness!r}")
         bound = _bound(problems, 1, n_requests, run_duration)
-        seconds = bound.deadline_s if bound is not None else None
+        seconds = bound.run_duration if bound is not None else None
         if not _number(ramp_up) or ramp_up < 0:
             problems.add("ramp_up", f"must be a number of seconds >= 0, got {ramp_up!r}")
         if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
@@ -132,12 +132,15 @@ class LoadPlan:
         return s.rate if not s.ramp_up_s else None
 
     def to_config(self) -> dict[str, Any]:
-        """run_config.json keys of the load (closed loop: just the mode)."""
+        """run_config.json keys of the load: the mode and every open-loop option (closed
+        loop: their defaults), named as the Runner's options."""
         s = self.schedule
-        if s is None:
-            return {"load_mode": "clients"}
-        return {"load_mode": "rate", "rate": s.rate, "arrival": s.arrival, "burstiness": s.burstiness,
-                "ramp_up": s.ramp_up_s, "max_concurrency": self.max_concurrency,
+        return {"load_mode": "clients" if s is None else "rate",
+                "rate": None if s is None else s.rate,
+                "arrival": "constant" if s is None else s.arrival,
+                "burstiness": None if s is None else s.burstiness,
+                "ramp_up": 0.0 if s is None else s.ramp_up_s,
+                "max_concurrency": self.max_concurrency,
                 "warmup_seconds": self.warmup_seconds}
 
 

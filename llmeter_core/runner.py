@@ -148,6 +148,9 @@ class Runner:
             problems.add("tokenizer", "must have an encode(text) method")
         problems.raise_if_any("invalid options")
         self.plan = plan
+        for name, value in plan.to_config().items():  # rate, arrival... as attributes, as given
+            if name != "load_mode":
+                setattr(self, name, value)
         clients = plan.clients
         self.bound: Bound = plan.bound
 
@@ -156,7 +159,7 @@ class Runner:
         self.payloads = load_payloads(payload)
         self.clients = clients
         self.n_requests = n_requests
-        self.run_duration = self.bound.deadline_s
+        self.run_duration = self.bound.run_duration
         self.output_path = str(output_path) if output_path is not None else None
         self.run_name = run_name or default_run_name()
         self.run_description = run_description
@@ -353,8 +356,8 @@ class Runner:
         timers: list[asyncio.TimerHandle] = []
         # an open-loop schedule starts a little ahead, so its first send is not already late
         lead_s = LEAD_NS / 1e9 if self.plan.schedule is not None else 0.0
-        if self.bound.deadline_s is not None:
-            timers.append(loop.call_later(self.bound.deadline_s + lead_s, self._end_of_duration))
+        if self.bound.run_duration is not None:
+            timers.append(loop.call_later(self.bound.run_duration + lead_s, self._end_of_duration))
         self._monitor.start()
         if self.plan.schedule is not None:
             self._open_loop = OpenLoop(self.plan.schedule, client_order(self.payloads, 0, self.seed),
@@ -570,7 +573,7 @@ class Runner:
             responses_done=self._done,
             in_flight=len(self._inflight),
             expected_requests=self.bound.expected_requests,
-            run_duration_s=self.bound.deadline_s,
+            run_duration=self.bound.run_duration,
             progress=1.0 if final and not self._interrupted else self.bound.progress(self._done, elapsed),
             stats=stats,
             final=final,

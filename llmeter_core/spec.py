@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -52,6 +52,9 @@ from .payloads import is_url, load_payloads
 from .synthetic import SyntheticSpec
 from .tokenizers import Tokenizer, check_tokenizer_spec, load_tokenizer
 from .yaml_files import expand_env, read_yaml
+
+if TYPE_CHECKING:
+    from .runner import Runner
 
 __all__ = [
     "EndpointSpec",
@@ -324,6 +327,11 @@ class PayloadSpec(BaseModel):
         return [{**p, **self.extra} for p in load_payloads(path)]
 
 
+#: Fields of ``RunSpec`` that are not ``Runner`` options of the same name (see ``RunSpec.runner``).
+_NOT_RUNNER_OPTIONS = frozenset({"endpoint", "load", "payloads", "output", "cache_buster", "base_dir", "plots",
+                                 "tokenizer"})
+
+
 class RunSpec(BaseModel):
     """One load-test run."""
 
@@ -346,8 +354,13 @@ class RunSpec(BaseModel):
         None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only")
     base_dir: Path | None = Field(None, exclude=True, description="Folder that relative paths are read from")
 
-    def runner(self, **overrides: Any):
-        """Build the endpoint, read the payloads and return a ready ``Runner``."""
+    def runner(self, **overrides: Any) -> Runner:
+        """Build the endpoint, read the payloads and return a ready ``Runner``.
+
+        The Runner's options are derived: every ``load`` field, and every field of this spec
+        but ``_NOT_RUNNER_OPTIONS``, is the Runner option of the same name (a new field is one
+        there too); ``output`` is ``output_path``, ``cache_buster`` and ``pricing`` callbacks,
+        ``tokenizer`` loaded from its name, ``plots`` the CLI's and the task's business."""
         from .runner import Runner
 
         problems = Problems()
@@ -360,28 +373,12 @@ class RunSpec(BaseModel):
         workload: list[Any] = []
         if self.payloads.synthetic is not None:  # built with the run's tokenizer
             payloads, workload = self.payloads.build_workload(endpoint, self.base_dir, tokenizer)
-        options: dict[str, Any] = dict(
-            clients=self.load.clients,
-            rate=self.load.rate,
-            arrival=self.load.arrival,
-            burstiness=self.load.burstiness,
-            ramp_up=self.load.ramp_up,
-            max_concurrency=self.load.max_concurrency,
-            warmup_seconds=self.load.warmup_seconds,
-            n_requests=self.load.n_requests,
-            run_duration=self.load.run_duration,
-            timeout=self.load.timeout,
-            warmup_requests=self.load.warmup_requests,
-            end_mode=self.load.end_mode,
-            grace_period=self.load.grace_period,
-            max_consecutive_connect_failures=self.load.max_consecutive_connect_failures,
-            output_path=self.output,
-            run_name=self.run_name,
-            run_description=self.run_description,
-            live_interval=self.live_interval,
-            low_memory=self.low_memory,
-            seed=self.seed,
-        )
+        assert endpoint is not None and payloads is not None  # else a problem was raised
+        options: dict[str, Any] = {
+            **self.load.model_dump(),
+            **self.model_dump(exclude=_NOT_RUNNER_OPTIONS),
+            "output_path": self.output,
+        }
         if tokenizer is not None:
             options["tokenizer"] = tokenizer
         if workload:  # first: they find the payloads as built, before any callback replaces them

@@ -105,7 +105,7 @@ def live_markdown(snapshot: LiveSnapshot) -> str:
     else:
         state = "running"
     expected = f"/{snapshot.expected_requests:,}" if snapshot.expected_requests else ""
-    duration = f"/{snapshot.run_duration_s:g} s" if snapshot.run_duration_s else " s"
+    duration = f"/{snapshot.run_duration:g} s" if snapshot.run_duration else " s"
     lines = [
         f"### {snapshot.run_name}: {state}",
         "",

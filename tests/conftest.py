@@ -1,4 +1,6 @@
-"""Shared test set-up: no telemetry, no traffic beyond loopback."""
+"""Shared test set-up: no telemetry, no traffic beyond loopback; the fixtures every test
+folder uses: ``emulator`` (any emulator, on the test's loop), ``aws_env`` (the AWS SDK isolated
+from the machine), ``count_connects``, and moto's S3 (``s3_server``, ``s3_bucket``)."""
 
 import os
 
@@ -13,6 +15,43 @@ import asyncio
 import uuid
 
 import pytest
+
+from llmeter_core.emulator import start_emulator
+
+from .endpoints.aws_support import SECRET_KEY
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    """The AWS SDK isolated from the machine: dummy credentials (``SECRET_KEY``), a fixed
+    region, no config files, no instance metadata lookups, no ``AWS_ENDPOINT_URL*`` left over."""
+    for key in list(os.environ):
+        if key.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE", "AWS_WEB_IDENTITY")):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDUMMY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SECRET_KEY + "-token")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+async def emulator(aws_env):
+    """``await emulator(kind, **config)`` starts an emulator (``openai``, ``bedrock``,
+    ``sagemaker`` or ``all``) on 127.0.0.1 in the test's loop; all stop after the test. AWS
+    clients in the test see ``aws_env``."""
+    started = []
+
+    async def start(kind: str, **config):
+        emu = await start_emulator(kind, config)
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in started:
+        await emu.stop()
 
 
 @pytest.fixture(scope="session")

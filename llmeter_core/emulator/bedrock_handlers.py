@@ -16,8 +16,8 @@ and written to the prompt cache, reported apart in ``cacheReadInputTokens`` and
 
 from __future__ import annotations
 
-import asyncio
 import base64
+from typing import Callable
 
 import orjson
 from aiohttp import web
@@ -32,11 +32,11 @@ from llmeter_core.emulator.aws_wire import (
     run_event_stream,
 )
 from llmeter_core.emulator.bedrock_models import family_for
-from llmeter_core.emulator.latency import wait_until
 from llmeter_core.emulator.pacing import client_may_leave, wait_for_whole_reply
-from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served
+from llmeter_core.emulator.prologue import Started, begin_request
+from llmeter_core.emulator.state import EmulatorState, Served
 from llmeter_core.emulator.tokens import full_text, token_piece
-from llmeter_core.emulator.wire import content_words, int_or_none, json_response, messages_words, read_json
+from llmeter_core.emulator.wire import content_words, int_or_none, json_response, messages_words
 
 __all__ = ["add_bedrock_routes"]
 
@@ -45,24 +45,18 @@ _STREAM_ERROR = {"message": "The model stream was interrupted (emulated).", "ori
                  "originalMessage": "emulated disconnect"}
 
 
-async def _begin(request: web.Request, api: str, stream: bool, read, caches: bool = True
-                 ) -> tuple[EmulatorState, Served | None, web.Response | None]:
-    """Parse the body, start the request and apply an immediate fault or slow first byte."""
-    start = asyncio.get_running_loop().time()
-    state = request.app[STATE_KEY]
-    body = await read_json(request)
-    if body is None:
-        return state, None, aws_error(400, "ValidationException", "Malformed input request: not a JSON object.",
-                                      state.new_id())
-    words, cap = read(body)
-    served = state.begin(api, stream, start, words, cap, body=body)
-    served.truth.finish_reason = "length" if served.schedule.truncated else "stop"
-    if not caches:
-        served.truth.cached_tokens = served.truth.cache_write_tokens = 0
-    error = aws_fault_response(state, served, "InternalServerException")
-    if error is None and served.schedule.first_byte_s:
-        await wait_until(asyncio.get_running_loop(), start + served.schedule.first_byte_s)
-    return state, served, error
+def _invalid_body(state: EmulatorState) -> web.Response:
+    return aws_error(400, "ValidationException", "Malformed input request: not a JSON object.", state.new_id())
+
+
+def _fault(state: EmulatorState, served: Served) -> web.Response | None:
+    return aws_fault_response(state, served, "InternalServerException")
+
+
+async def _begin(request: web.Request, api: str, stream: bool, read: Callable[[dict], tuple[int, int | None]],
+                 caches: bool = True) -> Started:
+    return await begin_request(request, api, read, stream=stream, caches=caches, invalid_body=_invalid_body,
+                               fault_response=_fault)
 
 
 def _converse_read(body: dict) -> tuple[int, int | None]:
@@ -83,9 +77,10 @@ def _stop_reason(served: Served) -> str:
 
 
 async def converse(request: web.Request) -> web.StreamResponse:
-    state, served, error = await _begin(request, "bedrock.converse", False, _converse_read)
-    if error is not None:
-        return error
+    started = await _begin(request, "bedrock.converse", False, _converse_read)
+    if started.response is not None:
+        return started.response
+    state, served = started.state, started.served
     assert served is not None
     if not await wait_for_whole_reply(request, served):
         return web.Response()
@@ -100,9 +95,10 @@ async def converse(request: web.Request) -> web.StreamResponse:
 
 
 async def converse_stream(request: web.Request) -> web.StreamResponse:
-    state, served, error = await _begin(request, "bedrock.converse_stream", True, _converse_read)
-    if error is not None:
-        return error
+    started = await _begin(request, "bedrock.converse_stream", True, _converse_read)
+    if started.response is not None:
+        return started.response
+    state, served = started.state, started.served
     assert served is not None
     event = _ENCODER.event
     delta = b'{"contentBlockIndex":0,"delta":{"text":"%s"}}'
@@ -139,9 +135,10 @@ def _invoke_headers(served: Served) -> dict[str, str]:
 async def invoke(request: web.Request) -> web.StreamResponse:
     model_id = request.match_info["model_id"]
     family = family_for(model_id)
-    state, served, error = await _begin(request, "bedrock.invoke", False, family.read, family.caches)
-    if error is not None:
-        return error
+    started = await _begin(request, "bedrock.invoke", False, family.read, family.caches)
+    if started.response is not None:
+        return started.response
+    state, served = started.state, started.served
     assert served is not None
     if not await wait_for_whole_reply(request, served):
         return web.Response()
@@ -157,9 +154,10 @@ def _chunk(provider_json: bytes) -> bytes:
 async def invoke_stream(request: web.Request) -> web.StreamResponse:
     model_id = request.match_info["model_id"]
     family = family_for(model_id)
-    state, served, error = await _begin(request, "bedrock.invoke_stream", True, family.read, family.caches)
-    if error is not None:
-        return error
+    started = await _begin(request, "bedrock.invoke_stream", True, family.read, family.caches)
+    if started.response is not None:
+        return started.response
+    state, served = started.state, started.served
     assert served is not None
     template = family.token_template(served, model_id)
 

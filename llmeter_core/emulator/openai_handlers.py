@@ -11,17 +11,16 @@ carries the usage. Per-token chunks are spliced into pre-encoded byte templates.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import orjson
 from aiohttp import web
 
-from llmeter_core.emulator.latency import wait_until
 from llmeter_core.emulator.pacing import Pacer, client_may_leave, wait_for_whole_reply
+from llmeter_core.emulator.prologue import begin_request
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served, count_words
 from llmeter_core.emulator.tokens import full_text, token_piece
-from llmeter_core.emulator.wire import int_or_none, json_response, messages_words, read_json, retry_after
+from llmeter_core.emulator.wire import int_or_none, json_response, messages_words, retry_after
 
 __all__ = ["add_openai_routes"]
 
@@ -36,6 +35,10 @@ def _error(status: int, message: str, err_type: str, code: str | None, request_i
         all_headers["x-request-id"] = request_id
     body = {"error": {"message": message, "type": err_type, "param": None, "code": code}}
     return json_response(body, status=status, headers=all_headers)
+
+
+def _invalid_body(state: EmulatorState) -> web.Response:
+    return _error(400, "The request body is not a JSON object.", "invalid_request_error", None)
 
 
 def _fault_response(state: EmulatorState, served: Served) -> web.Response | None:
@@ -78,27 +81,23 @@ def _responses_usage(served: Served, reasoning: int) -> dict:
     }
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    start = asyncio.get_running_loop().time()
-    state = request.app[STATE_KEY]
-    body = await read_json(request)
-    if body is None:
-        return _error(400, "The request body is not a JSON object.", "invalid_request_error", None)
-    stream = bool(body.get("stream"))
+def _chat_read(body: dict) -> tuple[int, int | None]:
     max_tokens = int_or_none(body.get("max_completion_tokens"))
     if max_tokens is None:
         max_tokens = int_or_none(body.get("max_tokens"))
-    served = state.begin("openai.chat", stream, start, messages_words(body.get("messages")), max_tokens,
-                         "chatcmpl-", body)
-    error = _fault_response(state, served)
-    if error is not None:
-        return error
+    return messages_words(body.get("messages")), max_tokens
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    started = await begin_request(request, "openai.chat", _chat_read, id_prefix="chatcmpl-",
+                                  invalid_body=_invalid_body, fault_response=_fault_response)
+    if started.response is not None:
+        return started.response
+    state, served, body = started.state, started.served, started.body
+    assert served is not None
     model = body.get("model") or state.config.model
     finish = "length" if served.schedule.truncated else "stop"
-    served.truth.finish_reason = finish
-    if served.schedule.first_byte_s:
-        await wait_until(asyncio.get_running_loop(), start + served.schedule.first_byte_s)
-    if stream:
+    if served.truth.stream:
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         return await _chat_stream(request, state, served, model, finish, include_usage)
@@ -204,28 +203,23 @@ def _message_item(item_id: str, status: str, text: str | None) -> dict:
     return {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content}
 
 
+def _responses_read(body: dict) -> tuple[int, int | None]:
+    return _responses_input_words(body), int_or_none(body.get("max_output_tokens"))
+
+
 async def responses(request: web.Request) -> web.StreamResponse:
-    start = asyncio.get_running_loop().time()
-    state = request.app[STATE_KEY]
-    body = await read_json(request)
-    if body is None:
-        return _error(400, "The request body is not a JSON object.", "invalid_request_error", None)
-    stream = bool(body.get("stream"))
+    started = await begin_request(request, "openai.responses", _responses_read, id_prefix="resp_",
+                                  invalid_body=_invalid_body, fault_response=_fault_response)
+    if started.response is not None:
+        return started.response
+    state, served, body = started.state, started.served, started.body
+    assert served is not None
     max_output_tokens = int_or_none(body.get("max_output_tokens"))
-    served = state.begin("openai.responses", stream, start, _responses_input_words(body), max_output_tokens,
-                         "resp_", body)
-    error = _fault_response(state, served)
-    if error is not None:
-        return error
     model = body.get("model") or state.config.model
     status = "incomplete" if served.schedule.truncated else "completed"
-    served.truth.finish_reason = "length" if served.schedule.truncated else "stop"
-    loop = asyncio.get_running_loop()
-    if served.schedule.first_byte_s:
-        await wait_until(loop, start + served.schedule.first_byte_s)
     created = int(time.time())
     item_id = "msg_" + served.request_id[5:]
-    if stream:
+    if served.truth.stream:
         return await _responses_stream(request, state, served, model, created, item_id, status, max_output_tokens)
     if not await wait_for_whole_reply(request, served):
         return web.Response()

@@ -12,7 +12,6 @@ mid-stream is a ``ModelStreamError`` exception message (or a dropped connection)
 
 from __future__ import annotations
 
-import asyncio
 from itertools import cycle
 
 import orjson
@@ -26,11 +25,11 @@ from llmeter_core.emulator.aws_wire import (
     run_event_stream,
 )
 from llmeter_core.emulator.bedrock_models import FAMILIES
-from llmeter_core.emulator.latency import wait_until
 from llmeter_core.emulator.pacing import client_may_leave, wait_for_whole_reply
-from llmeter_core.emulator.state import STATE_KEY, Served, count_words
+from llmeter_core.emulator.prologue import Started, begin_request
+from llmeter_core.emulator.state import EmulatorState, Served, count_words
 from llmeter_core.emulator.tokens import full_text, token_piece
-from llmeter_core.emulator.wire import int_or_none, json_response, read_json
+from llmeter_core.emulator.wire import int_or_none, json_response
 
 __all__ = ["add_sagemaker_routes", "PayloadSplitter"]
 
@@ -65,33 +64,33 @@ class PayloadSplitter:
         return b"".join(parts)
 
 
-def _read(body: dict) -> tuple[bool, int, int | None]:
-    """(chat format?, prompt words, token cap)."""
-    if "messages" in body:
-        words, cap = _OPENAI.read(body)
-        return True, words, cap
+def _is_chat(body: dict) -> bool:
+    """An OpenAI chat body (the Messages API of TGI, vLLM and LMI containers), else TGI's."""
+    return "messages" in body
+
+
+def _read(body: dict) -> tuple[int, int | None]:
+    """(prompt words, token cap)."""
+    if _is_chat(body):
+        return _OPENAI.read(body)
     inputs = body.get("inputs")
     words = count_words(inputs) if isinstance(inputs, str) else sum(count_words(i) for i in inputs or ()
                                                                      if isinstance(i, str))
     parameters = body.get("parameters")
     cap = int_or_none(parameters.get("max_new_tokens")) if isinstance(parameters, dict) else None
-    return False, words, cap
+    return words, cap
 
 
-async def _begin(request: web.Request, api: str, stream: bool):
-    start = asyncio.get_running_loop().time()
-    state = request.app[STATE_KEY]
-    body = await read_json(request)
-    if body is None:
-        return state, None, aws_error(400, "ValidationError", "Received client error (400): body is not JSON.",
-                                      state.new_id()), {}, False
-    chat, words, cap = _read(body)
-    served = state.begin(api, stream, start, words, cap, body=body)
-    served.truth.finish_reason = "length" if served.schedule.truncated else "stop"
-    error = aws_fault_response(state, served, "InternalFailure")
-    if error is None and served.schedule.first_byte_s:
-        await wait_until(asyncio.get_running_loop(), start + served.schedule.first_byte_s)
-    return state, served, error, body, chat
+def _invalid_body(state: EmulatorState) -> web.Response:
+    return aws_error(400, "ValidationError", "Received client error (400): body is not JSON.", state.new_id())
+
+
+def _fault(state: EmulatorState, served: Served) -> web.Response | None:
+    return aws_fault_response(state, served, "InternalFailure")
+
+
+async def _begin(request: web.Request, api: str, stream: bool) -> Started:
+    return await begin_request(request, api, _read, stream=stream, invalid_body=_invalid_body, fault_response=_fault)
 
 
 def _tgi_details(served: Served) -> dict:
@@ -100,14 +99,15 @@ def _tgi_details(served: Served) -> dict:
 
 
 async def invocations(request: web.Request) -> web.StreamResponse:
-    state, served, error, body, chat = await _begin(request, "sagemaker.invoke", False)
-    if error is not None:
-        return error
+    started = await _begin(request, "sagemaker.invoke", False)
+    if started.response is not None:
+        return started.response
+    state, served, body = started.state, started.served, started.body
     assert served is not None
     if not await wait_for_whole_reply(request, served):
         return web.Response()
     text = full_text(served.schedule.n_tokens)
-    if chat:
+    if _is_chat(body):
         reply = _OPENAI.reply(served, body.get("model") or state.config.model, text)
     else:
         parameters = body.get("parameters")
@@ -149,11 +149,12 @@ def _chat_events(served: Served, model: str, include_usage: bool):
 
 
 async def invocations_stream(request: web.Request) -> web.StreamResponse:
-    state, served, error, body, chat = await _begin(request, "sagemaker.invoke_stream", True)
-    if error is not None:
-        return error
+    started = await _begin(request, "sagemaker.invoke_stream", True)
+    if started.response is not None:
+        return started.response
+    state, served, body = started.state, started.served, started.body
     assert served is not None
-    if chat:
+    if _is_chat(body):
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         start_events, token_event, end_events = _chat_events(served, body.get("model") or state.config.model,

@@ -1,5 +1,14 @@
 """Endpoints: one provider API per module, all sharing the lifecycle in ``base.py``.
 
+Three layers, each importing only the ones below it:
+
+- the providers: ``openai_chat``, ``openai_responses``, ``bedrock_converse``,
+  ``bedrock_invoke``, ``sagemaker``, ``litellm_endpoint``;
+- what several providers share: ``openai_compatible`` (the OpenAI-style HTTP API), ``aws``
+  (one aiobotocore client, opened warm), ``model_body`` (bodies in a model family's own JSON,
+  with ``response_formats``), and ``base`` (the request lifecycle, for all);
+- ``transport/``: HTTP/1.1, the connection pool, and the SSE and eventstream readers.
+
 ``ENDPOINT_TYPES`` is the plain registry of spec-file ``type`` names. Each entry names its
 class by import path and is imported only when used, so a run against an OpenAI-compatible
 server never pays for importing the AWS SDK (and vice versa).

@@ -28,7 +28,8 @@ import orjson
 
 from ..errors import ConfigError
 from ..response import InvocationResponse
-from ._http import OpenAICompatibleEndpoint, StreamError, describe_error, read_body, sse_events, trim_message
+from .openai_compatible import OpenAICompatibleEndpoint, StreamError, describe_error, trim_message
+from .transport.sse import read_body, sse_events
 
 __all__ = ["AnthropicMessagesEndpoint", "DEFAULT_ANTHROPIC_VERSION"]
 

@@ -32,14 +32,18 @@ import asyncio
 import uuid
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
-from ..checks import typed_options
+from ..checks import check_int, typed_options
 from ..clock import now_ns, to_datetime
 from ..errors import ConfigError
 from ..response import INCOMPLETE, TIMEOUT, InvocationResponse
+from .transport.errors import (
+    RequestNotSent,  # what a transport raises for a request that never left
+)
 
 __all__ = ["Endpoint", "RequestNotSent", "MAX_PREWARM_CONNECTIONS", "MIN_SECRET_CHARS", "check_prewarm",
-           "prewarm_count", "extract_prompt"]
+           "prewarm_count", "public_url", "extract_prompt"]
 
 #: Most connections ``open`` pre-opens by default (one per client up to this many); clients
 #: beyond it open their connection in their first request. An explicit
@@ -52,9 +56,7 @@ def check_prewarm(value: int | None, limit: int = 0, limit_name: str = "") -> No
     ``MAX_PREWARM_CONNECTIONS`` and at most the pool's connection ``limit``, 0: no limit)."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PREWARM_CONNECTIONS:
-        raise ConfigError("endpoint.prewarm_connections",
-                          f"must be null (one per client) or an int from 0 to {MAX_PREWARM_CONNECTIONS}, got {value!r}")
+    check_int("endpoint.prewarm_connections", value, 0, MAX_PREWARM_CONNECTIONS)
     if limit and value > limit:
         raise ConfigError("endpoint.prewarm_connections", f"must be at most {limit_name} ({limit}), got {value}")
 
@@ -68,11 +70,13 @@ def prewarm_count(setting: int | None, clients: int, limit: int = 0) -> int:
     return min(count, limit) if limit else count
 
 
-class RequestNotSent(Exception):
-    """Raised by a transport when it can prove that not a byte of the request left (the
-    socket refused the write: the connection had already been reset). Only then may a
-    request be sent again: ``Endpoint.call`` does it once, counts it in ``retries`` and times
-    the request from the new attempt. Any failure after the write is recorded as it is."""
+def public_url(url: str | None) -> str | None:
+    """``url`` without user info, query or fragment: what ``to_config`` records of a URL, so no
+    password or key in it reaches a config file."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
 
 
 #: Secret values shorter than this are not redacted: they would blank out ordinary words.

@@ -20,8 +20,8 @@ from typing import Any
 
 from ..clock import now_ns
 from ..response import InvocationResponse
-from ._aws import AwsEndpoint, raise_failed
-from ._eventstream import read_events
+from .aws import AwsEndpoint, raise_failed
+from .transport.eventstream import read_events
 
 __all__ = ["BedrockConverse", "BedrockConverseStream", "converse_payload"]
 
@@ -73,9 +73,6 @@ class BedrockConverse(AwsEndpoint):
     async def invoke(self, payload: dict[str, Any]) -> Any:
         return await self.call_api(self.operation, **payload)
 
-    async def warm_up_call(self) -> Any:
-        return await self.client.converse(**self.prepare_payload(converse_payload("warm-up", 1)))
-
     async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         elapsed = (now_ns() - start_ns) / 1e9
         response = raise_failed(raw, out)
@@ -93,9 +90,6 @@ class BedrockConverseStream(BedrockConverse):
 
     endpoint_type = "bedrock-converse-stream"
     operation = "converse_stream"
-
-    async def warm_up_call(self) -> Any:
-        return await self.client.converse_stream(**self.prepare_payload(converse_payload("warm-up", 1)))
 
     async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         response = raise_failed(raw, out)

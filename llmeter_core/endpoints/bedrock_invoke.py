@@ -23,20 +23,18 @@ from typing import Any
 
 import orjson
 
-from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
-from ._aws import raise_failed
-from ._eventstream import read_events
-from ._model_body import ModelBodyEndpoint
+from .aws import raise_failed
+from .model_body import ModelBodyEndpoint
 from .response_formats import (
     INVOCATION_METRICS_KEY,
     PRESETS,
     ChunkTally,
     default_format_name,
-    fill_from_body,
-    resolve_format,
+    request_body,
 )
+from .transport.eventstream import read_events
 
 __all__ = ["BedrockInvokeModel", "BedrockInvokeModelStream", "invoke_payload"]
 
@@ -49,11 +47,7 @@ def invoke_payload(prompt: str, max_tokens: int | None = None, output_format: st
     """A native request body for ``prompt``: the family from ``output_format``, else from
     ``model_id``, else Anthropic Messages. Other keywords are copied into the body."""
     name = output_format or (default_format_name(model_id) if model_id else None) or DEFAULT_PAYLOAD_FORMAT
-    if name not in PRESETS:
-        raise ConfigError("output_format", f"unknown format {name!r}; presets: {sorted(PRESETS)}")
-    body = PRESETS[name].request(prompt, max_tokens, stream)
-    body.update(kwargs)
-    return body
+    return request_body(name, prompt, max_tokens, stream, **kwargs)
 
 
 class BedrockInvokeModel(ModelBodyEndpoint):
@@ -102,9 +96,6 @@ class BedrockInvokeModel(ModelBodyEndpoint):
     async def invoke(self, payload: dict[str, Any]) -> Any:
         return await self.call_api("invoke_model", **self._params(payload))
 
-    async def warm_up_call(self) -> Any:
-        return await self.client.invoke_model(**self._params(self.format.request("warm-up", 1, self.stream)))
-
     async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         response = raise_failed(raw, out)
         await self.read_body(response["body"], start_ns, out)
@@ -133,10 +124,6 @@ class BedrockInvokeModelStream(BedrockInvokeModel):
 
     async def invoke(self, payload: dict[str, Any]) -> Any:
         return await self.call_api("invoke_model_with_response_stream", **self._params(payload))
-
-    async def warm_up_call(self) -> Any:
-        params = self._params(self.format.request("warm-up", 1, self.stream))
-        return await self.client.invoke_model_with_response_stream(**params)
 
     async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         response = raise_failed(raw, out)

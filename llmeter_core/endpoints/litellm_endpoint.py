@@ -24,6 +24,7 @@ import logging
 import os
 from typing import Any
 
+from ..checks import check_int
 from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
@@ -54,8 +55,7 @@ class LiteLLMEndpoint(Endpoint):
         provider: str = "litellm",
     ):
         super().__init__(model_id, provider=provider)
-        if isinstance(num_retries, bool) or not isinstance(num_retries, int) or num_retries < 0:
-            raise ConfigError("endpoint.num_retries", f"must be an int >= 0, got {num_retries!r}")
+        check_int("endpoint.num_retries", num_retries, 0)
         if api_key_env is not None and api_key is not None:
             raise ConfigError("endpoint.api_key_env", "give api_key or api_key_env, not both")
         self.stream = bool(stream)

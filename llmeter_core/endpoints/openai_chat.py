@@ -8,7 +8,7 @@ content chunk. Token counts come from ``usage`` (asked for with
 and the runner's tokenizer counts the text instead.
 
 Transport: the project's direct HTTP/1.1 client by default (``http_client="aiohttp"``
-behind a proxy), not the ``openai`` SDK: see ``_http.py`` for why.
+behind a proxy), not the ``openai`` SDK: see ``openai_compatible.py`` and ``docs/transport.md``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from typing import Any
 import orjson
 
 from ..response import InvocationResponse
-from ._http import OpenAICompatibleEndpoint, StreamError, describe_error, read_body, sse_events, trim_message
+from .openai_compatible import (
+    OpenAICompatibleEndpoint,
+    StreamError,
+    describe_error,
+    trim_message,
+)
+from .transport.sse import read_body, sse_events
 
 __all__ = ["OpenAIChatEndpoint"]
 

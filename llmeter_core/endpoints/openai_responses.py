@@ -18,7 +18,7 @@ here and the others are skipped *before* their JSON is decoded:
 ``length``, or the incomplete reason as given) so runs against both APIs compare.
 
 Transport: the project's direct HTTP/1.1 client by default (``http_client="aiohttp"``
-behind a proxy), not the ``openai`` SDK: see ``_http.py`` for why.
+behind a proxy), not the ``openai`` SDK: see ``openai_compatible.py`` and ``docs/transport.md``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from typing import Any
 import orjson
 
 from ..response import InvocationResponse
-from ._http import OpenAICompatibleEndpoint, StreamError, describe_error, read_body, sse_events, trim_message
+from .openai_compatible import (
+    OpenAICompatibleEndpoint,
+    StreamError,
+    describe_error,
+    trim_message,
+)
+from .transport.sse import read_body, sse_events
 
 __all__ = ["OpenAIResponsesEndpoint"]
 

@@ -42,6 +42,8 @@ __all__ = [
     "ResponseFormat",
     "BodyPaths",
     "PRESETS",
+    "preset",
+    "request_body",
     "resolve_format",
     "default_format_name",
     "base_model_id",
@@ -303,6 +305,22 @@ def default_format_name(model_id: str) -> str | None:
     return None
 
 
+def preset(name: str, field: str = "endpoint.output_format") -> ResponseFormat:
+    """The preset ``name``; anything else is a ConfigError on ``field`` naming the presets."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(field, f"unknown format {name!r}; presets: {sorted(PRESETS)}") from None
+
+
+def request_body(name: str, prompt: str, max_tokens: int | None, stream: bool, **extra: Any) -> dict[str, Any]:
+    """A request body for ``prompt`` in the family of preset ``name`` (``output_format`` of a
+    payload built from a prompt), with the ``extra`` keys copied in."""
+    body = preset(name, "output_format").request(prompt, max_tokens, stream)
+    body.update(extra)
+    return body
+
+
 def resolve_format(
     name: str,
     stream: bool,
@@ -312,10 +330,7 @@ def resolve_format(
     cached_input_tokens_path: str | None = None,
 ) -> tuple[ResponseFormat, CompiledPaths]:
     """The preset ``name`` and its compiled paths for ``stream``, with overrides applied."""
-    try:
-        preset = PRESETS[name]
-    except KeyError:
-        raise ConfigError("endpoint.output_format", f"unknown format {name!r}; presets: {sorted(PRESETS)}") from None
+    found = preset(name)
     overrides = {
         key: value
         for key, value in (
@@ -326,8 +341,8 @@ def resolve_format(
         )
         if value is not None
     }
-    paths = replace(preset.paths(stream), **overrides)
-    return preset, paths.compile(f"{name}, {'stream chunk' if stream else 'response body'}")
+    paths = replace(found.paths(stream), **overrides)
+    return found, paths.compile(f"{name}, {'stream chunk' if stream else 'response body'}")
 
 
 def fill_from_body(paths: CompiledPaths, body: Any, out: InvocationResponse) -> None:

@@ -20,13 +20,12 @@ from typing import Any
 
 import orjson
 
-from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
-from ._aws import raise_failed
-from ._eventstream import read_events
-from ._model_body import ModelBodyEndpoint
-from .response_formats import PRESETS, ChunkTally, fill_from_body, resolve_format
+from .aws import raise_failed
+from .model_body import ModelBodyEndpoint
+from .response_formats import ChunkTally, request_body
+from .transport.eventstream import read_events
 
 __all__ = ["SageMakerEndpoint", "SageMakerStreamEndpoint", "PayloadReassembler", "DEFAULT_SAGEMAKER_FORMAT"]
 
@@ -187,9 +186,6 @@ class SageMakerEndpoint(ModelBodyEndpoint):
     async def invoke(self, payload: dict[str, Any]) -> Any:
         return await self.call_api("invoke_endpoint", **self._params(payload))
 
-    async def warm_up_call(self) -> Any:
-        return await self.client.invoke_endpoint(**self._params(self.format.request("warm-up", 1, self.stream)))
-
     async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         response = raise_failed(raw, out)
         await self.read_body(response["Body"], start_ns, out)
@@ -212,10 +208,6 @@ class SageMakerStreamEndpoint(SageMakerEndpoint):
 
     async def invoke(self, payload: dict[str, Any]) -> Any:
         return await self.call_api("invoke_endpoint_with_response_stream", **self._params(payload))
-
-    async def warm_up_call(self) -> Any:
-        params = self._params(self.format.request("warm-up", 1, self.stream))
-        return await self.client.invoke_endpoint_with_response_stream(**params)
 
     async def parse_response(self, raw: Any, start_ns: int, out: InvocationResponse) -> None:
         response = raise_failed(raw, out)
@@ -240,9 +232,4 @@ class SageMakerStreamEndpoint(SageMakerEndpoint):
 
 def _sagemaker_payload(prompt: str, max_tokens: int | None, stream: bool, output_format: str | None = None,
                        **kwargs: Any) -> dict[str, Any]:
-    name = output_format or DEFAULT_SAGEMAKER_FORMAT
-    if name not in PRESETS:
-        raise ConfigError("output_format", f"unknown format {name!r}; presets: {sorted(PRESETS)}")
-    body = PRESETS[name].request(prompt, max_tokens, stream)
-    body.update(kwargs)
-    return body
+    return request_body(output_format or DEFAULT_SAGEMAKER_FORMAT, prompt, max_tokens, stream, **kwargs)

@@ -25,7 +25,7 @@ from llmeter_core.connect_failures import (
     ClientBackoff,
     ConnectFailures,
 )
-from llmeter_core.endpoints._pool import ConnectError
+from llmeter_core.endpoints.transport.pool import ConnectError
 from llmeter_core.response import InvocationResponse
 from tests.fakes import FakeEndpoint
 

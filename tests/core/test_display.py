@@ -15,7 +15,7 @@ STATS = {"requests_per_minute": 1281.0, "time_to_first_token-p50": 0.107, "faile
 
 def snap(**kw):
     base = dict(run_name="r", elapsed_s=3.0, requests_sent=10, responses_done=8, in_flight=2, expected_requests=20,
-                run_duration_s=None, progress=0.4, stats=STATS)
+                run_duration=None, progress=0.4, stats=STATS)
     base.update(kw)
     return LiveSnapshot(**base)
 

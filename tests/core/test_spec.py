@@ -34,6 +34,23 @@ def test_good_spec_builds_a_runner(tmp_path):
     assert runner.payloads[0]["max_tokens"] == 8
 
 
+def test_every_load_and_run_field_reaches_the_runner_under_its_own_name():
+    """RunSpec.runner derives the Runner's options from the fields: a field added to LoadSpec
+    or RunSpec reaches the Runner (and run_config.json) without a line to copy it."""
+    spec = parse_spec({
+        **GOOD, "run_description": "d", "live_interval": 0.5, "low_memory": True, "seed": 7,
+        "load": {"clients": 3, "run_duration": 2.5, "timeout": 9, "warmup_requests": 1, "end_mode": "cancel",
+                 "grace_period": 4, "max_consecutive_connect_failures": 5},
+    })
+    runner = spec.runner(output_path=None, handle_signals=False)
+    config = runner.run_config()
+    for name, value in spec.load.model_dump().items():
+        assert config[name] == value and getattr(runner, name) == value, name
+    for name in ("run_name", "run_description", "live_interval", "low_memory", "seed"):
+        assert config[name] == getattr(spec, name), name
+    assert runner.bound.run_duration == runner.run_duration == 2.5
+
+
 @pytest.mark.parametrize(
     "path, value, field",
     [
@@ -175,8 +192,8 @@ def test_a_valid_spec_reports_every_endpoint_and_payload_problem_when_built(tmp_
     data["payloads"] = {"file": str(tmp_path / "missing.jsonl")}
     with pytest.raises(ConfigError) as info:
         parse_spec(data).runner()
-    assert [f for f, _ in info.value.problems] == ["endpoint.colour", "endpoint.stream", "endpoint.max_connections",
-                                                   "endpoint.http_client", "payloads.file"], str(info.value)
+    assert [f for f, _ in info.value.problems] == ["endpoint.colour", "endpoint.stream", "endpoint.http_client",
+                                                   "endpoint.max_connections", "payloads.file"], str(info.value)
 
 
 # -- no silent coercions (item 15) ---------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Fixtures: emulators on 127.0.0.1 port 0 in the test's loop, and a raw timing client."""
+"""Fixtures of the emulator tests: a raw timing client, emulators in threads and boto3 clients
+(``emulator``, on the test's loop, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,6 @@ import time
 import orjson
 import pytest
 
-from llmeter_core.emulator import start_emulator
-
-
-@pytest.fixture
-async def emulator_factory():
-    """``await emulator_factory(kind, **config)``; every emulator is stopped after the test."""
-    started = []
-
-    async def start(kind: str = "openai", **config):
-        emulator = await start_emulator(kind, config)
-        started.append(emulator)
-        return emulator
-
-    yield start
-    for emulator in started:
-        await emulator.stop()
 
 
 async def _timed_post(url: str, path: str, body: dict, marker: bytes, timeout: float = 10.0):

@@ -54,8 +54,8 @@ def test_converse_stream_events(emulator_thread):
     assert emu.stats()["requests_by_api"] == {"bedrock.converse_stream": 1}
 
 
-async def test_converse_stream_ttft_and_no_drift(emulator_factory, timed_post):
-    emu = await emulator_factory("bedrock", ttft_ms=100, itl_ms=10, output_tokens=20)
+async def test_converse_stream_ttft_and_no_drift(emulator, timed_post):
+    emu = await emulator("bedrock", ttft_ms=100, itl_ms=10, output_tokens=20)
     times, raw = await timed_post(emu.url, "/model/anthropic.claude-v2%3A1/converse-stream",
                                   {"messages": MESSAGES}, b"contentBlockDelta")
     assert len(times) == 20
@@ -208,8 +208,8 @@ def test_dropped_connection_mid_stream(emulator_thread):
         client.converse(modelId=CLAUDE, messages=MESSAGES)
 
 
-async def test_slow_first_byte_and_invoke_chunk_encoding(emulator_factory, timed_post):
-    emu = await emulator_factory("bedrock", ttft_ms=10, itl_ms=0, output_tokens=3, rate_slow_first_byte=1.0,
+async def test_slow_first_byte_and_invoke_chunk_encoding(emulator, timed_post):
+    emu = await emulator("bedrock", ttft_ms=10, itl_ms=0, output_tokens=3, rate_slow_first_byte=1.0,
                                  slow_first_byte_ms=120)
     times, raw = await timed_post(emu.url, "/model/meta.llama3/invoke-with-response-stream", {"prompt": "x"},
                                   b"HTTP/1.1 200")

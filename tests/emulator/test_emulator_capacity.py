@@ -22,9 +22,9 @@ def _ids(raw: bytes) -> str:
     ("sagemaker", "/endpoints/e/invocations", {"inputs": "hi", "parameters": {"max_new_tokens": 2}}),
 ])
 async def test_requests_beyond_capacity_queue_fifo_and_their_ttft_includes_it(
-        emulator_factory, timed_post, kind, path, body):
+        emulator, timed_post, kind, path, body):
     service_ms = 80.0
-    emulator = await emulator_factory(kind, ttft_ms=service_ms, itl_ms=0, output_tokens=1, max_concurrency=2)
+    emulator = await emulator(kind, ttft_ms=service_ms, itl_ms=0, output_tokens=1, max_concurrency=2)
     posts = [asyncio.create_task(timed_post(emulator.url, path, body, b"}")) for _ in range(6)]
     await asyncio.gather(*posts)
     records = sorted(emulator.state.truth.records.values(), key=lambda r: r.queue_ms)
@@ -39,8 +39,8 @@ async def test_requests_beyond_capacity_queue_fifo_and_their_ttft_includes_it(
     assert stats["queued"] == 4 and stats["requests"] == 6
 
 
-async def test_no_capacity_limit_by_default(emulator_factory, timed_post):
-    emulator = await emulator_factory("openai", ttft_ms=50, itl_ms=0, output_tokens=1)
+async def test_no_capacity_limit_by_default(emulator, timed_post):
+    emulator = await emulator("openai", ttft_ms=50, itl_ms=0, output_tokens=1)
     await asyncio.gather(*(timed_post(emulator.url, "/v1/chat/completions", CHAT, b"}") for _ in range(5)))
     assert all(r.queue_ms == 0.0 for r in emulator.state.truth.records.values())
     assert emulator.stats()["queued"] == 0 and emulator.stats()["max_in_flight"] >= 2

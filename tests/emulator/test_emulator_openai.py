@@ -13,12 +13,24 @@ import pytest
 CHAT = [{"role": "user", "content": "one two three four"}]
 
 
-def sdk(emulator) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=emulator.url + "/v1", api_key="x", max_retries=0)
+@pytest.fixture
+async def sdk():
+    """``sdk(emu)``: an ``openai.AsyncOpenAI`` client of the emulator, closed after the test (a
+    client left to the garbage collector closes itself later, on a closed loop, and logs an
+    error into whichever test is running then)."""
+    clients: list[openai.AsyncOpenAI] = []
+
+    def make(emu) -> openai.AsyncOpenAI:
+        clients.append(openai.AsyncOpenAI(base_url=emu.url + "/v1", api_key="x", max_retries=0))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        await client.close()
 
 
-async def test_chat_json_usage_cached_reasoning_and_length(emulator_factory):
-    emu = await emulator_factory(ttft_ms=0, itl_ms=0, output_tokens=6, cached_tokens=3, reasoning_tokens=2)
+async def test_chat_json_usage_cached_reasoning_and_length(emulator, sdk):
+    emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=6, cached_tokens=3, reasoning_tokens=2)
     client = sdk(emu)
     full = await client.chat.completions.create(model="m1", messages=CHAT)
     assert full.choices[0].message.content == "tok0 tok1 tok2 tok3 tok4 tok5"
@@ -36,14 +48,14 @@ async def test_chat_json_usage_cached_reasoning_and_length(emulator_factory):
     assert len(legacy.choices[0].message.content.split()) == 4
 
 
-async def test_cached_tokens_never_exceed_the_prompt(emulator_factory):
-    emu = await emulator_factory(ttft_ms=0, itl_ms=0, output_tokens=1, cached_tokens=100)
+async def test_cached_tokens_never_exceed_the_prompt(emulator, sdk):
+    emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=1, cached_tokens=100)
     reply = await sdk(emu).chat.completions.create(model="m", messages=CHAT)
     assert reply.usage.prompt_tokens_details.cached_tokens == 4
 
 
-async def test_chat_stream_with_usage_chunk(emulator_factory):
-    emu = await emulator_factory(ttft_ms=5, itl_ms=1, output_tokens=5, cached_tokens=1)
+async def test_chat_stream_with_usage_chunk(emulator, sdk):
+    emu = await emulator("openai", ttft_ms=5, itl_ms=1, output_tokens=5, cached_tokens=1)
     stream = await sdk(emu).chat.completions.create(
         model="m", messages=CHAT, stream=True, stream_options={"include_usage": True}, max_tokens=3)
     chunks = [chunk async for chunk in stream]
@@ -57,8 +69,8 @@ async def test_chat_stream_with_usage_chunk(emulator_factory):
     assert len({c.id for c in chunks}) == 1
 
 
-async def test_chat_stream_without_include_usage_has_no_usage_and_ends_with_done(emulator_factory, timed_post):
-    emu = await emulator_factory(ttft_ms=0, itl_ms=0, output_tokens=3)
+async def test_chat_stream_without_include_usage_has_no_usage_and_ends_with_done(emulator, timed_post, sdk):
+    emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=3)
     _, raw = await timed_post(emu.url, "/v1/chat/completions", {"messages": CHAT, "stream": True}, b"tok")
     assert b'"usage"' not in raw
     assert raw.rstrip().endswith(b"data: [DONE]")
@@ -67,8 +79,8 @@ async def test_chat_stream_without_include_usage_has_no_usage_and_ends_with_done
     assert all(chunk.choices for chunk in chunks)
 
 
-async def test_responses_json_and_incomplete(emulator_factory):
-    emu = await emulator_factory(ttft_ms=0, itl_ms=0, output_tokens=4, cached_tokens=1, reasoning_tokens=1)
+async def test_responses_json_and_incomplete(emulator, sdk):
+    emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=4, cached_tokens=1, reasoning_tokens=1)
     client = sdk(emu)
     reply = await client.responses.create(model="m", input="a b c", instructions="be brief")
     assert reply.output_text == "tok0 tok1 tok2 tok3"
@@ -85,8 +97,8 @@ async def test_responses_json_and_incomplete(emulator_factory):
     assert listed.usage.input_tokens == 2
 
 
-async def test_responses_stream_event_order_and_usage(emulator_factory):
-    emu = await emulator_factory(ttft_ms=2, itl_ms=1, output_tokens=3, cached_tokens=2)
+async def test_responses_stream_event_order_and_usage(emulator, sdk):
+    emu = await emulator("openai", ttft_ms=2, itl_ms=1, output_tokens=3, cached_tokens=2)
     stream = await sdk(emu).responses.create(model="m", input="p q r", stream=True)
     events = [event async for event in stream]
     types = [event.type for event in events]
@@ -105,8 +117,8 @@ async def test_responses_stream_event_order_and_usage(emulator_factory):
     assert cut[-1] == "response.incomplete"
 
 
-async def test_models_and_bad_json(emulator_factory):
-    emu = await emulator_factory(model="my-model")
+async def test_models_and_bad_json(emulator, sdk):
+    emu = await emulator("openai", model="my-model")
     models = await sdk(emu).models.list()
     assert [m.id for m in models.data] == ["my-model"]
     async with httpx.AsyncClient() as client:
@@ -115,8 +127,8 @@ async def test_models_and_bad_json(emulator_factory):
     assert "error" in bad.json()
 
 
-async def test_ttft_and_token_schedule_do_not_drift(emulator_factory, timed_post):
-    emu = await emulator_factory(ttft_ms=100, itl_ms=10, output_tokens=20)
+async def test_ttft_and_token_schedule_do_not_drift(emulator, timed_post):
+    emu = await emulator("openai", ttft_ms=100, itl_ms=10, output_tokens=20)
     times, _ = await timed_post(emu.url, "/v1/chat/completions", {"messages": CHAT, "stream": True}, b'tok')
     assert len(times) == 20
     assert 100 <= times[0] <= 130
@@ -132,15 +144,15 @@ async def test_ttft_and_token_schedule_do_not_drift(emulator_factory, timed_post
     assert record.tokens_sent == 20 and record.completed
 
 
-async def test_non_streaming_reply_waits_for_the_whole_generation(emulator_factory, timed_post):
-    emu = await emulator_factory(ttft_ms=50, itl_ms=5, output_tokens=11)
+async def test_non_streaming_reply_waits_for_the_whole_generation(emulator, timed_post):
+    emu = await emulator("openai", ttft_ms=50, itl_ms=5, output_tokens=11)
     times, raw = await timed_post(emu.url, "/v1/chat/completions", {"messages": CHAT}, b'"chat.completion"')
     assert len(times) == 1
     assert 100 <= times[0] <= 130  # 50 + 10 * 5
 
 
-async def test_zero_latency_never_sleeps(emulator_factory):
-    emu = await emulator_factory(ttft_ms=0, itl_ms=0, output_tokens=50)
+async def test_zero_latency_never_sleeps(emulator, sdk):
+    emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=50)
     client = sdk(emu)
     start = time.perf_counter()
 
@@ -155,13 +167,13 @@ async def test_zero_latency_never_sleeps(emulator_factory):
     assert stats["completed"] == 40 and stats["output_tokens_sent"] == 2000
 
 
-async def test_429_with_retry_after_and_500(emulator_factory):
-    emu = await emulator_factory(rate_429=1.0, retry_after_s=2)
+async def test_429_with_retry_after_and_500(emulator, sdk):
+    emu = await emulator("openai", rate_429=1.0, retry_after_s=2)
     with pytest.raises(openai.RateLimitError) as info:
         await sdk(emu).chat.completions.create(model="m", messages=CHAT)
     assert info.value.response.headers["retry-after"] == "2"
     assert info.value.response.headers["x-request-id"].startswith("chatcmpl-")
-    emu500 = await emulator_factory(rate_500=1.0)
+    emu500 = await emulator("openai", rate_500=1.0)
     with pytest.raises(openai.InternalServerError):
         await sdk(emu500).responses.create(model="m", input="x")
     assert emu.stats()["faults"] == {"429": 1}
@@ -169,8 +181,8 @@ async def test_429_with_retry_after_and_500(emulator_factory):
     assert emu500.stats()["completed"] == 0
 
 
-async def test_disconnect_mid_stream_keeps_the_first_half(emulator_factory):
-    emu = await emulator_factory(ttft_ms=1, itl_ms=1, output_tokens=6, rate_disconnect=1.0)
+async def test_disconnect_mid_stream_keeps_the_first_half(emulator, sdk):
+    emu = await emulator("openai", ttft_ms=1, itl_ms=1, output_tokens=6, rate_disconnect=1.0)
     received = []
     with pytest.raises(openai.APIConnectionError):
         stream = await sdk(emu).chat.completions.create(model="m", messages=CHAT, stream=True)
@@ -183,8 +195,8 @@ async def test_disconnect_mid_stream_keeps_the_first_half(emulator_factory):
     assert record.fault == "disconnect" and record.tokens_sent == 3 and not record.completed
 
 
-async def test_disconnect_in_error_mode_sends_an_error_chunk(emulator_factory):
-    emu = await emulator_factory(ttft_ms=0, itl_ms=0, output_tokens=4, rate_disconnect=1.0, disconnect_mode="error")
+async def test_disconnect_in_error_mode_sends_an_error_chunk(emulator, sdk):
+    emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=4, rate_disconnect=1.0, disconnect_mode="error")
     received = []
     with pytest.raises(openai.APIError):
         async for chunk in await sdk(emu).chat.completions.create(model="m", messages=CHAT, stream=True):
@@ -196,8 +208,8 @@ async def test_disconnect_in_error_mode_sends_an_error_chunk(emulator_factory):
     assert events[-1].type == "error" and events[-1].code == "server_error"
 
 
-async def test_slow_first_byte_delays_the_headers(emulator_factory, timed_post):
-    emu = await emulator_factory(ttft_ms=20, itl_ms=0, output_tokens=2, rate_slow_first_byte=1.0,
+async def test_slow_first_byte_delays_the_headers(emulator, timed_post):
+    emu = await emulator("openai", ttft_ms=20, itl_ms=0, output_tokens=2, rate_slow_first_byte=1.0,
                                  slow_first_byte_ms=150)
     times, raw = await timed_post(emu.url, "/v1/chat/completions", {"messages": CHAT, "stream": True}, b"HTTP/1.1 200")
     assert 150 <= times[0] <= 185
@@ -206,8 +218,8 @@ async def test_slow_first_byte_delays_the_headers(emulator_factory, timed_post):
     assert 170 <= record.first_token_ms <= 185
 
 
-async def test_seeded_fault_rates_and_counters(emulator_factory):
-    emu = await emulator_factory(ttft_ms=0, itl_ms=0, output_tokens=1, rate_429=0.2, rate_500=0.1, seed=7)
+async def test_seeded_fault_rates_and_counters(emulator):
+    emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=1, rate_429=0.2, rate_500=0.1, seed=7)
     body = {"model": "m", "messages": CHAT}
     async with httpx.AsyncClient(base_url=emu.url) as http:
         outcomes = [(await http.post("/v1/chat/completions", json=body)).status_code for _ in range(250)]
@@ -223,8 +235,8 @@ async def test_seeded_fault_rates_and_counters(emulator_factory):
     assert replay == outcomes  # reset re-seeds: same draws in the same order
 
 
-async def test_request_ground_truth_by_id(emulator_factory):
-    emu = await emulator_factory(ttft_ms=0, itl_ms=0, output_tokens={"dist": "uniform", "low": 3, "high": 9})
+async def test_request_ground_truth_by_id(emulator, sdk):
+    emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens={"dist": "uniform", "low": 3, "high": 9})
     reply = await sdk(emu).chat.completions.create(model="m", messages=CHAT)
     async with httpx.AsyncClient() as http:
         truth = (await http.get(f"{emu.url}/emulator/requests/{reply.id}")).json()
@@ -235,8 +247,8 @@ async def test_request_ground_truth_by_id(emulator_factory):
     assert orjson.loads(orjson.dumps(truth))["completed"] is True
 
 
-async def test_client_leaving_mid_stream_is_counted_not_logged(emulator_factory, caplog):
-    emu = await emulator_factory("all", ttft_ms=5, itl_ms=20, output_tokens=10)
+async def test_client_leaving_mid_stream_is_counted_not_logged(emulator, caplog):
+    emu = await emulator("all", ttft_ms=5, itl_ms=20, output_tokens=10)
     for path in ("/v1/chat/completions", "/model/anthropic.claude/converse-stream"):
         reader, writer = await asyncio.open_connection(emu.host, emu.port)
         data = orjson.dumps({"messages": CHAT, "stream": True})

@@ -1,28 +1,11 @@
-"""Fixtures of the endpoint tests: OpenAI emulators on the test's loop, a server of canned
-responses and a raw HTTP/1.1 server scripted byte by byte (the counter of the TCP connections
-a client opens, ``count_connects``, is in tests/conftest.py)."""
+"""Fixtures of the endpoint tests: servers of canned responses (SSE and eventstream) and a raw
+HTTP/1.1 server scripted byte by byte. ``emulator``, ``aws_env`` and ``count_connects`` are in
+tests/conftest.py."""
 
 import asyncio
 
 import pytest
 from aiohttp import web
-
-from llmeter_core.emulator import start_emulator
-
-
-@pytest.fixture
-async def openai_emulator():
-    """``await openai_emulator(**config)`` starts an OpenAI emulator; all stop afterwards."""
-    started = []
-
-    async def start(**config):
-        emu = await start_emulator("openai", config)
-        started.append(emu)
-        return emu
-
-    yield start
-    for emu in started:
-        await emu.stop()
 
 
 @pytest.fixture
@@ -93,3 +76,35 @@ async def raw_server():
     for server in servers:
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+async def canned_eventstream(aws_env):
+    """``await canned_eventstream(messages, request_id=..., delay=...)`` serves every POST with
+    the given eventstream messages, written one by one ``delay`` seconds apart."""
+    runners = []
+
+    async def start(messages: list[bytes], request_id: str = "canned-request-1", delay: float = 0.0) -> str:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            response = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream",
+                                                   "x-amzn-RequestId": request_id})
+            await response.prepare(request)
+            for message in messages:
+                if delay:
+                    await asyncio.sleep(delay)
+                await response.write(message)
+            await response.write_eof()
+            return response
+
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

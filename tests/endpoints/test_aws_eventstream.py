@@ -1,4 +1,4 @@
-"""The eventstream decoder (``endpoints/_eventstream.py``) on hand-framed bytes, and
+"""The eventstream decoder (``endpoints/transport/eventstream.py``) on hand-framed bytes, and
 ``read_events`` on both of its paths (socket bytes and botocore's own iteration)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from botocore.eventstream import EventStreamBuffer
 from botocore.exceptions import EventStreamError
 
 from llmeter_core.emulator.eventstream import encode_message, event_headers, exception_headers
-from llmeter_core.endpoints._eventstream import EventStreamDecodeError, EventStreamDecoder, read_events
+from llmeter_core.endpoints.transport.eventstream import EventStreamDecodeError, EventStreamDecoder, read_events
 
 DELTA = encode_message(event_headers("contentBlockDelta"), b'{"delta":{"text":"hi"}}')
 STOP = encode_message(event_headers("messageStop"), b'{"stopReason":"end_turn"}')

@@ -1,4 +1,4 @@
-"""DirectHTTPSession (``endpoints/_aws_http.py``) on hand-made HTTP responses: body framings,
+"""DirectHTTPSession (``endpoints/transport/aws_session.py``) on hand-made HTTP responses: body framings,
 keep-alive, stale and broken connections, timeouts, and the property it exists for: a
 request's bytes leave before any other coroutine runs."""
 
@@ -19,7 +19,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from llmeter_core.endpoints._aws_http import DirectHTTPSession
+from llmeter_core.endpoints.transport.aws_session import DirectHTTPSession
 
 
 def _request(url: str, body: bytes = b'{"a": 1}', stream: bool = False, method: str = "POST"):

@@ -1,4 +1,5 @@
-"""What both OpenAI endpoints share (``endpoints/_http.py``): the API key stays secret,
+"""What both OpenAI endpoints share (``endpoints/openai_compatible.py`` over
+``endpoints/transport/clients.py``): the API key stays secret,
 connections are pooled and reused, settings are validated."""
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import pytest
 import orjson
 from aiohttp import web
 
-from llmeter_core.emulator import start_emulator
 from llmeter_core.endpoints import create_endpoint
-from llmeter_core.endpoints._http import error_message, sse_events
+from llmeter_core.endpoints.openai_compatible import error_message
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint
 from llmeter_core.endpoints.openai_responses import OpenAIResponsesEndpoint
 from llmeter_core.errors import ConfigError
@@ -46,10 +46,9 @@ async def echo_server():
 
 
 @pytest.fixture
-async def emulator():
-    emu = await start_emulator("openai", {"ttft_ms": 0, "itl_ms": 0, "output_tokens": 3})
-    yield emu
-    await emu.stop()
+async def fast_emulator(emulator):
+    """An OpenAI emulator answering 3 tokens at once."""
+    return await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=3)
 
 
 @pytest.mark.parametrize("cls", ENDPOINTS)
@@ -91,33 +90,27 @@ async def test_no_key_no_authorization_header(echo_server, monkeypatch):
 @pytest.mark.parametrize("cls", ENDPOINTS)
 @pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize("http_client", ["direct", "aiohttp"])
-async def test_sequential_requests_reuse_one_connection(cls, stream, http_client, emulator, count_connects):
-    async with cls(model_id="m", base_url=emulator.url + "/v1", stream=stream, http_client=http_client) as endpoint:
+async def test_sequential_requests_reuse_one_connection(cls, stream, http_client, fast_emulator, count_connects):
+    async with cls(model_id="m", base_url=fast_emulator.url + "/v1", stream=stream, http_client=http_client) as endpoint:
         for _ in range(20):
             out = await endpoint.call(cls.create_payload("hi"), timeout=5)
             assert out.ok, out.error
     assert len(count_connects) == 1
 
 
-async def test_streams_with_latency_reuse_connections(count_connects):
+async def test_streams_with_latency_reuse_connections(emulator, count_connects):
     """A real stream (headers, then chunks over time, chunked encoding) also goes back to the pool."""
-    emu = await start_emulator("openai", {"ttft_ms": 5, "itl_ms": 1, "output_tokens": 5})
-    try:
-        async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1") as endpoint:
-            for _ in range(5):
-                assert (await endpoint.call(OpenAIChatEndpoint.create_payload("hi"), timeout=5)).ok
-    finally:
-        await emu.stop()
+    emu = await emulator("openai", ttft_ms=5, itl_ms=1, output_tokens=5)
+    async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1") as endpoint:
+        for _ in range(5):
+            assert (await endpoint.call(OpenAIChatEndpoint.create_payload("hi"), timeout=5)).ok
     assert len(count_connects) == 1
 
 
-async def test_max_connections_caps_the_pool(count_connects):
-    emu = await start_emulator("openai", {"ttft_ms": 20, "itl_ms": 0, "output_tokens": 1})
-    try:
-        async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1", max_connections=2) as endpoint:
-            outs = await asyncio.gather(*(endpoint.call({"messages": []}, timeout=5) for _ in range(8)))
-    finally:
-        await emu.stop()
+async def test_max_connections_caps_the_pool(emulator, count_connects):
+    emu = await emulator("openai", ttft_ms=20, itl_ms=0, output_tokens=1)
+    async with OpenAIChatEndpoint(model_id="m", base_url=emu.url + "/v1", max_connections=2) as endpoint:
+        outs = await asyncio.gather(*(endpoint.call({"messages": []}, timeout=5) for _ in range(8)))
     assert all(o.ok for o in outs)
     assert len(count_connects) == 2
 
@@ -131,18 +124,19 @@ async def test_connection_refused_is_an_error_response(http_client, error_type):
     assert "127.0.0.1:9" in out.error or http_client == "aiohttp"
 
 
-async def test_call_without_open_opens_lazily_and_aclose_closes(emulator):
-    endpoint = OpenAIChatEndpoint(model_id="m", base_url=emulator.url + "/v1")
+async def test_call_without_open_opens_lazily_and_aclose_closes(fast_emulator):
+    endpoint = OpenAIChatEndpoint(model_id="m", base_url=fast_emulator.url + "/v1")
     assert (await endpoint.call({"messages": []}, timeout=5)).ok
-    pool = endpoint._pool
-    assert pool.idle_count(endpoint._key) == 1
+    transport = endpoint._transport
+    pool, key = transport._pool, transport._key
+    assert pool.idle_count(key) == 1
     await endpoint.aclose()
-    assert pool.closed and endpoint._pool is None and pool.idle_count(endpoint._key) == 0
-    endpoint = OpenAIChatEndpoint(model_id="m", base_url=emulator.url + "/v1", http_client="aiohttp")
+    assert pool.closed and transport.closed and transport._pool is None and pool.idle_count(key) == 0
+    endpoint = OpenAIChatEndpoint(model_id="m", base_url=fast_emulator.url + "/v1", http_client="aiohttp")
     assert (await endpoint.call({"messages": []}, timeout=5)).ok
-    session = endpoint._session
+    session = endpoint._transport._session
     await endpoint.aclose()
-    assert session.closed and endpoint._session is None
+    assert session.closed and endpoint._transport.closed
 
 
 @pytest.mark.parametrize("field, kwargs", [
@@ -167,36 +161,6 @@ def test_error_message_shapes():
     assert error_message(b'{"detail": "not found"}') == "not found"
     assert error_message(b"plain\n  text") == "plain text"
     assert len(error_message(b"y" * 1000)) == 300
-
-
-async def test_sse_events_pairs_event_names_with_data():
-    from aiohttp import StreamReader
-    from aiohttp.base_protocol import BaseProtocol
-
-    loop = asyncio.get_running_loop()
-    reader = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
-    reader.feed_data(b"event: a\ndata: 1\n\n: comment\ndata: 2\n\nevent: b\nid: 7\ndata:3\n\n")
-    reader.feed_eof()
-    assert [item[1:] async for item in sse_events(reader)] == [(b"a", b"1"), (None, b"2"), (b"b", b"3")]
-
-
-async def test_sse_events_lines_split_across_chunks_crlf_and_long_lines():
-    """Lines cut anywhere between network chunks are reassembled; CRLF endings work; a line
-    far longer than aiohttp's readline limit (2 x 64 KiB) is accepted; a last line without its
-    newline is not lost."""
-    long_value = b"x" * 300_000
-    stream = b"event: big\r\ndata: " + long_value + b"\r\n\r\ndata: two\n\ndata: tail"
-    pieces = [stream[start:start + 7001] for start in range(0, len(stream), 7001)]  # odd cuts
-
-    class Chunks:  # what sse_events uses of an aiohttp StreamReader: readany()
-        async def readany(self) -> bytes:
-            return pieces.pop(0) if pieces else b""
-
-    reader = Chunks()
-    items = [item async for item in sse_events(reader)]
-    assert [(event, data[:3], len(data)) for _, event, data in items] == [
-        (b"big", b"xxx", 300_000), (None, b"two", 3), (None, b"tai", 4)]
-    assert all(isinstance(arrival, int) for arrival, _, _ in items)
 
 
 # -- the direct client on the wire ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The project's HTTP/1.1 client (``endpoints/_pool.py`` over ``endpoints/_http1.py``) on
+"""The project's HTTP/1.1 client (``endpoints/transport/pool.py`` over ``transport/connection.py``) on
 raw asyncio servers: arrival stamps, body framings, reuse, limits, errors."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import time
 import pytest
 
 from llmeter_core.clock import now_ns
-from llmeter_core.endpoints._http1 import ProtocolError, ServerDisconnected
-from llmeter_core.endpoints._pool import ConnectError, ConnectionPool
+from llmeter_core.endpoints.transport.connection import ProtocolError, ServerDisconnected
+from llmeter_core.endpoints.transport.pool import ConnectError, ConnectionPool
 
 
 def _post(body: bytes = b"{}") -> bytes:

@@ -10,7 +10,7 @@ from llmeter_core.endpoints import create_endpoint
 from llmeter_core.endpoints.sagemaker import SageMakerEndpoint, SageMakerStreamEndpoint
 from llmeter_core.errors import ConfigError
 
-from .aws_support import assert_matches_truth, aws_env, canned_eventstream, emulator, event  # noqa: F401
+from .aws_support import assert_matches_truth, event
 
 PROMPT = "one two three four five six"
 
@@ -44,24 +44,6 @@ async def test_non_stream(emulator, output_format):
     assert out.time_to_first_token is None and out.time_to_last_token >= 0.040
     assert_matches_truth(out, emu)
     assert out.retries == 0 and emu.state.truth.get(out.id).api == "sagemaker.invoke"
-
-
-@pytest.mark.parametrize("cls", [SageMakerEndpoint, SageMakerStreamEndpoint])
-async def test_throttling(emulator, cls):
-    emu = await emulator("sagemaker", rate_429=1.0)
-    async with cls("my-endpoint", endpoint_url=emu.url) as endpoint:
-        out = await endpoint.call(endpoint.create_payload(PROMPT), timeout=5)
-    assert out.error_type == "ThrottlingException"
-    assert emu.state.truth.get(out.id).fault == "429"
-
-
-async def test_mid_stream_error_keeps_partial_text(emulator):
-    emu = await emulator("sagemaker", ttft_ms=20, itl_ms=5, output_tokens=12, rate_disconnect=1.0)
-    async with SageMakerStreamEndpoint("my-endpoint", endpoint_url=emu.url) as endpoint:
-        out = await endpoint.call(endpoint.create_payload(PROMPT), timeout=5)
-    assert out.error_type == "ModelStreamError"
-    assert out.response_text == full_text(6)
-    assert out.time_to_first_token >= 0.020 and out.time_to_last_token > out.time_to_first_token
 
 
 async def test_model_id_from_a_spec_is_the_endpoint_name(emulator):

@@ -16,7 +16,7 @@ from llmeter_core import Runner, create_endpoint
 from llmeter_core.endpoints.base import MIN_SECRET_CHARS
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint
 
-from .aws_support import SECRET_KEY, aws_env  # noqa: F401
+from .aws_support import SECRET_KEY
 
 API_KEY = "sk-fake-api-key-111"
 HEADER_TOKEN = "fake-team-token-222"

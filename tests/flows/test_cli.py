@@ -30,6 +30,20 @@ def test_help_lists_every_command():
         assert command in result.output
 
 
+def test_the_flows_app_is_its_own_and_leaves_the_core_app_alone():
+    """flows.cli builds its own app with the core's commands; importing it adds nothing to
+    llmeter_core.cli.app (which once got sweep, demo and serve decorated onto it)."""
+    import llmeter_core.cli as core
+
+    def names(typer_app) -> set[str]:
+        return {c.name or c.callback.__name__ for c in typer_app.registered_commands} | {
+            g.name for g in typer_app.registered_groups}
+
+    assert app is not core.app
+    assert names(core.app) == {"run", "emulator"}
+    assert names(app) == {"run", "emulator", "sweep", "demo", "serve", "nightly", "history", "compare"}
+
+
 def test_a_bad_suite_exits_2_naming_every_field(tmp_path):
     suite = tmp_path / "bad.yaml"
     suite.write_text("name: bad\nendpoints: []\npayloads: {prompts: []}\nload: {clients: 0, n_requests: 1}\n")
@@ -127,7 +141,7 @@ def test_sweep_refuses_bad_endpoint_options_before_any_flow_run(tmp_path, monkey
     assert lines[0] == "error invalid parameters: 3 problems"
     assert lines[1:] == [
         "  endpoints[0].stream: must be true or false, got str 'maybe'",
-        "  endpoints[0].max_connections: must be an integer >= 0 (0 = unlimited)",
+        "  endpoints[0].max_connections: must be >= 0, got -1",
         "  endpoints[1].type: the 'litellm' endpoint needs LiteLLM: pip install 'llmeter-flows[litellm]'",
     ]
     assert not (tmp_path / "out").exists()

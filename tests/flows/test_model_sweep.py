@@ -77,6 +77,31 @@ async def test_model_sweep_compares_models_in_one_dated_folder(emulator_url, tmp
 
 
 @pytest.mark.usefixtures("prefect_harness")
+async def test_the_plan_is_checked_once_per_flow_entry(emulator_url, tmp_path, monkeypatch):
+    """A model_sweep checks the whole suite once; its load_test_sweep subflows do not check
+    their endpoint again (building every endpoint and reading every payload file twice)."""
+    import flows.model_sweep
+    import flows.params
+    import flows.sweep
+
+    checked = []
+    original = flows.params.check_plan
+
+    def counting(plan):
+        checked.append(type(plan).__name__)
+        return original(plan)
+
+    for module in (flows.params, flows.model_sweep, flows.sweep):
+        monkeypatch.setattr(module, "check_plan", counting, raising=False)
+    suite = _suite(emulator_url, str(tmp_path), clients=[1])
+    await model_sweep(suite)
+    assert checked == ["SuiteSpec"]
+    checked.clear()
+    await flows.sweep.load_test_sweep(suite.sweep(suite.endpoints[0]))  # a flow entry of its own
+    assert checked == ["SweepConfig"]
+
+
+@pytest.mark.usefixtures("prefect_harness")
 async def test_model_sweep_refuses_every_bad_endpoint_before_sending(emulator_url, tmp_path):
     suite = _suite(emulator_url, str(tmp_path), endpoints=[
         {"type": "openai-chat", "model": "a", "base_url": "ftp://nope"},

@@ -137,8 +137,8 @@ def test_check_plan_steps_over_each_bad_option_of_an_endpoint():
     suite = SuiteSpec(endpoints=[{**ENDPOINT, "http_client": "curl", "max_connections": -1, "extra_body": "x"}], **PLAN)
     with pytest.raises(ConfigError) as caught:
         check_plan(suite)
-    assert [f for f, _ in caught.value.problems] == ["endpoints[0].extra_body", "endpoints[0].max_connections",
-                                                      "endpoints[0].http_client"], str(caught.value)
+    assert [f for f, _ in caught.value.problems] == ["endpoints[0].extra_body", "endpoints[0].http_client",
+                                                      "endpoints[0].max_connections"], str(caught.value)
 
 
 def test_endpoint_options_keep_their_env_references_until_built(monkeypatch):

@@ -77,7 +77,7 @@ async def test_a_header_from_the_environment_stays_a_reference_in_the_flow_param
     monkeypatch.setenv("MY_TOKEN", TOKEN)
     monkeypatch.setenv("SECRET_TEST_URL", url)
     suite = parse_suite({**yaml.safe_load(SUITE), "results": str(tmp_path)})
-    config = suite.sweep_config(suite.endpoints[0])
+    config = suite.sweep(suite.endpoints[0])
 
     out = await load_test_sweep(config)
 

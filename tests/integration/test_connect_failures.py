@@ -25,7 +25,9 @@ CONVERSE = [{"messages": [{"role": "user", "content": [{"text": "hello there"}]}
 
 
 @pytest.fixture(scope="module")
-def emulator():
+def openai_thread():
+    """One OpenAI emulator in its own thread for the module's synchronous tests (runs and CLI
+    processes with their own loops)."""
     with EmulatorThread("openai", ttft_ms=20, itl_ms=2, output_tokens=5, seed=1) as emu:
         yield emu
 
@@ -64,9 +66,9 @@ def _stats(tmp_path: Path, name: str) -> dict:
     return orjson.loads((tmp_path / name / "stats.json").read_bytes())
 
 
-def test_out_of_file_descriptors_the_run_ends_with_its_duration(emulator, tmp_path):
+def test_out_of_file_descriptors_the_run_ends_with_its_duration(openai_thread, tmp_path):
     duration = 2.0
-    path = _spec(tmp_path, "emfile", emulator.url + "/v1", clients=100, run_duration=duration,
+    path = _spec(tmp_path, "emfile", openai_thread.url + "/v1", clients=100, run_duration=duration,
                  max_consecutive_connect_failures=0)  # keep going: this is about yielding and backing off
     proc = _cli(path, preexec_fn=_few_files)
     try:
@@ -87,8 +89,8 @@ def test_out_of_file_descriptors_the_run_ends_with_its_duration(emulator, tmp_pa
     assert b"Too many open files" in rows[[orjson.loads(r)["error"] is not None for r in rows].index(True)]
 
 
-def test_out_of_file_descriptors_ctrl_c_still_stops_the_run(emulator, tmp_path):
-    path = _spec(tmp_path, "emfile-int", emulator.url + "/v1", clients=100, run_duration=60,
+def test_out_of_file_descriptors_ctrl_c_still_stops_the_run(openai_thread, tmp_path):
+    path = _spec(tmp_path, "emfile-int", openai_thread.url + "/v1", clients=100, run_duration=60,
                  max_consecutive_connect_failures=0)
     proc = _cli(path, preexec_fn=_few_files)
     responses = tmp_path / "emfile-int" / "responses.jsonl"

@@ -17,20 +17,22 @@ RESPONSES_PAYLOAD = [{"input": f"prompt number {i} please", "max_output_tokens":
 
 
 @pytest.fixture(scope="module")
-def emulator():
+def openai_thread():
+    """One OpenAI emulator in its own thread for the module's synchronous tests (runs and CLI
+    processes with their own loops)."""
     with EmulatorThread("openai", ttft_ms=50, itl_ms=2, output_tokens=10, seed=1) as emu:
         yield emu
 
 
 @pytest.fixture(autouse=True)
-def _reset(emulator):
-    emulator.reset()
+def _reset(openai_thread):
+    openai_thread.reset()
 
 
 @pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize("kind, payloads", [("openai-chat", PROMPTS), ("openai-responses", RESPONSES_PAYLOAD)])
-def test_count_run(emulator, tmp_path, kind, payloads, stream):
-    endpoint = create_endpoint(kind, model_id="m", base_url=emulator.url + "/v1", stream=stream, api_key="sk-test-key-123")
+def test_count_run(openai_thread, tmp_path, kind, payloads, stream):
+    endpoint = create_endpoint(kind, model_id="m", base_url=openai_thread.url + "/v1", stream=stream, api_key="sk-test-key-123")
     result = Runner(endpoint, payloads, clients=3, n_requests=4, output_path=tmp_path, run_name="r").run_sync()
     stats = result.stats
     assert stats["total_requests"] == 12 and stats["failed_requests"] == 0, stats["errors"]
@@ -42,7 +44,7 @@ def test_count_run(emulator, tmp_path, kind, payloads, stream):
         assert 0.001 <= stats["time_per_output_token-p50"] < 0.01
     else:
         assert stats["time_to_first_token-p50"] is None
-    assert emulator.stats()["requests"] == 12
+    assert openai_thread.stats()["requests"] == 12
     rows = [orjson.loads(x) for x in (tmp_path / "r" / "responses.jsonl").read_bytes().splitlines()]
     assert len(rows) == 12
     ttlt = [r["time_to_last_token"] for r in rows]
@@ -51,8 +53,8 @@ def test_count_run(emulator, tmp_path, kind, payloads, stream):
     assert b"sk-test-key-123" not in (tmp_path / "r" / "run_config.json").read_bytes()
 
 
-def test_duration_run_ends_on_time(emulator):
-    endpoint = create_endpoint("openai-chat", model_id="m", base_url=emulator.url + "/v1")
+def test_duration_run_ends_on_time(openai_thread):
+    endpoint = create_endpoint("openai-chat", model_id="m", base_url=openai_thread.url + "/v1")
     start = time.perf_counter()
     result = Runner(endpoint, PROMPTS, clients=4, run_duration=1.0).run_sync()
     elapsed = time.perf_counter() - start
@@ -72,11 +74,11 @@ def test_mid_stream_disconnect_keeps_partial_data():
     assert result.stats["time_to_first_token-p50"] is None  # failures stay out of latency stats
 
 
-def test_cli_run_and_bad_spec(emulator, tmp_path):
+def test_cli_run_and_bad_spec(openai_thread, tmp_path):
     spec = {
         "run_name": "cli-run",
         "output": str(tmp_path),
-        "endpoint": {"type": "openai-chat", "model": "m", "base_url": emulator.url + "/v1", "stream": True},
+        "endpoint": {"type": "openai-chat", "model": "m", "base_url": openai_thread.url + "/v1", "stream": True},
         "load": {"clients": 2, "n_requests": 3},
         "payloads": {"prompts": ["hello there"], "max_tokens": 5},
     }
@@ -88,7 +90,7 @@ def test_cli_run_and_bad_spec(emulator, tmp_path):
     assert "6 requests" in done.stdout
     assert orjson.loads((tmp_path / "cli-run" / "stats.json").read_bytes())["total_requests"] == 6
 
-    emulator.reset()
+    openai_thread.reset()
     spec["load"]["clients"] = 0
     spec["run_name"] = "bad"
     path.write_text(yaml.safe_dump(spec))
@@ -99,14 +101,14 @@ def test_cli_run_and_bad_spec(emulator, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_ctrl_c_saves_the_partial_run(emulator, tmp_path):
+def test_ctrl_c_saves_the_partial_run(openai_thread, tmp_path):
     """SIGINT to `llmeter-flows run`: stops within a second, exit 130, run saved as interrupted."""
     import signal
 
     spec = {
         "run_name": "interrupted",
         "output": str(tmp_path),
-        "endpoint": {"type": "openai-chat", "model": "m", "base_url": emulator.url + "/v1"},
+        "endpoint": {"type": "openai-chat", "model": "m", "base_url": openai_thread.url + "/v1"},
         "load": {"clients": 4, "run_duration": 60},
         "payloads": {"prompts": ["hello there"], "max_tokens": 5},
     }

@@ -17,7 +17,7 @@ import pytest
 
 from llmeter_core import Runner, create_endpoint
 
-from ..endpoints.aws_support import assert_matches_truth, aws_env, emulator  # noqa: F401
+from ..endpoints.aws_support import assert_matches_truth
 
 #: (emulator kind, endpoint type, model, endpoint options)
 CASES = [
@@ -84,7 +84,7 @@ async def test_a_request_that_never_left_is_sent_again_counted_and_timed_anew(em
     emu = await emulator(kind, ttft_ms=20, itl_ms=1, output_tokens=4)
     endpoint = _endpoint(kind, type_name, model, options, emu.url)
     async with endpoint:
-        pool = endpoint._pool if kind == "openai" else endpoint.client._endpoint.http_session._pool
+        pool = endpoint._transport._pool if kind == "openai" else endpoint.client._endpoint.http_session._pool
         assert _break_idle_connections(pool) == 1  # the connection open() warmed
         out = await endpoint.call(endpoint.payload_for("one two three", max_tokens=4), timeout=10)
     assert out.ok, out.error

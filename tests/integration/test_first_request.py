@@ -12,7 +12,6 @@ from llmeter_core.callbacks import Callback
 from llmeter_core.endpoints.base import MAX_PREWARM_CONNECTIONS, prewarm_count
 from llmeter_core.errors import ConfigError
 
-from ..endpoints.aws_support import aws_env, emulator  # noqa: F401
 
 CLIENTS = 4
 

@@ -62,7 +62,7 @@ def test_metrics_description_counts_and_errors():
 
 def _snapshot(**kw) -> LiveSnapshot:
     base = dict(run_name="00004-clients", elapsed_s=2.5, requests_sent=22, responses_done=20, in_flight=2,
-                expected_requests=40, run_duration_s=None, progress=0.5, stats=STATS)
+                expected_requests=40, run_duration=None, progress=0.5, stats=STATS)
     base.update(kw)
     return LiveSnapshot(**base)
 

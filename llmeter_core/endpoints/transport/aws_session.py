@@ -1,17 +1,14 @@
-"""``DirectHTTPSession``: the HTTP/1.1 transport of the AWS endpoints (aiobotocore's
-``http_session_cls`` extension point), a thin adapter over the project's own client
-(``_pool.ConnectionPool`` of ``_http1.Connection``), which puts a request on the wire before
-it yields.
+"""The HTTP sessions of the AWS endpoints (aiobotocore's ``http_session_cls`` extension point),
+one per ``http_client`` (``AWS_SESSIONS``), both with ``prepare(url)`` to build their TLS
+context before the first request:
 
-Why not aiohttp, aiobotocore's default: on Python 3.11 aiohttp writes a request body from a
-new task (3.12+ starts that task eagerly), so the bytes leave only after every coroutine
-that was ready at that moment has run. When many clients send at once (64 clients in step,
-the usual shape of a load test), each request waits for the others' SDK work (~1 ms each)
-*inside its own measured time*. Measured at 64 ConverseStream clients (TTFT error p50,
-``benchmarks/bedrock_ttft_benchmark.py``): 12-14 ms through aiohttp, 1.2-1.3 ms through this
-session.
+- ``DirectHTTPSession`` (``direct``, the default): a thin adapter over the project's own client
+  (``pool.ConnectionPool``), which puts a request on the wire before it yields. Why it exists,
+  with the figures: ``docs/transport.md``.
+- ``AiohttpSession`` (``aiohttp``): aiobotocore's own aiohttp session, unchanged but for
+  ``prepare``.
 
-What this adapter adds to the pool: aiobotocore's interface (``send(AWSRequest)`` returning an
+What ``DirectHTTPSession`` adds to the pool: aiobotocore's interface (``send(AWSRequest)`` returning an
 ``AioAWSResponse``), the request bytes as botocore signed them, the TLS context from
 botocore's CA bundle and ``client_cert``, idle connections replaced after 12 s (below AWS's
 20 s idle cut), and errors as botocore's own (``EndpointConnectionError``,
@@ -23,14 +20,28 @@ instead.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from ._http1 import ErrorMapper, ProtocolError, ReadTimeout, ServerDisconnected
-from ._pool import ConnectError, ConnectionPool, ConnectTimeout, TLSError
+from aiobotocore.httpsession import AIOHTTPSession
 
-__all__ = ["DirectHTTPSession", "request_bytes"]
+from .errors import (
+    ConnectError,
+    ConnectTimeout,
+    ErrorMapper,
+    ProtocolError,
+    ReadTimeout,
+    ServerDisconnected,
+    TLSError,
+)
+from .http1 import origin_key, request_head
+from .pool import ConnectionPool
+
+__all__ = ["DirectHTTPSession", "AiohttpSession", "AWS_SESSIONS", "request_bytes"]
+
+logger = logging.getLogger(__name__)
 
 _IDLE_LIMIT_S = 12.0
 
@@ -117,8 +128,7 @@ class DirectHTTPSession:
         if self._proxy_config.proxy_url_for(url):
             return await (await self._fallback_session()).send(request)
         parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        key = (scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80))
+        key = origin_key(parts)
         data = request_bytes(request, parts)
         try:
             raw = await self._pool.request(key, url, data, request.method,
@@ -140,8 +150,6 @@ class DirectHTTPSession:
 
     async def _fallback_session(self) -> Any:
         if self._fallback is None:
-            from aiobotocore.httpsession import AIOHTTPSession
-
             self._fallback = AIOHTTPSession(**self._init_args)
             await self._fallback.__aenter__()
         return self._fallback
@@ -153,9 +161,10 @@ def _request_read_timeout(request: Any, default: float | None) -> float | None:
     return override if override is not None else default
 
 
-def request_bytes(request: Any, parts: Any) -> bytes:
-    """The HTTP/1.1 bytes of a signed botocore request (headers as signed, ``Host`` as
-    botocore signs it, a ``Content-Length`` in place of any other framing)."""
+def request_bytes(request: Any, parts: SplitResult) -> bytes:
+    """The HTTP/1.1 bytes of a signed botocore request: ``http1.request_head`` with the headers
+    as signed (``Host`` as botocore signs it), a ``Content-Length`` in place of any other
+    framing, latin-1 as urllib3 encodes headers."""
     body = request.body
     if body is None:
         body = b""
@@ -163,24 +172,30 @@ def request_bytes(request: Any, parts: Any) -> bytes:
         body = body.read()
     if isinstance(body, str):
         body = body.encode()
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    lines = [f"{request.method} {target} HTTP/1.1"]
-    names = set()
-    for name, value in request.headers.items():
-        lower = name.lower()
-        if lower in ("expect", "transfer-encoding", "content-length", "host"):
-            continue
-        names.add(lower)
-        lines.append(f"{name}: {value.decode() if isinstance(value, bytes) else value}")
-    host = parts.netloc.rsplit("@", 1)[-1]
-    default_port = ":443" if parts.scheme.lower() == "https" else ":80"
-    if host.endswith(default_port):  # as botocore signs it
-        host = host[:-len(default_port)]
-    lines.append(f"Host: {host}")
+    headers = ((name, value.decode() if isinstance(value, bytes) else value) for name, value in request.headers.items())
+    head = request_head(request.method, parts, headers)
     if body or request.method not in ("GET", "HEAD"):
-        lines.append(f"Content-Length: {len(body)}")
-    if "accept-encoding" not in names:
-        lines.append("Accept-Encoding: identity")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + bytes(body)
+        head += f"Content-Length: {len(body)}\r\n"
+    return (head + "\r\n").encode("latin-1") + bytes(body)
+
+
+class AiohttpSession(AIOHTTPSession):
+    """aiobotocore's own session (``http_client: aiohttp``), with ``prepare``."""
+
+    async def prepare(self, url: str) -> None:
+        """Create the aiohttp session (and its TLS context, ~50 ms: the CA bundle is loaded
+        in a thread) without sending anything; aiobotocore would create it in the first
+        request. Best effort through its private ``_get_session``: if that changes, the first
+        request pays for it as before."""
+        get_session = getattr(self, "_get_session", None)
+        proxy_config = getattr(self, "_proxy_config", None)
+        if get_session is None or proxy_config is None:
+            return
+        try:
+            await get_session(proxy_config.proxy_url_for(url))
+        except Exception as exc:  # pragma: no cover - depends on aiobotocore internals
+            logger.debug("could not pre-create the HTTP session: %r", exc)
+
+
+#: ``http_client`` -> the aiobotocore ``http_session_cls``.
+AWS_SESSIONS: dict[str, type[Any]] = {"direct": DirectHTTPSession, "aiohttp": AiohttpSession}

@@ -26,7 +26,7 @@ from typing import Any, AsyncIterator
 
 import orjson
 
-from ..clock import now_ns
+from ...clock import now_ns
 
 __all__ = ["EventStreamDecoder", "read_events", "EventStreamDecodeError"]
 

@@ -14,7 +14,7 @@ import orjson
 
 from ..clock import now_ns
 from ..response import InvocationResponse
-from ._aws import AwsEndpoint
+from .aws import AwsEndpoint
 from .response_formats import fill_from_body, resolve_format
 
 __all__ = ["ModelBodyEndpoint"]

@@ -30,21 +30,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from ..checks import check_int
 from ..errors import ConfigError
 from ..response import InvocationResponse
-from .base import Endpoint, check_prewarm, prewarm_count
+from .base import Endpoint, check_prewarm, prewarm_count, public_url
+from .transport.clients import HttpClient
 
-__all__ = ["AwsEndpoint", "record_metadata", "raise_failed", "public_url", "RETRY_MODES", "HTTP_CLIENTS"]
+__all__ = ["AwsEndpoint", "record_metadata", "raise_failed", "RetryMode"]
 
 logger = logging.getLogger(__name__)
 
-RETRY_MODES = ("standard", "adaptive", "legacy")
-#: ``direct``: ``_aws_http.DirectHTTPSession`` (requests written before yielding, see there);
-#: ``aiohttp``: aiobotocore's default session.
-HTTP_CLIENTS = ("direct", "aiohttp")
+#: botocore's retry modes (the ``retry_mode`` option; ``typed_options`` checks it).
+RetryMode = Literal["standard", "adaptive", "legacy"]
 
 
 class AwsEndpoint(Endpoint):
@@ -57,10 +57,12 @@ class AwsEndpoint(Endpoint):
     ``max_pool_connections`` caps concurrent connections: keep it at or above the number of
     clients, or requests queue for a connection inside the SDK and that wait is timed as
     latency. ``read_timeout`` is the longest silence allowed between two socket reads.
-    ``http_client`` picks the transport under the SDK: ``direct`` (default,
-    ``_aws_http.DirectHTTPSession``: a request's bytes leave before any other client runs)
-    or ``aiohttp`` (aiobotocore's own; on Python 3.11 it delays each request body behind
-    every other ready coroutine, which inflates times when many clients send at once).
+    ``http_client`` picks the HTTP session under the SDK (``transport.aws_session``):
+    ``direct`` (default: a request's bytes leave before any other client runs) or ``aiohttp``
+    (aiobotocore's own); why: ``docs/transport.md``.
+
+    A subclass names its ``service_name`` and implements ``invoke`` and ``parse_response``;
+    ``open`` warms the SDK with one ``payload_for("warm-up", 1)`` request per connection.
     """
 
     #: botocore service name, e.g. ``bedrock-runtime``.
@@ -74,26 +76,20 @@ class AwsEndpoint(Endpoint):
         region: str | None = None,
         profile: str | None = None,
         endpoint_url: str | None = None,
-        retry_mode: str = "standard",
+        retry_mode: RetryMode = "standard",
         max_attempts: int = 1,
         max_pool_connections: int = 256,
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
         prewarm_connections: int | None = None,
-        http_client: str = "direct",
+        http_client: HttpClient = "direct",
         provider: str = "aws",
     ):
         super().__init__(model_id, endpoint_name, provider)
-        if retry_mode not in RETRY_MODES:
-            raise ConfigError("endpoint.retry_mode", f"expected one of {RETRY_MODES}, got {retry_mode!r}")
-        for name, value, low in (
-            ("max_attempts", max_attempts, 1),
-            ("max_pool_connections", max_pool_connections, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"endpoint.{name}", f"must be an int >= {low}, got {value!r}")
+        check_int("endpoint.max_attempts", max_attempts, 1)
+        check_int("endpoint.max_pool_connections", max_pool_connections, 1)
         for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if value <= 0:
                 raise ConfigError(f"endpoint.{name}", f"must be a number of seconds > 0, got {value!r}")
         self.region = region
         self.profile = profile
@@ -103,8 +99,6 @@ class AwsEndpoint(Endpoint):
         self.max_pool_connections = max_pool_connections
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
-        if http_client not in HTTP_CLIENTS:
-            raise ConfigError("endpoint.http_client", f"expected one of {HTTP_CLIENTS}, got {http_client!r}")
         check_prewarm(prewarm_connections, max_pool_connections, "max_pool_connections")
         self.prewarm_connections = prewarm_connections
         self.http_client = http_client
@@ -127,19 +121,16 @@ class AwsEndpoint(Endpoint):
         from aiobotocore.config import AioConfig
         from aiobotocore.session import AioSession
 
+        from .transport.aws_session import AWS_SESSIONS
+
         session = AioSession(profile=self.profile)
         _share_data_loader(session)
-        options: dict[str, Any] = {}
-        if self.http_client == "direct":
-            from ._aws_http import DirectHTTPSession
-
-            options["http_session_cls"] = DirectHTTPSession
         config = AioConfig(
             retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             max_pool_connections=self.max_pool_connections,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            **options,
+            http_session_cls=AWS_SESSIONS[self.http_client],
         )
         stack = contextlib.AsyncExitStack()
         try:
@@ -169,6 +160,7 @@ class AwsEndpoint(Endpoint):
     async def _warm_up(self, connections: int) -> None:
         """Run ``warm_up_call`` through the whole SDK pipeline, sent as harmless ``HEAD /``s
         that leave ``connections`` connections open (0: one call answered locally)."""
+        assert self._client is not None
         events = self._client.meta.events
         event = f"before-send.{self._client.meta.service_model.service_id.hyphenize()}"
         unique_id = f"llmeter-warm-up-{id(self)}"
@@ -186,8 +178,9 @@ class AwsEndpoint(Endpoint):
             await _create_http_session(self._client)
 
     async def warm_up_call(self) -> Any:
-        """One representative API call (intercepted before it leaves: see ``_warm_up``)."""
-        raise NotImplementedError
+        """One representative API call: this endpoint's own request for a one-token prompt
+        (intercepted before it leaves: see ``_warm_up``)."""
+        return await self.invoke(self.prepare_payload(self.payload_for("warm-up", 1)))
 
     # -- shared pieces -----------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:
@@ -239,17 +232,6 @@ def raise_failed(raw: Any, out: InvocationResponse) -> dict[str, Any]:
     return raw
 
 
-def public_url(url: str | None) -> str | None:
-    """``url`` without user info, query or fragment, so no secret reaches a config file."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def _error_code(exc: BaseException) -> str | None:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
@@ -282,25 +264,13 @@ def _keep_user_agent_fixed(client: Any) -> None:
 
 
 async def _create_http_session(client: Any) -> None:
-    """Create the client's aiohttp session (and its TLS context) without sending anything.
-
-    aiobotocore creates it lazily on the first request (~50 ms: the CA bundle is loaded in a
-    thread). There is no public hook for this, so it is best effort: if aiobotocore's
-    internals change, the first request pays for it as before.
-    """
+    """Create the client's HTTP session and its TLS context without sending anything
+    (``prepare`` of the ``transport.aws_session`` classes); aiobotocore would create them in
+    the first request (~50 ms). The session is reached through aiobotocore's private
+    ``_endpoint``: if that changes, the first request pays for it as before."""
     http_session = getattr(getattr(client, "_endpoint", None), "http_session", None)
-    prepare = getattr(http_session, "prepare", None)
-    if prepare is not None:  # DirectHTTPSession
-        await prepare(client.meta.endpoint_url)
-        return
-    get_session = getattr(http_session, "_get_session", None)
-    proxy_config = getattr(http_session, "_proxy_config", None)
-    if get_session is None or proxy_config is None:
-        return
-    try:
-        await get_session(proxy_config.proxy_url_for(client.meta.endpoint_url))
-    except Exception as exc:  # pragma: no cover - depends on aiobotocore internals
-        logger.debug("could not pre-create the HTTP session: %r", exc)
+    if http_session is not None:
+        await http_session.prepare(client.meta.endpoint_url)
 
 
 def _redirect_to_head(request: Any, **_: Any) -> None:

@@ -1,21 +1,37 @@
-"""``Body``: a response body as ``_http1.Connection`` feeds it, read by the endpoints
+"""``Body``: a response body as a connection feeds it, read by the endpoints
 (``read_stamped``: each network read's bytes with the ``now_ns()`` of their arrival) and by
 aiobotocore (the parts of ``aiohttp.StreamReader`` it uses). Reading past 4 MiB buffered
-pauses the connection until the reader catches up."""
+pauses the connection until the reader catches up.
+
+A body sees its connection only through ``BodySource``, declared here: ``connection.py``
+imports this module, never the other way round.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from typing import TYPE_CHECKING
+from typing import AsyncIterator, Protocol
 
-if TYPE_CHECKING:
-    from ._http1 import Connection
-
-__all__ = ["Body"]
+__all__ = ["Body", "BodySource"]
 
 _PAUSE_BYTES = 4 * 1024 * 1024
 _RESUME_BYTES = 1024 * 1024
+
+
+class BodySource(Protocol):
+    """What a ``Body`` needs of the connection that feeds it."""
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket: the reader is behind by more than 4 MiB."""
+
+    def resume_reading(self) -> None:
+        """Read again: the reader caught up."""
+
+    def read_timed_out(self) -> BaseException:
+        """Nothing came within the read timeout: close the connection, and return the error
+        the reader raises."""
+        ...
 
 
 class Body:
@@ -25,7 +41,7 @@ class Body:
     __slots__ = ("_connection", "_read_timeout", "_chunks", "_stamps", "_size", "_eof", "_exc",
                  "_waiter", "last_arrival_ns")
 
-    def __init__(self, connection: "Connection", read_timeout: float | None):
+    def __init__(self, connection: BodySource, read_timeout: float | None):
         self._connection = connection
         self._read_timeout = read_timeout
         self._chunks: collections.deque[bytes] = collections.deque()
@@ -76,9 +92,7 @@ class Body:
                     async with asyncio.timeout(self._read_timeout):
                         await waiter
                 except TimeoutError:
-                    connection = self._connection
-                    connection.abort()
-                    raise connection.errors.read_timeout(connection.url, "no data within read_timeout") from None
+                    raise self._connection.read_timed_out() from None
         finally:
             self._waiter = None
 
@@ -145,7 +159,7 @@ class Body:
             await self._wait()
         return self._take(n)
 
-    async def iter_chunks(self):
+    async def iter_chunks(self) -> AsyncIterator[tuple[bytes, bool]]:
         while True:
             data = await self.readany()
             if not data:

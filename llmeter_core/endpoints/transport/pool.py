@@ -1,6 +1,6 @@
-"""``ConnectionPool``: keep-alive HTTP/1.1 connections (``_http1.Connection``) per host, the
-one HTTP client of the project (the OpenAI endpoints use it directly, the AWS endpoints
-through ``_aws_http.DirectHTTPSession``).
+"""``ConnectionPool``: keep-alive HTTP/1.1 connections (``connection.Connection``) per host,
+the one HTTP client of the project (the OpenAI endpoints use it through
+``clients.DirectTransport``, the AWS endpoints through ``aws_session.DirectHTTPSession``).
 
 ``request`` takes an idle connection (or opens one), writes the request without yielding and
 waits for the response head. What it does for its callers:
@@ -22,9 +22,9 @@ waits for the response head. What it does for its callers:
 - ``prewarm``: open connections ahead of the first request, so no client's time to first
   token includes a TCP or TLS handshake.
 
-Failures are ``ConnectError`` (``ConnectTimeout``, ``TLSError``), ``_http1.ServerDisconnected``,
-``_http1.ProtocolError``, ``_http1.ReadTimeout`` and ``RequestNotSent``, for the caller to keep
-or translate.
+Failures are the exceptions of ``errors``: ``ConnectError`` (``ConnectTimeout``, ``TLSError``),
+``ServerDisconnected``, ``ProtocolError``, ``ReadTimeout`` and ``RequestNotSent``, for the
+caller to keep or translate.
 """
 
 from __future__ import annotations
@@ -35,25 +35,19 @@ import ssl
 import time
 from typing import Callable
 
-from ._http1 import Connection, ErrorMapper, RawResponse, ReadTimeout, ServerDisconnected
-from .base import RequestNotSent
+from .connection import Connection, RawResponse
+from .errors import (
+    ConnectError,
+    ConnectTimeout,
+    ErrorMapper,
+    ReadTimeout,
+    RequestNotSent,
+    ServerDisconnected,
+    TLSError,
+)
+from .http1 import Key
 
-__all__ = ["ConnectionPool", "ConnectError", "ConnectTimeout", "TLSError", "RequestNotSent", "Key"]
-
-#: ``(scheme, host, port)``
-Key = tuple[str, str, int]
-
-
-class ConnectError(ConnectionError):
-    """The TCP (or TLS) connection to the server could not be opened."""
-
-
-class ConnectTimeout(ConnectError):
-    """No connection within the connect timeout."""
-
-
-class TLSError(ConnectError):
-    """The TLS handshake failed (certificate not trusted, wrong host...)."""
+__all__ = ["ConnectionPool"]
 
 
 class ConnectionPool:
