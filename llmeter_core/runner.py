@@ -34,7 +34,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Awaitable, Iterable, Sequence, cast
 
 from .bounds import Bound, make_bound
 from .callbacks import Callback
@@ -298,7 +298,7 @@ class Runner:
             return
 
         async def one_client(client: int) -> None:
-            me = asyncio.current_task()
+            me = _this_task()
             order = client_order(self.payloads, client, self.seed + 7919)
             for _ in range(self.warmup_requests):
                 if self._stopping:
@@ -340,7 +340,7 @@ class Runner:
         inflight = self._inflight
         failures = self._connect_failures
         backoff = ClientBackoff()
-        me = asyncio.current_task()
+        me = _this_task()
         sent = 0
         while not self._stopping and bound.allows(sent):
             payload = next(order)
@@ -488,12 +488,19 @@ class Runner:
         snap = self.snapshot(final)
         for sink in self.live_sinks:
             try:
-                if inspect.iscoroutinefunction(sink) or inspect.iscoroutinefunction(getattr(sink, "__call__", None)):
-                    await sink(snap)
+                if inspect.iscoroutinefunction(sink) or inspect.iscoroutinefunction(type(sink).__call__):
+                    await cast(Awaitable[None], sink(snap))
                 else:
                     await asyncio.to_thread(sink, snap)
             except Exception:  # a broken sink must not end the run
                 log.exception("live stats sink %r failed", sink)
+
+
+def _this_task() -> asyncio.Task[Any]:
+    """The running task (a client: the runner cancels it to end or interrupt a run)."""
+    task = asyncio.current_task()
+    assert task is not None, "called outside a task"
+    return task
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from .connect_failures import DEFAULT_MAX_CONSECUTIVE
 from .bounds import one_bound_problem
 from .checks import (
     MAX_CLIENTS,
@@ -43,6 +42,7 @@ from .checks import (
     Problems,
     problems_of,
 )
+from .connect_failures import DEFAULT_MAX_CONSECUTIVE
 from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .payloads import load_payloads
@@ -195,7 +195,9 @@ class LoadSpec(BaseModel):
     warmup_requests: int = Field(
         0, ge=0, le=MAX_REQUESTS_PER_CLIENT, strict=True, description="Warm-up requests per client, excluded from stats"
     )
-    end_mode: Literal["drain", "cancel"] = Field("drain", description="At the end of a duration: drain in-flight requests or cancel them")
+    end_mode: Literal["drain", "cancel"] = Field(
+        "drain", description="At the end of a duration: drain in-flight requests or cancel them"
+    )
     grace_period: float = Field(
         30.0, ge=0, le=MAX_WAIT_S, strict=True, allow_inf_nan=False,
         description="Seconds to wait for in-flight requests when draining",
@@ -222,7 +224,9 @@ class PayloadSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompts: list[str] | None = Field(None, min_length=1, description="Prompts, each sent as a user message")
-    file: str | None = Field(None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)")
+    file: str | None = Field(
+        None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)"
+    )
     max_tokens: int | None = Field(None, ge=1, strict=True, description="Maximum output tokens (with prompts)")
     extra: dict[str, Any] = Field(default_factory=dict, description="Keys merged into every payload (temperature, ...)")
 
@@ -252,7 +256,7 @@ class PayloadSpec(BaseModel):
 
 
 #: Fields of ``RunSpec`` that are not ``Runner`` options of the same name (see ``RunSpec.runner``).
-_NOT_RUNNER_OPTIONS = frozenset({"endpoint", "load", "payloads", "output", "cache_buster", "base_dir"})
+_NOT_RUNNER_OPTIONS = {"endpoint", "load", "payloads", "output", "cache_buster", "base_dir"}
 
 
 class RunSpec(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Optional
+from typing import Any, Optional, cast
 
 import typer
 
@@ -47,7 +47,8 @@ def _run(kind: str, host: str, port: int, ttft_ms: str, itl_ms: str, output_toke
             ttft_ms=parse_dist(ttft_ms), itl_ms=parse_dist(itl_ms), output_tokens=parse_dist(output_tokens),
             rate_429=rate_429, rate_500=rate_500, rate_disconnect=rate_disconnect,
             rate_slow_first_byte=rate_slow_first_byte, slow_first_byte_ms=slow_first_byte_ms,
-            retry_after_s=retry_after_s, disconnect_mode=disconnect_mode, cached_tokens=cached_tokens,
+            retry_after_s=retry_after_s, disconnect_mode=cast(Any, disconnect_mode),  # checked by EmulatorConfig
+            cached_tokens=cached_tokens,
             cache_write_tokens=cache_write_tokens, reasoning_tokens=reasoning_tokens,
             model=model or EmulatorConfig.model, seed=seed)
     except ConfigError as exc:

@@ -1,6 +1,5 @@
 """Runner behaviour with an in-process endpoint (no network)."""
 
-import asyncio
 import threading
 import time
 from datetime import timedelta
@@ -183,7 +182,7 @@ async def test_after_invoke_sees_the_completed_response_and_its_changes_are_reco
     result = await Runner(NoUsageEndpoint(ttft=0.001, itl=0.002, tokens=4), PAYLOADS, n_requests=3,
                           callbacks=[cost], output_path=tmp_path, run_name="cost").run()
     assert len(cost.seen) == 3
-    for (n_in, n_out, tpot), response in zip(cost.seen, result.responses):
+    for (n_in, n_out, tpot), response in zip(cost.seen, result.responses, strict=True):
         assert n_out == 4 and n_in == 3  # the tokenizer over "w0 w1 w2 w3" and "hello number i"
         assert tpot is not None and tpot == response.time_per_output_token > 0
     rows = [orjson.loads(line) for line in (tmp_path / "cost" / "responses.jsonl").read_bytes().splitlines()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import httpx
@@ -134,7 +135,7 @@ async def test_ttft_and_token_schedule_do_not_drift(emulator, timed_post):
     assert 100 <= times[0] <= 130
     # Last token due at 100 + 19 * 10 = 290 ms after the start, whatever the jitter before it.
     assert 290 <= times[-1] <= 315
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert sum(gaps) / len(gaps) == pytest.approx(10, abs=1.5)
     truth = emu.state.truth
     record = next(iter(truth.records.values()))

@@ -10,6 +10,7 @@ import pytest
 from llmeter_core.emulator.tokens import full_text
 from llmeter_core.endpoints import create_endpoint
 from llmeter_core.endpoints.bedrock_converse import BedrockConverse, BedrockConverseStream
+
 from .aws_support import assert_matches_truth, event, exception_event
 
 PROMPT = "one two three four five six"  # 6 words = 6 emulated input tokens

@@ -90,14 +90,34 @@ def _aws(kind: str, emulator: str, options: dict[str, Any], client: str, server_
 
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
 CASES = [
-    *[_openai(api, stream, client) for api in ("chat", "responses") for stream in (True, False) for client in HTTP_CLIENTS],
-    *[_aws(kind, "bedrock", {"model_id": CLAUDE}, client, "InternalServerException", "modelStreamErrorException")
-      for kind in ("bedrock-converse", "bedrock-converse-stream", "bedrock-invoke", "bedrock-invoke-stream")
-      for client in HTTP_CLIENTS],
-    *[_aws(kind, "sagemaker", {"endpoint_name": "my-endpoint"}, client, "InternalFailure", "ModelStreamError")
-      for kind in ("sagemaker", "sagemaker-stream") for client in HTTP_CLIENTS],
-    *[Case("litellm", "openai", {"model_id": "openai/emulator-model", "stream": stream}, "RateLimitError", None,
-           {"drop": None, "error": None} if stream else {}, server_id=False) for stream in (True, False)],
+    *[
+        _openai(api, stream, client)
+        for api in ("chat", "responses")
+        for stream in (True, False)
+        for client in HTTP_CLIENTS
+    ],
+    *[
+        _aws(kind, "bedrock", {"model_id": CLAUDE}, client, "InternalServerException", "modelStreamErrorException")
+        for kind in ("bedrock-converse", "bedrock-converse-stream", "bedrock-invoke", "bedrock-invoke-stream")
+        for client in HTTP_CLIENTS
+    ],
+    *[
+        _aws(kind, "sagemaker", {"endpoint_name": "my-endpoint"}, client, "InternalFailure", "ModelStreamError")
+        for kind in ("sagemaker", "sagemaker-stream")
+        for client in HTTP_CLIENTS
+    ],
+    *[
+        Case(
+            "litellm",
+            "openai",
+            {"model_id": "openai/emulator-model", "stream": stream},
+            "RateLimitError",
+            None,
+            {"drop": None, "error": None} if stream else {},
+            server_id=False,
+        )
+        for stream in (True, False)
+    ],
 ]
 STREAMS = [case for case in CASES if case.cut]
 

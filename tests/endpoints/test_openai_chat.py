@@ -64,7 +64,9 @@ async def test_max_tokens_cut_is_a_success_with_length_reason(emulator, stream):
 
 
 async def test_http_error_message_is_trimmed(canned):
-    url = await canned("/v1/chat/completions", [b"<html>" + b"x" * 5000 + b"</html>"], status=503, content_type="text/html")
+    url = await canned(
+        "/v1/chat/completions", [b"<html>" + b"x" * 5000 + b"</html>"], status=503, content_type="text/html"
+    )
     out = await call(url)
     assert out.error_type == "http_503"
     assert len(out.error) < 350

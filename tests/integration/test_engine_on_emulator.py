@@ -32,7 +32,9 @@ def _reset(openai_thread):
 @pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize("kind, payloads", [("openai-chat", PROMPTS), ("openai-responses", RESPONSES_PAYLOAD)])
 def test_count_run(openai_thread, tmp_path, kind, payloads, stream):
-    endpoint = create_endpoint(kind, model_id="m", base_url=openai_thread.url + "/v1", stream=stream, api_key="sk-test-key-123")
+    endpoint = create_endpoint(
+        kind, model_id="m", base_url=openai_thread.url + "/v1", stream=stream, api_key="sk-test-key-123"
+    )
     result = Runner(endpoint, payloads, clients=3, n_requests=4, output_path=tmp_path, run_name="r").run_sync()
     stats = result.stats
     assert stats["total_requests"] == 12 and stats["failed_requests"] == 0, stats["errors"]

@@ -77,7 +77,9 @@ def _break_idle_connections(pool) -> int:
 
 
 @pytest.mark.parametrize("kind, type_name, model, options", [CASES[0], CASES[5]], ids=[CASES[0][1], CASES[5][1]])
-async def test_a_request_that_never_left_is_sent_again_counted_and_timed_anew(emulator, kind, type_name, model, options):
+async def test_a_request_that_never_left_is_sent_again_counted_and_timed_anew(
+    emulator, kind, type_name, model, options
+):
     """The one resend allowed: the write itself failed, so the server cannot have seen it.
     It is sent once more on a new connection, counted in ``retries`` and timed from the
     new attempt (its times match the server's own record)."""
