@@ -285,8 +285,11 @@ async def test_direct_request_is_written_before_the_caller_yields(thread_server)
 
 async def test_burst_of_busy_clients_each_request_leaves_at_once(thread_server):
     """20 clients become ready together; each burns 5 ms of CPU right before sending. With a
-    deferred write (aiohttp on Python 3.11) the first request would leave only after all 20
-    had burnt theirs (~100 ms); here each leaves as soon as its client sends it."""
+    deferred write (aiohttp on Python 3.11) no request would leave before all 20 had burnt
+    theirs (~100 ms), so none would reach the server before the last client sent; here each
+    leaves as soon as its client sends it. Compared with the last client's own send time, not a
+    fixed window: the server's threads stamping late on a busy machine cannot fail it (the 10th
+    request has ~50 ms to be stamped)."""
     server = thread_server()
     sent_at: dict[bytes, float] = {}
     # the server's threads share this process's GIL: let them take it within 0.5 ms (not the
@@ -298,8 +301,10 @@ async def test_burst_of_busy_clients_each_request_leaves_at_once(thread_server):
     finally:
         sys.setswitchinterval(switch)
     arrivals = {key: at for at, _, body in server.requests for key in sent_at if key in body}
+    last_sent = max(sent_at.values())
+    early = [key for key in sent_at if arrivals[key] < last_sent]
     delays_ms = sorted((arrivals[key] - sent) * 1000 for key, sent in sent_at.items())
-    assert len(delays_ms) == 20 and delays_ms[-1] < 20, delays_ms
+    assert len(arrivals) == 20 and len(early) >= 10, delays_ms
 
 
 async def _burst(server: "ThreadServer", sent_at: dict[bytes, float]) -> None:

@@ -16,6 +16,7 @@ import socket
 import pytest
 
 from llmeter_core import Runner, create_endpoint
+from tests.timing import LoopLag
 
 from ..endpoints.aws_support import assert_matches_truth
 
@@ -88,8 +89,9 @@ async def test_a_request_that_never_left_is_sent_again_counted_and_timed_anew(
     async with endpoint:
         pool = endpoint._transport._pool if kind == "openai" else endpoint.client._endpoint.http_session._pool
         assert _break_idle_connections(pool) == 1  # the connection open() warmed
-        out = await endpoint.call(endpoint.payload_for("one two three", max_tokens=4), timeout=10)
+        async with LoopLag() as lag:
+            out = await endpoint.call(endpoint.payload_for("one two three", max_tokens=4), timeout=10)
     assert out.ok, out.error
     assert out.retries == 1
     assert emu.stats()["requests"] == 1
-    assert_matches_truth(out, emu)
+    assert_matches_truth(out, emu, lag)
