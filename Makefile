@@ -1,10 +1,11 @@
 # Two commands matter: `make demo` runs the main job on the built-in emulator, `make test`
-# runs the tests. Each creates or refreshes .venv and installs what it needs.
+# runs the tests. Each creates or refreshes .venv and installs what it needs. `make check` runs
+# the gates CI runs before the tests: ruff (lint and format) and mypy.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test ui bench install clean
+.PHONY: demo test check ui bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,11 @@ demo: $(VENV)/.installed-base
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+check: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ui: $(VENV)/.installed-base
 	PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 $(BIN)/prefect server start --host 127.0.0.1 --port $(or $(PORT),4200) --analytics-off

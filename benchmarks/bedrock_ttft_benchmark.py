@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         floor = asyncio.run(floor_errors(url, args.clients, args.requests))
     with emulator_process(args.ttft_ms, 10, 20) as url:
         via_aiohttp, _, _, _ = asyncio.run(endpoint_errors(url, args.clients, args.requests, "aiohttp"))
-    truth_ms = [m - e for m, e in zip(measured, errors)]
+    truth_ms = [m - e for m, e in zip(measured, errors, strict=True)]
     figures = {
         "clients": args.clients,
         "requests": requests,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -170,9 +169,13 @@ def _run_flow(coro: Any) -> Any:
 
 @app.command()
 def sweep(
-    suite: Path = typer.Argument(..., help="Suite YAML file (endpoints x load plan), e.g. deployments/suites/demo.yaml"),
+    suite: Path = typer.Argument(
+        ..., help="Suite YAML file (endpoints x load plan), e.g. deployments/suites/demo.yaml"
+    ),
     results: Optional[str] = typer.Option(None, "--results", help="Results root: local path or s3://bucket/prefix"),
-    emulator: bool = typer.Option(False, "--emulator", help="Start the built-in emulator and point ${LLMETER_EMULATOR_URL} at it"),
+    emulator: bool = typer.Option(
+        False, "--emulator", help="Start the built-in emulator and point ${LLMETER_EMULATOR_URL} at it"
+    ),
 ) -> None:
     """Run a suite through Prefect: load_test_sweep for one endpoint, model_sweep for several."""
     api = prefect_environment()
@@ -189,7 +192,7 @@ def sweep(
             check_plan(spec)  # endpoint options and payload files: exit 2 before any flow run starts
         except ConfigError as exc:
             print_error(exc)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         err.print(f"Prefect API: {api}")
         try:
             with plan_checked():  # checked above: the flow does not check again
@@ -203,7 +206,7 @@ def sweep(
                     result = _run_flow(model_sweep(spec))
         except LLMeterError as exc:
             print_error(exc)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
     _report(result, f"{spec.name}", started)
 
 
@@ -253,14 +256,16 @@ def demo(
         counts = [int(c) for c in clients.split(",") if c.strip()]
     except ValueError:
         print_error(f"--clients: expected comma-separated whole numbers, got {clients!r}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     from pydantic import ValidationError
 
     from llmeter_core.spec import validation_problems
 
     from .params import SweepConfig, check_plan, plan_checked
 
-    with _emulator_if(True, ttft_ms={"dist": "lognormal", "median": 60, "sigma": 0.3}, itl_ms=4.0, output_tokens=40, seed=1) as url:
+    with _emulator_if(
+        True, ttft_ms={"dist": "lognormal", "median": 60, "sigma": 0.3}, itl_ms=4.0, output_tokens=40, seed=1
+    ) as url:
         try:
             config = SweepConfig(
                 name="demo",
@@ -275,10 +280,10 @@ def demo(
             check_plan(config)
         except ValidationError as exc:
             print_error(validation_problems(exc).error("invalid parameters"))
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         except ConfigError as exc:
             print_error(exc)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         from .sweep import load_test_sweep
 
         err.print(f"Prefect API: {api}")
@@ -288,21 +293,23 @@ def demo(
                 result = _run_flow(load_test_sweep(config))
         except LLMeterError as exc:
             print_error(exc)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
     _report(result, "demo: built-in emulator", started)
 
 
 @app.command()
 def serve(
-    prefect_file: Path = typer.Option(None, "--prefect-file", help="prefect.yaml to serve (default: deployments/prefect.yaml)"),
+    prefect_file: Path = typer.Option(
+        None, "--prefect-file", help="prefect.yaml to serve (default: deployments/prefect.yaml)"
+    ),
 ) -> None:
     """Serve the deployments of prefect.yaml from this machine (flow.serve; no work pool)."""
     api = prefect_environment()
     from prefect import serve as prefect_serve
 
-    from .deployments import PREFECT_YAML, runner_deployments
-
     from llmeter_core.spec import read_yaml
+
+    from .deployments import PREFECT_YAML, runner_deployments
 
     path = prefect_file or PREFECT_YAML
     try:
@@ -310,10 +317,10 @@ def serve(
         deployments = runner_deployments(path)
     except ConfigError as exc:
         print_error(exc)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except ValueError as exc:  # no deployments, a bad cron, parameters the flows refuse
         print_error(f"--prefect-file: {exc}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     err.print(f"Prefect API: {api}")
     if not os.environ.get("PREFECT_API_URL"):
         err.print("[yellow]note[/yellow]: no PREFECT_API_URL; schedules live only while this process runs. "
@@ -329,4 +336,4 @@ def main() -> None:  # pragma: no cover - `python -m flows.cli`; the console scr
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -13,7 +13,14 @@ from typing import Any
 
 import yaml
 
-__all__ = ["REPO_ROOT", "PREFECT_YAML", "load_deployment_entries", "load_entrypoint", "schedules_of", "runner_deployments"]
+__all__ = [
+    "REPO_ROOT",
+    "PREFECT_YAML",
+    "load_deployment_entries",
+    "load_entrypoint",
+    "schedules_of",
+    "runner_deployments",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = REPO_ROOT / "deployments" / "prefect.yaml"

@@ -59,7 +59,9 @@ def resolve_suite(suite: str) -> Path:
         if candidate.is_file():
             return candidate
     known = ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))) or "none"
-    raise ConfigError("suite", f"no suite file {suite!r} (looked in the working directory and {SUITES_DIR}; known: {known})")
+    raise ConfigError(
+        "suite", f"no suite file {suite!r} (looked in the working directory and {SUITES_DIR}; known: {known})"
+    )
 
 
 @flow(name="nightly-benchmark", log_prints=False)

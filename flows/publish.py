@@ -35,7 +35,13 @@ def _write_outputs(
     files = write_summary(frame, folder, basename)
     pngs = render_charts(frame, series=series) if len(frame) else {}
     chart_urls = write_charts(pngs, folder, prefix=chart_prefix) if pngs else {}
-    return {"csv": files["csv"], "parquet": files["parquet"], "charts": chart_urls, "pngs": pngs, "table": table_records(frame, columns)}
+    return {
+        "csv": files["csv"],
+        "parquet": files["parquet"],
+        "charts": chart_urls,
+        "pngs": pngs,
+        "table": table_records(frame, columns),
+    }
 
 
 @task(name="write-sweep-outputs", retries=3, retry_delay_seconds=[1, 4, 10])
@@ -78,4 +84,10 @@ async def publish_sweep(
             key=artifact_key(key_prefix, "charts"),
             description=f"{title}: latency, throughput and errors against clients",
         )
-    return {"folder": folder, "csv": out["csv"], "parquet": out["parquet"], "charts": out["charts"], "table": out["table"]}
+    return {
+        "folder": folder,
+        "csv": out["csv"],
+        "parquet": out["parquet"],
+        "charts": out["charts"],
+        "table": out["table"],
+    }

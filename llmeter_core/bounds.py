@@ -85,6 +85,8 @@ def make_bound(clients: int, n_requests: int | None, run_duration: float | timed
         return RequestCount(n_requests, clients)
     seconds = run_duration.total_seconds() if isinstance(run_duration, timedelta) else run_duration
     if not is_seconds(seconds):
-        raise ConfigError("run_duration", f"must be a finite positive number of seconds or a timedelta, got {run_duration!r}")
+        raise ConfigError(
+            "run_duration", f"must be a finite positive number of seconds or a timedelta, got {run_duration!r}"
+        )
     check_seconds("run_duration", seconds, maximum=MAX_RUN_DURATION_S)
     return Duration(float(seconds))  # type: ignore[arg-type]

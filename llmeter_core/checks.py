@@ -180,7 +180,11 @@ def _problem(value: Any, annotation: Any, name: str) -> str | None:
                 return f"key {key!r} {wrong}"
             if (wrong := _problem(item, args[1], name)) is not None:
                 return f"the value of {key!r} {wrong}"
-    if origin in (list, tuple, abc.Sequence, abc.Iterable, abc.Collection) and args and isinstance(value, (list, tuple)):
+    if (
+        origin in (list, tuple, abc.Sequence, abc.Iterable, abc.Collection)
+        and args
+        and isinstance(value, (list, tuple))
+    ):
         member = args[0] if origin is not tuple or len(args) == 2 and args[1] is Ellipsis else Any
         for index, item in enumerate(value):
             if (wrong := _problem(item, member, name)) is not None:
@@ -280,7 +284,11 @@ def typed_options(prefix: str = "", skip: frozenset[str] = frozenset()) -> Calla
             problems = Problems()
             for name, value in bound.arguments.items():
                 parameter = signature.parameters[name]
-                if name in skip or name not in hints or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                if (
+                    name in skip
+                    or name not in hints
+                    or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+                ):
                     continue
                 check_type(prefix + name, value, hints[name], problems)
             problems.raise_if_any("invalid options")

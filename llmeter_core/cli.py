@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -47,7 +47,7 @@ def run(
 
     try:
         parsed = load_spec(spec)
-        overrides = {"display": display}
+        overrides: dict[str, Any] = {"display": display}
         if output is not None:
             overrides["output_path"] = output
         if run_name is not None:
@@ -55,12 +55,12 @@ def run(
         runner = parsed.runner(**overrides)
     except ConfigError as exc:
         print_error(exc)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     try:
         result = runner.run_sync()
     except LLMeterError as exc:
         print_error(exc)
-        raise typer.Exit(_exit_status(exc))
+        raise typer.Exit(_exit_status(exc)) from None
     if parsed.plots and result.output_path and result.responses and not result.interrupted:  # Ctrl-C: exit now
         _write_plots(result)
     if result.output_path:
@@ -135,4 +135,4 @@ def main() -> None:  # pragma: no cover - console entry for `python -m llmeter_c
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -128,7 +128,9 @@ class ConnectFailures:
                 self.stop_reason = (f"endpoint unreachable: {self.in_a_row} consecutive connection failures: "
                                     f"{response.error}")
                 if "Too many open files" in (response.error or ""):
-                    self.stop_reason += " (this process is out of file descriptors: raise ulimit -n or use fewer clients)"
+                    self.stop_reason += (
+                        " (this process is out of file descriptors: raise ulimit -n or use fewer clients)"
+                    )
             return 0.0
         delay = backoff.delay(response.error)
         if delay:

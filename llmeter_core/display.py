@@ -10,8 +10,8 @@ Live needs ipywidgets there), showing the same rich rendering.
 from __future__ import annotations
 
 from rich.console import Console, Group
-from rich.panel import Panel
 from rich.live import Live
+from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text

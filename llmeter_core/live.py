@@ -38,7 +38,10 @@ LiveSink = Callable[[LiveSnapshot], Union[None, Awaitable[None]]]
 #: Display groups: (group title, [(label, stats.json key), ...]). Display-level naming only;
 #: the stats keep their stats.json names.
 DISPLAY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Throughput", (("requests", "total_requests"), ("requests/min", "requests_per_minute"), ("output tok/s", "output_tps"))),
+    (
+        "Throughput",
+        (("requests", "total_requests"), ("requests/min", "requests_per_minute"), ("output tok/s", "output_tps")),
+    ),
     (
         "TTFT (s)",
         (("p50", "time_to_first_token-p50"), ("p90", "time_to_first_token-p90"), ("p99", "time_to_first_token-p99")),
@@ -47,8 +50,14 @@ DISPLAY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "TTLT (s)",
         (("p50", "time_to_last_token-p50"), ("p90", "time_to_last_token-p90"), ("p99", "time_to_last_token-p99")),
     ),
-    ("Tokens", (("input", "total_input_tokens"), ("output", "total_output_tokens"), ("cached", "total_cached_input_tokens"))),
-    ("Errors", (("failed", "failed_requests"), ("rate", "failed_requests_rate"), ("incomplete", "incomplete_requests"))),
+    (
+        "Tokens",
+        (("input", "total_input_tokens"), ("output", "total_output_tokens"), ("cached", "total_cached_input_tokens")),
+    ),
+    (
+        "Errors",
+        (("failed", "failed_requests"), ("rate", "failed_requests_rate"), ("incomplete", "incomplete_requests")),
+    ),
 )
 
 

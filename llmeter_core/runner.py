@@ -34,7 +34,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Awaitable, Iterable, Sequence, cast
 
 import numpy as np
 
@@ -342,12 +342,12 @@ class Runner:
         await asyncio.gather(*(asyncio.ensure_future(one_client(c)) for c in range(self.clients)))
 
     async def _warm_up_one(self, payload: dict[str, Any], scheduled_ns: int | None = None) -> None:
-        me = asyncio.current_task()
-        self._inflight.add(me)  # type: ignore[arg-type]
+        me = _this_task()
+        self._inflight.add(me)
         try:
             await self.endpoint.call(payload, self.timeout)
         finally:
-            self._inflight.discard(me)  # type: ignore[arg-type]
+            self._inflight.discard(me)
 
     async def _run_clients(self) -> None:
         """Send the measured load: ``clients`` closed-loop clients, or the open-loop schedule."""
@@ -393,14 +393,14 @@ class Runner:
             return None
         self._sent += 1
         inflight = self._inflight
-        me = asyncio.current_task()
-        inflight.add(me)  # type: ignore[arg-type]
+        me = _this_task()
+        inflight.add(me)
         if len(inflight) > self._max_in_flight:
             self._max_in_flight = len(inflight)
         try:
             response = await self.endpoint.call(payload, self.timeout)
         finally:
-            inflight.discard(me)  # type: ignore[arg-type]
+            inflight.discard(me)
         if scheduled_ns is not None:
             _from_schedule(response, scheduled_ns)
         self._complete(response)
@@ -586,8 +586,8 @@ class Runner:
         snap = self.snapshot(final)
         for sink in self.live_sinks:
             try:
-                if inspect.iscoroutinefunction(sink) or inspect.iscoroutinefunction(getattr(sink, "__call__", None)):
-                    await sink(snap)
+                if inspect.iscoroutinefunction(sink) or inspect.iscoroutinefunction(type(sink).__call__):
+                    await cast(Awaitable[None], sink(snap))
                 else:
                     await asyncio.to_thread(sink, snap)
             except Exception:  # a broken sink must not end the run
@@ -616,6 +616,13 @@ def _loop_kind() -> str:
     except RuntimeError:
         return "asyncio"
     return "uvloop" if module.startswith("uvloop") else "asyncio"
+
+
+def _this_task() -> asyncio.Task[Any]:
+    """The running task (a client: the runner cancels it to end or interrupt a run)."""
+    task = asyncio.current_task()
+    assert task is not None, "called outside a task"
+    return task
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from .connect_failures import DEFAULT_MAX_CONSECUTIVE
 from .bounds import one_bound_problem
 from .checks import (
     MAX_CLIENTS,
@@ -45,6 +44,7 @@ from .checks import (
 )
 from .cost import Pricing
 from .datasets import DatasetSpec
+from .connect_failures import DEFAULT_MAX_CONSECUTIVE
 from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .load_plan import MAX_RATE, combination_problems
@@ -239,7 +239,9 @@ class LoadSpec(BaseModel):
     warmup_requests: int = Field(
         0, ge=0, le=MAX_REQUESTS_PER_CLIENT, strict=True, description="Warm-up requests per client, excluded from stats"
     )
-    end_mode: Literal["drain", "cancel"] = Field("drain", description="At the end of a duration: drain in-flight requests or cancel them")
+    end_mode: Literal["drain", "cancel"] = Field(
+        "drain", description="At the end of a duration: drain in-flight requests or cancel them"
+    )
     grace_period: float = Field(
         30.0, ge=0, le=MAX_WAIT_S, strict=True, allow_inf_nan=False,
         description="Seconds to wait for in-flight requests when draining",

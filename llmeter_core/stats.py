@@ -156,7 +156,7 @@ class RunningStats:
             out[f"{name}-average"] = float(values.mean())
             out[f"{name}-min"] = float(values.min())
             out[f"{name}-max"] = float(values.max())
-            for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES, method="linear")):
+            for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES, method="linear"), strict=True):
                 out[f"{name}-p{p}"] = float(v)
         total = self.total_requests
         out["total_requests"] = total

@@ -32,7 +32,7 @@ import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import IO, Any, Callable, Iterable
 
 import fsspec
 import orjson
@@ -84,13 +84,18 @@ class WriteFailure:
         return f"{self.action or 'writing ' + self.path} failed: {reason}" + (f" ({code})" if code else "")
 
 
+
+def _open_binary(path: Path, mode: str) -> IO[bytes]:
+    """``open`` for whole-file writes (``RunFolder._open_file``)."""
+    return open(path, mode)  # the caller closes it
+
 class RunFolder:
     """A run folder: local while the run writes, published to ``url`` at the end."""
 
     #: The two calls that put bytes on disk; a test swaps them for a full disk
     #: (tests/core/test_storage_disk_full.py).
     _write_fd = staticmethod(os.write)
-    _open_file = staticmethod(open)
+    _open_file = staticmethod(_open_binary)  # tests put a full disk here
 
     def __init__(self, output_path: str, run_name: str, upload_attempts: int = 5, backoff_s: float = 1.0):
         root = str(output_path)
@@ -106,7 +111,9 @@ class RunFolder:
         if self.local:
             self.path = Path(self.remote_path)
         else:
-            staging_root = Path(os.environ.get("LLMETER_STAGING_DIR") or Path(tempfile.gettempdir()) / "llmeter-flows-staging")
+            staging_root = Path(
+                os.environ.get("LLMETER_STAGING_DIR") or Path(tempfile.gettempdir()) / "llmeter-flows-staging"
+            )
             self.path = staging_root / f"{run_name}-{os.getpid()}-{secrets.token_hex(4)}"
         _check_writable(self.path)
         self.upload_attempts = upload_attempts
@@ -277,8 +284,10 @@ class RunFolder:
             parts.append("stats.json and summary.json hold every one of them")
         else:
             failed = next((f for f in self.failures if f.path.endswith("stats.json")), None)
-            parts.append(f"stats.json could not be written either ({failed.error.strerror if failed else 'see above'}); "
-                         "its content is in the log above")
+            parts.append(
+                f"stats.json could not be written either ({failed.error.strerror if failed else 'see above'}); "
+                "its content is in the log above"
+            )
         if self.unwritten:
             parts.append(f"{self.unwritten} of them could not be added to responses.jsonl")
         return "; ".join(parts)

@@ -37,7 +37,9 @@ def read_yaml(path: str | Path, field: str = "spec") -> Any:
             field, f"{path}: not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at offset {exc.start}); expected YAML"
         ) from None
     if "\0" in text:
-        raise ConfigError(field, f"{path}: not a text file (it holds NUL bytes at offset {text.index(chr(0))}); expected YAML")
+        raise ConfigError(
+            field, f"{path}: not a text file (it holds NUL bytes at offset {text.index(chr(0))}); expected YAML"
+        )
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -66,7 +68,9 @@ def expand_env(value: Any, field: str | None = None) -> Any:
             found = os.environ.get(name)
             if found is None or (found == "" and default is not None):
                 if default is None:
-                    raise ConfigError(field or name, f"environment variable ${{{name}}} is not set (or give ${{{name}:-default}})")
+                    raise ConfigError(
+                        field or name, f"environment variable ${{{name}}} is not set (or give ${{{name}:-default}})"
+                    )
                 return default
             return found
 

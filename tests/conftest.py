@@ -2,16 +2,8 @@
 folder uses: ``emulator`` (any emulator, on the test's loop), ``aws_env`` (the AWS SDK isolated
 from the machine), ``count_connects``, and moto's S3 (``s3_server``, ``s3_bucket``)."""
 
-import os
-
-pytest_plugins = ["tests.prefect_fixtures"]
-
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-
 import asyncio
+import os
 import uuid
 
 import pytest
@@ -19,6 +11,14 @@ import pytest
 from llmeter_core.emulator import start_emulator
 
 from .endpoints.aws_support import SECRET_KEY
+
+# Set before the plugin below (and so Prefect) is imported; nothing above imports Prefect.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+pytest_plugins = ["tests.prefect_fixtures"]
 
 
 @pytest.fixture
@@ -98,7 +98,9 @@ def s3_bucket(s3_server):
     import boto3
 
     name = f"test-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    client.create_bucket(Bucket=name)
+    client.close()
     yield name
 
 

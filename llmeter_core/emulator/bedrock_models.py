@@ -112,7 +112,7 @@ class AnthropicFamily(InvokeFamily):
                 "stop_sequence": None, "usage": {**self._input_usage(truth), "output_tokens": truth.output_tokens}}
 
     def stream_start(self, served: Served, model_id: str) -> list[dict]:
-        message = {"id": "msg_bdrk_" + served.request_id, "type": "message", "role": "assistant",
+        message: dict[str, Any] = {"id": "msg_bdrk_" + served.request_id, "type": "message", "role": "assistant",
                    "model": model_id, "content": [], "stop_reason": None, "stop_sequence": None,
                    "usage": {**self._input_usage(served.truth), "output_tokens": 1}}
         return [{"type": "message_start", "message": message},

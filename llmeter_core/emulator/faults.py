@@ -32,7 +32,7 @@ class FaultPicker:
         rates = (config.rate_429, config.rate_500, config.rate_disconnect, config.rate_slow_first_byte)
         total = 0.0
         thresholds = []
-        for kind, rate in zip(FAULT_KINDS, rates):
+        for kind, rate in zip(FAULT_KINDS, rates, strict=True):
             if rate > 0:
                 total += rate
                 thresholds.append((total, kind))

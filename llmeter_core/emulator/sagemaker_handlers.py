@@ -107,6 +107,7 @@ async def invocations(request: web.Request) -> web.StreamResponse:
     if not await wait_for_whole_reply(request, served):
         return web.Response()
     text = full_text(served.schedule.n_tokens)
+    reply: dict | list[dict]
     if _is_chat(body):
         reply = _OPENAI.reply(served, body.get("model") or state.config.model, text)
     else:

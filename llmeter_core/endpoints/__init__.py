@@ -84,7 +84,9 @@ def create_endpoint(type_name: str, **kwargs: Any) -> Endpoint:
     params = accepted_parameters(cls)
     for name in kwargs:
         if name not in params:
-            raise ConfigError(f"endpoint.{name}", f"not a field of endpoint type {type_name!r} (fields: {', '.join(params)})")
+            raise ConfigError(
+                f"endpoint.{name}", f"not a field of endpoint type {type_name!r} (fields: {', '.join(params)})"
+            )
     for name, p in params.items():
         if p.default is inspect.Parameter.empty and name not in kwargs:
             raise ConfigError(f"endpoint.{name}", f"required for endpoint type {type_name!r}")

@@ -145,19 +145,19 @@ class Endpoint(ABC):
                         return head[:-n] + "***..."
         return text
 
-    def check_available(self) -> None:
+    def check_available(self) -> None:  # noqa: B027 - a default that checks nothing, not abstract
         """Raise a ConfigError when this endpoint cannot run here (an optional package that is
         not installed). The runner calls it when it is built, before it creates anything."""
 
     # -- connection pool -------------------------------------------------------------
-    async def open(self, clients: int = 1) -> None:
+    async def open(self, clients: int = 1) -> None:  # noqa: B027 - nothing to open by default
         """Create clients and connection pools. Called once, inside the run's event loop.
 
         ``clients``: how many requests will be in flight at once (the Runner passes its
         ``clients``), so that an endpoint with a connection pool can open one connection per
         client beforehand (``prewarm_count``) and no client's first request pays a connect."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - nothing to release by default
         """Release what ``open`` created."""
 
     async def __aenter__(self) -> "Endpoint":
@@ -272,7 +272,9 @@ class Endpoint(ABC):
                 if expiry is not None:
                     expiry.cancel()
         if out.error is not None and self._secrets:  # the one place error texts are cleaned
-            out.error, out.error_type = self.redact(out.error), self.redact(out.error_type)
+            out.error = self.redact(out.error)
+            if out.error_type is not None:
+                out.error_type = self.redact(out.error_type)
         out.input_prompt = self.prompt_text(prepared)
         if out.id is None:
             out.id = uuid.uuid4().hex

@@ -7,11 +7,12 @@ price map instead of fetching one from the internet at start-up.
 
 Payloads are OpenAI chat bodies (``messages``, ``max_tokens``, ``temperature``...); the model
 is the endpoint's ``model_id`` in LiteLLM's ``provider/model`` form (a payload's own ``model``
-and ``stream`` are replaced by the endpoint's; ``extra_params`` are defaults under each payload). Streaming asks for usage
-(``stream_options.include_usage``) so token counts come from the provider when it reports
-them. SDK retries default to none (``num_retries=0``): a load test records failures, it does
-not hide them. ``api_key`` is passed to LiteLLM but never recorded; prefer the provider's
-usual environment variable (``OPENAI_API_KEY``...) or name one with ``api_key_env``.
+and ``stream`` are replaced by the endpoint's; ``extra_params`` are defaults under each
+payload). Streaming asks for usage (``stream_options.include_usage``) so token counts come
+from the provider when it reports them. SDK retries default to none (``num_retries=0``): a
+load test records failures, it does not hide them. ``api_key`` is passed to LiteLLM but never
+recorded; prefer the provider's usual environment variable (``OPENAI_API_KEY``...) or name one
+with ``api_key_env``.
 
 LiteLLM's own per-chunk processing adds client overhead (~10 ms of TTFT measured against a
 local emulator); for the closest figures use the native endpoints (OpenAI, Bedrock, SageMaker).

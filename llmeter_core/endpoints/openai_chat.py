@@ -53,7 +53,9 @@ class OpenAIChatEndpoint(OpenAICompatibleEndpoint):
         body = {**payload, **self.extra_body, "model": self.model_id, "stream": self.stream}
         if self.stream:
             options = body.get("stream_options")
-            body["stream_options"] = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+            body["stream_options"] = (
+                {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+            )
         else:
             body.pop("stream_options", None)
         return body

@@ -47,7 +47,9 @@ _INCOMPLETE = "response.incomplete"
 _FAILED = "response.failed"
 _ERROR = "error"
 #: Event names (as sent on ``event:`` lines) whose data is decoded; all others are skipped.
-_WANTED: dict[bytes, str] = {name.encode(): name for name in (_DELTA, _CREATED, _COMPLETED, _INCOMPLETE, _FAILED, _ERROR)}
+_WANTED: dict[bytes, str] = {
+    name.encode(): name for name in (_DELTA, _CREATED, _COMPLETED, _INCOMPLETE, _FAILED, _ERROR)
+}
 
 
 class OpenAIResponsesEndpoint(OpenAICompatibleEndpoint):

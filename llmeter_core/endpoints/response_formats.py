@@ -20,8 +20,9 @@ Any path can be overridden (``resolve_format(name, text_path=...)``); on a strea
 endpoint the overrides apply to each chunk. The input tokens path gives the *whole* prompt,
 cached tokens included (``num_tokens_input`` means that on every endpoint): where a family
 counts tokens read from or written to the prompt cache apart from its input count (Anthropic,
-Nova), its preset adds them up with JMESPath's ``sum`` (see ``whole_prompt``). A path that finds nothing (``null``) is simply
-not used: the runner falls back to its tokenizer for missing token counts. For streams, the
+Nova), its preset adds them up with JMESPath's ``sum`` (see ``whole_prompt``). A path that
+finds nothing (``null``) is simply not used: the runner falls back to its tokenizer for
+missing token counts. For streams, the
 last non-null token count seen wins, and Bedrock's ``amazon-bedrock-invocationMetrics``
 (the service's own counts, on the last chunk) win over everything.
 """
@@ -69,7 +70,7 @@ class BodyPaths:
     cached_input_tokens: str | None = None
 
     def compile(self, where: str) -> "CompiledPaths":
-        compiled = {}
+        compiled: dict[str, Any] = {}
         for name in _PATH_FIELDS:
             source = getattr(self, name)
             if source is None:
@@ -192,15 +193,19 @@ PRESETS: dict[str, ResponseFormat] = {
         "anthropic",
         BodyPaths(
             text="content[?type=='text'].text",
-            input_tokens=whole_prompt("usage.input_tokens", "usage.cache_read_input_tokens",
-                                      "usage.cache_creation_input_tokens"),
+            input_tokens=whole_prompt(
+                "usage.input_tokens", "usage.cache_read_input_tokens", "usage.cache_creation_input_tokens"
+            ),
             output_tokens="usage.output_tokens",
             cached_input_tokens="usage.cache_read_input_tokens",
         ),
         BodyPaths(  # message_start carries input usage, content_block_delta text, message_delta output
             text="delta.text",
-            input_tokens=whole_prompt("message.usage.input_tokens", "message.usage.cache_read_input_tokens",
-                                      "message.usage.cache_creation_input_tokens"),
+            input_tokens=whole_prompt(
+                "message.usage.input_tokens",
+                "message.usage.cache_read_input_tokens",
+                "message.usage.cache_creation_input_tokens",
+            ),
             output_tokens="usage.output_tokens",
             cached_input_tokens="message.usage.cache_read_input_tokens",
         ),
@@ -216,15 +221,19 @@ PRESETS: dict[str, ResponseFormat] = {
         "nova",
         BodyPaths(
             text="output.message.content[].text",
-            input_tokens=whole_prompt("usage.inputTokens", "usage.cacheReadInputTokenCount",
-                                      "usage.cacheWriteInputTokenCount"),
+            input_tokens=whole_prompt(
+                "usage.inputTokens", "usage.cacheReadInputTokenCount", "usage.cacheWriteInputTokenCount"
+            ),
             output_tokens="usage.outputTokens",
             cached_input_tokens="usage.cacheReadInputTokenCount",
         ),
         BodyPaths(
             text="contentBlockDelta.delta.text",
-            input_tokens=whole_prompt("metadata.usage.inputTokens", "metadata.usage.cacheReadInputTokenCount",
-                                      "metadata.usage.cacheWriteInputTokenCount"),
+            input_tokens=whole_prompt(
+                "metadata.usage.inputTokens",
+                "metadata.usage.cacheReadInputTokenCount",
+                "metadata.usage.cacheWriteInputTokenCount",
+            ),
             output_tokens="metadata.usage.outputTokens",
             cached_input_tokens="metadata.usage.cacheReadInputTokenCount",
         ),
@@ -232,7 +241,9 @@ PRESETS: dict[str, ResponseFormat] = {
     ),
     "titan": ResponseFormat(
         "titan",
-        BodyPaths(text="results[].outputText", input_tokens="inputTextTokenCount", output_tokens="sum(results[].tokenCount)"),
+        BodyPaths(
+            text="results[].outputText", input_tokens="inputTextTokenCount", output_tokens="sum(results[].tokenCount)"
+        ),
         BodyPaths(text="outputText", input_tokens="inputTextTokenCount", output_tokens="totalOutputTextTokenCount"),
         _titan,
     ),

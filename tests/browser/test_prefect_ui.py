@@ -62,8 +62,13 @@ def prefect_server(tmp_path):
     log = (tmp_path / "server.log").open("wb")
     env = _quiet_env(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_UI_API_URL=f"{base}/api")
     prefect = Path(sys.executable).with_name("prefect")
-    server = subprocess.Popen([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -129,7 +134,15 @@ def test_artifacts_tab_and_metrics_table_render(prefect_server, tmp_path):
     dom = _chromium(page_url, tmp_path / "profile", "--dump-dom").stdout
     text = _visible_text(dom)
     assert "<table" in dom and "<td" in dom
-    for cell in ("metric", "p50", "p99", "time_to_first_token (s)", "time_to_last_token (s)", "requests_per_minute", str(expected_p50)):
+    for cell in (
+        "metric",
+        "p50",
+        "p99",
+        "time_to_first_token (s)",
+        "time_to_last_token (s)",
+        "requests_per_minute",
+        str(expected_p50),
+    ):
         assert cell in text, text[:3000]
     shot = OUTPUT / "metrics-table.png"
     _chromium(page_url, tmp_path / "profile", f"--screenshot={shot}")

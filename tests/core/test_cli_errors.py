@@ -60,7 +60,12 @@ def test_every_spec_problem_is_shown_in_one_run(tmp_path):
     assert result.exit_code == 2
     lines = _error_lines(result)
     assert lines[0] == "error invalid spec: 4 problems"
-    assert [line.split(":")[0].strip() for line in lines[1:]] == ["load.clients", "load.tiemout", "load", "endpoint.stream"]
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "load.clients",
+        "load.tiemout",
+        "load",
+        "endpoint.stream",
+    ]
 
 
 def _limit_memory() -> None:
@@ -104,7 +109,9 @@ def _console_script(module: str, argv: list[str]) -> subprocess.CompletedProcess
     with a Ctrl-C raised when ``module`` is first imported."""
     entry = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["llmeter-flows"]
     entry_module, entry_function = entry.split(":")
-    code = _INTERRUPT_AT_IMPORT.format(module=module, argv=argv, entry_module=entry_module, entry_function=entry_function)
+    code = _INTERRUPT_AT_IMPORT.format(
+        module=module, argv=argv, entry_module=entry_module, entry_function=entry_function
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
 

@@ -41,8 +41,13 @@ def _run_in_child(endpoint_class: str, **options) -> tuple[dict, str, float]:
             f"result = asyncio.run(Runner(endpoint, PAYLOADS, **{options!r}).run()); "
             f"sys.stdout.buffer.write(orjson.dumps({{**result.stats, 'calls': endpoint.calls}}))")
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, timeout=60)  # a hang guard: before the fix it never ended
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=60,
+    )  # a hang guard: before the fix it never ended
     elapsed = time.perf_counter() - start
     assert done.returncode == 0, done.stderr.decode()
     return orjson.loads(done.stdout), done.stderr.decode(), elapsed

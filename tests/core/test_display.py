@@ -4,10 +4,10 @@ import types
 
 from rich.console import Console
 
+from llmeter_core import Runner
 from llmeter_core.display import LiveDisplay
 from llmeter_core.live import LiveSnapshot, format_value, grouped_rows
 from tests.fakes import FakeEndpoint
-from llmeter_core import Runner
 
 STATS = {"requests_per_minute": 1281.0, "time_to_first_token-p50": 0.107, "failed_requests": 2,
          "failed_requests_rate": 0.01, "errors": {"http_429": 2}, "total_output_tokens": 4000}

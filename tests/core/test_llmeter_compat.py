@@ -28,7 +28,8 @@ out = {}
 for folder in sys.argv[1:]:
     for load_responses in (True, False):
         result = Result.load(folder, load_responses=load_responses)
-        out[f"{folder} {load_responses}"] = {"responses": len(result.responses), "total_requests": result.total_requests,
+        out[f"{folder} {load_responses}"] = {"responses": len(result.responses),
+                                             "total_requests": result.total_requests,
                                              "run_name": result.run_name, "stats": result.stats}
 print(json.dumps(out, default=str))
 """

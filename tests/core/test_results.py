@@ -72,7 +72,10 @@ def test_garbage_lines_anywhere_are_skipped_one_by_one(tmp_path):
     responses.write_bytes(b"".join([lines[0], b"\x00\xff garbage\n", lines[1], b"[1, 2]\n", *lines[2:]]))
     result = Result.load(str(tmp_path / "r"))
     assert len(result.responses) == 6
-    assert [w.split(" is damaged")[0].rsplit(" ", 1)[1] for w in result.load_warnings if "is damaged" in w] == ["2", "4"]
+    assert [w.split(" is damaged")[0].rsplit(" ", 1)[1] for w in result.load_warnings if "is damaged" in w] == [
+        "2",
+        "4",
+    ]
     # stats.json counts 6 requests and 6 intact lines remain: stats are recomputed, and equal
     assert result.stats == Result.load(str(tmp_path / "r"), load_responses=False).stats
 

@@ -56,7 +56,9 @@ def test_failures_are_counted_not_mixed_into_latency():
     responses = [ok(0.1, 0.2, at=0), ok(0.1, 0.2, at=1)]
     responses.append(InvocationResponse(time_to_first_token=9.0, time_to_last_token=9.0, error="boom",
                                         error_type="http_500", request_time=T0))
-    responses.append(InvocationResponse(error="cancelled", error_type=INCOMPLETE, request_time=T0 + timedelta(seconds=2)))
+    responses.append(
+        InvocationResponse(error="cancelled", error_type=INCOMPLETE, request_time=T0 + timedelta(seconds=2))
+    )
     out = RunningStats.from_responses(responses).to_stats(T0 + timedelta(seconds=3))
     assert out["time_to_first_token-max"] == pytest.approx(0.1)
     assert out["failed_requests"] == 1

@@ -59,9 +59,9 @@ def test_failed_upload_keeps_the_local_copy_and_says_where(s3_server, s3_bucket,
         runner.run_sync()
     local = info.value.local_path
     assert local and local.startswith(str(tmp_path / "staging")) and local in str(info.value)
-    stats = orjson.loads(open(f"{local}/stats.json", "rb").read())
+    stats = orjson.loads(Path(f"{local}/stats.json").read_bytes())
     assert stats["total_requests"] == 4
-    assert len(open(f"{local}/responses.jsonl", "rb").read().splitlines()) == 4
+    assert len(Path(f"{local}/responses.jsonl").read_bytes().splitlines()) == 4
 
 
 def test_ctrl_c_during_a_failing_upload_names_the_local_copy_and_a_second_one_stops_it(

@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 
-
 async def _timed_post(url: str, path: str, body: dict, marker: bytes, timeout: float = 10.0):
     """POST ``body`` on a new connection; return (ms from send to each ``marker`` seen, raw bytes).
 
@@ -65,10 +64,21 @@ def emulator_thread():
         emulator.stop()
 
 
-def aws_client(service: str, url: str):
-    """A real boto3 client on the emulator, dummy credentials, no retries (faults surface)."""
+@pytest.fixture
+def aws_client():
+    """``aws_client(service, url)``: a real boto3 client on the emulator, dummy credentials, no
+    retries (faults surface); closed after the test (its pooled sockets with it)."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
-                        aws_secret_access_key="x", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    clients = []
+
+    def make(service: str, url: str):
+        clients.append(boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
+                                    aws_secret_access_key="x",
+                                    config=Config(retries={"max_attempts": 1, "mode": "standard"})))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()

@@ -62,7 +62,12 @@ async def test_a_served_request_is_begun_with_its_prompt_cap_stream_flag_and_fin
             assert reply.status == 400
     assert answer["id"].startswith("c-") and answer["stream"] is True
     (record,) = _records(app)  # the body that is not JSON never began
-    assert (record.api, record.input_tokens, record.output_tokens, record.finish_reason) == ("custom.api", 3, 4, "length")
+    assert (record.api, record.input_tokens, record.output_tokens, record.finish_reason) == (
+        "custom.api",
+        3,
+        4,
+        "length",
+    )
     assert record.completed
 
 

@@ -9,8 +9,6 @@ from botocore.exceptions import ClientError, EventStreamError
 
 from llmeter_core.emulator.tokens import full_text
 
-from .conftest import aws_client
-
 TGI = {"inputs": "one two three", "parameters": {"max_new_tokens": 50, "details": True}}
 CHAT = {"messages": [{"role": "user", "content": "one two three"}], "max_tokens": 50,
         "stream_options": {"include_usage": True}}
@@ -27,7 +25,7 @@ def _sse_json(raw: bytes) -> list[dict]:
     return out
 
 
-def test_invoke_endpoint_tgi_and_chat(emulator_thread):
+def test_invoke_endpoint_tgi_and_chat(emulator_thread, aws_client):
     emu = emulator_thread("sagemaker", ttft_ms=0, itl_ms=0, output_tokens=5)
     client = aws_client("sagemaker-runtime", emu.url)
     reply = client.invoke_endpoint(EndpointName="my-endpoint", Body=json.dumps(TGI), ContentType="application/json")
@@ -44,7 +42,7 @@ def test_invoke_endpoint_tgi_and_chat(emulator_thread):
     assert chat["usage"]["prompt_tokens"] == 3 and chat["usage"]["completion_tokens"] == 5
 
 
-def test_tgi_stream_is_split_across_payload_parts(emulator_thread):
+def test_tgi_stream_is_split_across_payload_parts(emulator_thread, aws_client):
     emu = emulator_thread("sagemaker", ttft_ms=2, itl_ms=1, output_tokens=6)
     client = aws_client("sagemaker-runtime", emu.url)
     reply = client.invoke_endpoint_with_response_stream(EndpointName="e", Body=json.dumps(TGI))
@@ -60,7 +58,7 @@ def test_tgi_stream_is_split_across_payload_parts(emulator_thread):
     assert emu.stats()["completed"] == 1
 
 
-def test_chat_stream_with_usage(emulator_thread):
+def test_chat_stream_with_usage(emulator_thread, aws_client):
     emu = emulator_thread("sagemaker", ttft_ms=0, itl_ms=0, output_tokens=4)
     client = aws_client("sagemaker-runtime", emu.url)
     reply = client.invoke_endpoint_with_response_stream(EndpointName="e", Body=json.dumps({**CHAT, "max_tokens": 3}))
@@ -76,7 +74,7 @@ def test_chat_stream_with_usage(emulator_thread):
     assert b'"usage"' not in b"".join(event["PayloadPart"]["Bytes"] for event in no_usage["Body"])
 
 
-def test_throttling_server_error_and_stream_error(emulator_thread):
+def test_throttling_server_error_and_stream_error(emulator_thread, aws_client):
     throttled = aws_client("sagemaker-runtime", emulator_thread("sagemaker", rate_429=1.0).url)
     with pytest.raises(ClientError) as info:
         throttled.invoke_endpoint(EndpointName="e", Body=json.dumps(TGI))

@@ -235,8 +235,10 @@ def _arrival_server():
 
 async def test_request_bytes_leave_before_other_clients_run():
     """20 clients become ready together; each burns 5 ms of CPU (its SDK work) right before
-    sending. With a deferred write (aiohttp on Python 3.11) the first request would leave
-    only after all 20 had burnt theirs (~100 ms); here each leaves at once."""
+    sending. With a deferred write (aiohttp on Python 3.11) no request would leave before all 20
+    had burnt theirs (~100 ms), so none would reach the server before the last client sent;
+    here each leaves at once (compared with the last send, not a fixed window: see the same
+    test in test_openai_http.py)."""
     listener, arrivals = _arrival_server()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     sent_at: dict[bytes, float] = {}
@@ -259,8 +261,10 @@ async def test_request_bytes_leave_before_other_clients_run():
     finally:
         sys.setswitchinterval(switch)
         listener.close()
+    last_sent = max(sent_at.values())
+    early = [line for line in sent_at if arrivals[line] < last_sent]
     delays_ms = [(arrivals[line] - sent) * 1000 for line, sent in sent_at.items()]
-    assert max(delays_ms) < 20, sorted(delays_ms)
+    assert len(early) >= 10, sorted(delays_ms)
 
 
 @pytest.fixture

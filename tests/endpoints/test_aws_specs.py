@@ -11,7 +11,6 @@ import yaml
 from llmeter_core.results import Result
 from llmeter_core.spec import parse_spec
 
-
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bedrock-emulator.yaml"
 
 CASES = [

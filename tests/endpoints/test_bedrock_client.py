@@ -14,6 +14,7 @@ from llmeter_core.endpoints.bedrock_converse import BedrockConverseStream
 from llmeter_core.endpoints.bedrock_invoke import BedrockInvokeModelStream
 from llmeter_core.endpoints.sagemaker import SageMakerStreamEndpoint
 from llmeter_core.errors import ConfigError
+from tests.timing import LoopLag
 
 from .aws_support import SECRET_KEY
 
@@ -51,9 +52,10 @@ async def test_first_request_is_not_slower_than_the_next(emulator):
     the first measured request."""
     emu = await emulator("bedrock", ttft_ms=30, itl_ms=0, output_tokens=1)
     async with BedrockConverseStream("m", endpoint_url=emu.url) as endpoint:
-        ttfts = [(await endpoint.call(endpoint.create_payload("a"), timeout=5)).time_to_first_token
-                 for _ in range(4)]
-    assert ttfts[0] < min(ttfts[1:]) + 0.025, ttfts
+        async with LoopLag() as lag:
+            ttfts = [(await endpoint.call(endpoint.create_payload("a"), timeout=5)).time_to_first_token
+                     for _ in range(4)]
+    assert ttfts[0] < min(ttfts[1:]) + 0.025 + lag.worst_ms / 1000, (ttfts, lag.worst_ms)
 
 
 async def test_endpoint_url_from_the_environment(emulator, monkeypatch):

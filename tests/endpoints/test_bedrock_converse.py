@@ -10,6 +10,8 @@ import pytest
 from llmeter_core.emulator.tokens import full_text
 from llmeter_core.endpoints import create_endpoint
 from llmeter_core.endpoints.bedrock_converse import BedrockConverse, BedrockConverseStream
+from tests.timing import LoopLag
+
 from .aws_support import assert_matches_truth, event, exception_event
 
 PROMPT = "one two three four five six"  # 6 words = 6 emulated input tokens
@@ -38,12 +40,13 @@ def test_prepare_payload_adds_model_without_mutating(aws_env):
 async def test_stream_times_first_and_last_text_delta(emulator):
     emu = await emulator("bedrock", ttft_ms=60, itl_ms=15, output_tokens=5)
     async with BedrockConverseStream("m", endpoint_url=emu.url) as endpoint:
-        out = await endpoint.call(endpoint.create_payload(PROMPT, 100), timeout=5)
+        async with LoopLag() as lag:
+            out = await endpoint.call(endpoint.create_payload(PROMPT, 100), timeout=5)
     assert out.error is None, out.error
     assert out.response_text == full_text(5)
     # token i is due at 60 + 15 i ms: first at 60, last at 120
     assert out.time_to_first_token >= 0.060 and out.time_to_last_token >= 0.120
-    assert_matches_truth(out, emu)
+    assert_matches_truth(out, emu, lag)
     assert out.num_tokens_input == 6 and out.num_tokens_output == 5
     assert out.num_tokens_input_cached == 0
     assert out.annotations["stop_reason"] == "end_turn"
@@ -57,12 +60,13 @@ async def test_stream_times_first_and_last_text_delta(emulator):
 async def test_non_stream_has_last_token_time_only(emulator):
     emu = await emulator("bedrock", ttft_ms=40, itl_ms=10, output_tokens=4)
     async with BedrockConverse("m", endpoint_url=emu.url) as endpoint:
-        out = await endpoint.call(endpoint.create_payload(PROMPT, 3), timeout=5)
+        async with LoopLag() as lag:
+            out = await endpoint.call(endpoint.create_payload(PROMPT, 3), timeout=5)
     assert out.error is None, out.error
     assert out.response_text == full_text(3)  # capped by maxTokens
     assert out.time_to_first_token is None
     assert out.time_to_last_token >= 0.060
-    assert_matches_truth(out, emu)
+    assert_matches_truth(out, emu, lag)
     assert out.num_tokens_output == 3
     assert out.annotations["stop_reason"] == "max_tokens"
     assert emu.state.truth.get(out.id).api == "bedrock.converse"

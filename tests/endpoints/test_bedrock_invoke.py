@@ -12,6 +12,7 @@ from llmeter_core.emulator.tokens import full_text
 from llmeter_core.endpoints import create_endpoint
 from llmeter_core.endpoints.bedrock_invoke import BedrockInvokeModel, BedrockInvokeModelStream
 from llmeter_core.errors import ConfigError
+from tests.timing import LoopLag
 
 from .aws_support import assert_matches_truth, event
 
@@ -31,7 +32,8 @@ FAMILIES = {
 async def test_each_family_text_tokens_and_cache(emulator, cls, model_id):
     emu = await emulator("bedrock", ttft_ms=30, itl_ms=5, output_tokens=4, cached_tokens=2)
     async with cls(model_id, endpoint_url=emu.url) as endpoint:
-        out = await endpoint.call(endpoint.create_payload(PROMPT, 50, model_id=model_id), timeout=5)
+        async with LoopLag() as lag:
+            out = await endpoint.call(endpoint.create_payload(PROMPT, 50, model_id=model_id), timeout=5)
     assert out.error is None, out.error
     assert out.response_text == full_text(4)
     assert out.num_tokens_output == 4
@@ -47,7 +49,7 @@ async def test_each_family_text_tokens_and_cache(emulator, cls, model_id):
         assert out.annotations["server_first_byte_latency_ms"] >= 30
     else:
         assert out.time_to_first_token is None
-    assert_matches_truth(out, emu)
+    assert_matches_truth(out, emu, lag)
     truth = emu.state.truth.get(out.id)
     assert truth is not None and truth.api == ("bedrock.invoke_stream" if cls.stream else "bedrock.invoke")
     assert truth.output_tokens == 4  # the token cap in the family's own body was read

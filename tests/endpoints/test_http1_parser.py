@@ -85,8 +85,14 @@ def test_responses_without_a_body_end_with_their_head(head, no_body):
     assert [event[0] for event in parse([head], no_body=no_body).events] == ["head", "end"]
 
 
-@pytest.mark.parametrize("wire", [LENGTH + b"junk", b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
-                                  b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"])
+@pytest.mark.parametrize(
+    "wire",
+    [
+        LENGTH + b"junk",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx",
+    ],
+)
 def test_a_connection_is_not_reusable_after_close_http_1_0_or_bytes_nobody_asked_for(wire):
     assert parse([wire]).events[-1] == ("end", False)
 

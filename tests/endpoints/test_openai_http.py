@@ -10,13 +10,13 @@ import sys
 import threading
 import time
 
-import pytest
 import orjson
+import pytest
 from aiohttp import web
 
 from llmeter_core.endpoints import create_endpoint
-from llmeter_core.endpoints.openai_compatible import error_message
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint
+from llmeter_core.endpoints.openai_compatible import error_message
 from llmeter_core.endpoints.openai_responses import OpenAIResponsesEndpoint
 from llmeter_core.errors import ConfigError
 
@@ -91,7 +91,9 @@ async def test_no_key_no_authorization_header(echo_server, monkeypatch):
 @pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize("http_client", ["direct", "aiohttp"])
 async def test_sequential_requests_reuse_one_connection(cls, stream, http_client, fast_emulator, count_connects):
-    async with cls(model_id="m", base_url=fast_emulator.url + "/v1", stream=stream, http_client=http_client) as endpoint:
+    async with cls(
+        model_id="m", base_url=fast_emulator.url + "/v1", stream=stream, http_client=http_client
+    ) as endpoint:
         for _ in range(20):
             out = await endpoint.call(cls.create_payload("hi"), timeout=5)
             assert out.ok, out.error
@@ -223,7 +225,11 @@ class ThreadServer:
                 while b"\r\n\r\n" in data:
                     head, _, rest = data.partition(b"\r\n\r\n")
                     lower = head.lower()
-                    length = int(lower.split(b"content-length: ")[1].split(b"\r\n")[0]) if b"content-length: " in lower else 0
+                    length = (
+                        int(lower.split(b"content-length: ")[1].split(b"\r\n")[0])
+                        if b"content-length: " in lower
+                        else 0
+                    )
                     if len(rest) < length:
                         break
                     self.requests.append((time.perf_counter(), head, rest[:length]))
@@ -279,8 +285,11 @@ async def test_direct_request_is_written_before_the_caller_yields(thread_server)
 
 async def test_burst_of_busy_clients_each_request_leaves_at_once(thread_server):
     """20 clients become ready together; each burns 5 ms of CPU right before sending. With a
-    deferred write (aiohttp on Python 3.11) the first request would leave only after all 20
-    had burnt theirs (~100 ms); here each leaves as soon as its client sends it."""
+    deferred write (aiohttp on Python 3.11) no request would leave before all 20 had burnt
+    theirs (~100 ms), so none would reach the server before the last client sent; here each
+    leaves as soon as its client sends it. Compared with the last client's own send time, not a
+    fixed window: the server's threads stamping late on a busy machine cannot fail it (the 10th
+    request has ~50 ms to be stamped)."""
     server = thread_server()
     sent_at: dict[bytes, float] = {}
     # the server's threads share this process's GIL: let them take it within 0.5 ms (not the
@@ -292,8 +301,10 @@ async def test_burst_of_busy_clients_each_request_leaves_at_once(thread_server):
     finally:
         sys.setswitchinterval(switch)
     arrivals = {key: at for at, _, body in server.requests for key in sent_at if key in body}
+    last_sent = max(sent_at.values())
+    early = [key for key in sent_at if arrivals[key] < last_sent]
     delays_ms = sorted((arrivals[key] - sent) * 1000 for key, sent in sent_at.items())
-    assert len(delays_ms) == 20 and delays_ms[-1] < 20, delays_ms
+    assert len(arrivals) == 20 and len(early) >= 10, delays_ms
 
 
 async def _burst(server: "ThreadServer", sent_at: dict[bytes, float]) -> None:
@@ -379,7 +390,9 @@ async def test_aiohttp_client_goes_through_the_proxy(thread_server, monkeypatch)
     proxy = thread_server(reply=lambda n: _framed("close"))
     _clear_proxy_env(monkeypatch)
     monkeypatch.setenv("HTTP_PROXY", proxy.url.rsplit("/", 1)[0].replace("http://", "http://user:pw@"))
-    async with OpenAIChatEndpoint(model_id="m", base_url="http://llm.invalid:8000/v1", http_client="aiohttp") as endpoint:
+    async with OpenAIChatEndpoint(
+        model_id="m", base_url="http://llm.invalid:8000/v1", http_client="aiohttp"
+    ) as endpoint:
         out = await endpoint.call({"messages": []}, timeout=5)
     assert out.ok, out.error
     assert out.response_text == "alpha beta"

@@ -9,6 +9,7 @@ from llmeter_core.emulator.tokens import full_text
 from llmeter_core.endpoints import create_endpoint
 from llmeter_core.endpoints.sagemaker import SageMakerEndpoint, SageMakerStreamEndpoint
 from llmeter_core.errors import ConfigError
+from tests.timing import LoopLag
 
 from .aws_support import assert_matches_truth, event
 
@@ -21,13 +22,14 @@ async def test_stream_reassembles_split_parts(emulator, output_format):
     emu = await emulator("sagemaker", ttft_ms=30, itl_ms=2, output_tokens=40, cached_tokens=2)
     endpoint = SageMakerStreamEndpoint("my-endpoint", endpoint_url=emu.url, output_format=output_format)
     async with endpoint:
-        out = await endpoint.call(endpoint.create_payload(PROMPT, 100, output_format=output_format), timeout=5)
+        async with LoopLag() as lag:
+            out = await endpoint.call(endpoint.create_payload(PROMPT, 100, output_format=output_format), timeout=5)
     assert out.error is None, out.error
     assert out.response_text == full_text(40)
     assert out.num_tokens_output == 40 and out.num_tokens_input == 6
     assert out.num_tokens_input_cached == (2 if output_format == "openai" else None)
     assert out.time_to_first_token >= 0.030 and out.time_to_last_token >= 0.030 + 0.078
-    assert_matches_truth(out, emu)
+    assert_matches_truth(out, emu, lag)
     assert "skipped_stream_lines" not in out.annotations
     assert emu.state.truth.get(out.id).api == "sagemaker.invoke_stream"
 
@@ -37,12 +39,13 @@ async def test_non_stream(emulator, output_format):
     emu = await emulator("sagemaker", ttft_ms=20, itl_ms=5, output_tokens=8)
     endpoint = SageMakerEndpoint("my-endpoint", endpoint_url=emu.url, output_format=output_format)
     async with endpoint:
-        out = await endpoint.call(endpoint.create_payload(PROMPT, 5, output_format=output_format), timeout=5)
+        async with LoopLag() as lag:
+            out = await endpoint.call(endpoint.create_payload(PROMPT, 5, output_format=output_format), timeout=5)
     assert out.error is None, out.error
     assert out.response_text == full_text(5)
     assert out.num_tokens_output == 5
     assert out.time_to_first_token is None and out.time_to_last_token >= 0.040
-    assert_matches_truth(out, emu)
+    assert_matches_truth(out, emu, lag)
     assert out.retries == 0 and emu.state.truth.get(out.id).api == "sagemaker.invoke"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from llmeter_core.endpoints.sagemaker import PayloadReassembler
@@ -28,7 +30,7 @@ def _feed_all(parts: list[bytes]) -> tuple[list, PayloadReassembler]:
 
 def _split_at(data: bytes, offsets: list[int]) -> list[bytes]:
     bounds = [0, *offsets, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def test_whole_stream_in_one_part():

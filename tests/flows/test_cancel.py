@@ -19,7 +19,6 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
@@ -64,7 +63,9 @@ async def test_sigterm_mid_run_keeps_a_valid_partial_run_and_ends_the_process(pr
     }
     env = {**os.environ, "PREFECT_API_URL": prefect_harness, "PYTHONPATH": str(REPO)}
     log = (tmp_path / "flow.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-c", SCRIPT, json.dumps(config)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, json.dumps(config)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+    )
     try:
         responses = lambda: next(iter(tmp_path.glob(f"{name}/*/00003-clients/responses.jsonl")), tmp_path / "none")  # noqa: E731
         assert _wait(lambda: _lines(responses()) >= 30, timeout=60), (tmp_path / "flow.log").read_text()
@@ -103,7 +104,9 @@ if __name__ == "__main__":  # flow runs start in spawned processes that re-impor
 """
 
 
-async def test_cancelling_a_served_deployment_run_saves_the_partial_run_and_ends_cancelled(prefect_harness, emulator_url, tmp_path):
+async def test_cancelling_a_served_deployment_run_saves_the_partial_run_and_ends_cancelled(
+    prefect_harness, emulator_url, tmp_path
+):
     """The real path: flow.serve runs the flow in a child process; a cancel through the API
     makes the runner SIGTERM it."""
     from prefect.deployments import run_deployment
@@ -112,9 +115,16 @@ async def test_cancelling_a_served_deployment_run_saves_the_partial_run_and_ends
     name = f"served-{uuid.uuid4().hex[:6]}"
     script = tmp_path / "serve_it.py"
     script.write_text(SERVE)
-    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "PYTHONPATH": str(REPO), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_harness,
+        "PYTHONPATH": str(REPO),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen([sys.executable, str(script), name], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    server = subprocess.Popen(
+        [sys.executable, str(script), name], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+    )
     parameters = {"sweep": {
         "name": name,
         "endpoint": {"type": "openai-chat", "model": "m", "base_url": emulator_url},

@@ -18,8 +18,14 @@ runner = CliRunner()
 
 def test_core_commands_start_without_importing_prefect():
     code = "import sys, flows.cli; assert 'prefect' not in sys.modules, 'prefect imported'; print('ok')"
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.stdout.strip() == "ok", done.stderr
 
 
@@ -101,7 +107,9 @@ def test_serve_registers_every_deployment_of_prefect_yaml(harness_api, tmp_path)
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     log = (tmp_path / "serve.log").open("wb")
-    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    served = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+    )
 
     async def registered() -> set[str]:
         async with get_client() as client:

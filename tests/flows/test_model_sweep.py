@@ -64,7 +64,12 @@ async def test_model_sweep_compares_models_in_one_dated_folder(emulator_url, tmp
     for run in runs:
         assert json.loads((folder / run / "stats.json").read_text())["failed_requests"] == 0
     comparison = pd.read_parquet(out["parquet"])
-    assert sorted(zip(comparison["endpoint"], comparison["clients"])) == [("large", 1), ("large", 2), ("small", 1), ("small", 2)]
+    assert sorted(zip(comparison["endpoint"], comparison["clients"], strict=True)) == [
+        ("large", 1),
+        ("large", 2),
+        ("small", 1),
+        ("small", 2),
+    ]
     assert pd.read_csv(folder / "small-sweep-summary.csv")["clients"].tolist() == [1, 2]
     assert (folder / "charts" / "comparison-ttft.png").exists() and (folder / "charts" / "small-ttft.png").exists()
 

@@ -16,6 +16,7 @@ import socket
 import pytest
 
 from llmeter_core import Runner, create_endpoint
+from tests.timing import LoopLag
 
 from ..endpoints.aws_support import assert_matches_truth
 
@@ -77,7 +78,9 @@ def _break_idle_connections(pool) -> int:
 
 
 @pytest.mark.parametrize("kind, type_name, model, options", [CASES[0], CASES[5]], ids=[CASES[0][1], CASES[5][1]])
-async def test_a_request_that_never_left_is_sent_again_counted_and_timed_anew(emulator, kind, type_name, model, options):
+async def test_a_request_that_never_left_is_sent_again_counted_and_timed_anew(
+    emulator, kind, type_name, model, options
+):
     """The one resend allowed: the write itself failed, so the server cannot have seen it.
     It is sent once more on a new connection, counted in ``retries`` and timed from the
     new attempt (its times match the server's own record)."""
@@ -86,8 +89,9 @@ async def test_a_request_that_never_left_is_sent_again_counted_and_timed_anew(em
     async with endpoint:
         pool = endpoint._transport._pool if kind == "openai" else endpoint.client._endpoint.http_session._pool
         assert _break_idle_connections(pool) == 1  # the connection open() warmed
-        out = await endpoint.call(endpoint.payload_for("one two three", max_tokens=4), timeout=10)
+        async with LoopLag() as lag:
+            out = await endpoint.call(endpoint.payload_for("one two three", max_tokens=4), timeout=10)
     assert out.ok, out.error
     assert out.retries == 1
     assert emu.stats()["requests"] == 1
-    assert_matches_truth(out, emu)
+    assert_matches_truth(out, emu, lag)

@@ -12,7 +12,6 @@ from llmeter_core.callbacks import Callback
 from llmeter_core.endpoints.base import MAX_PREWARM_CONNECTIONS, prewarm_count
 from llmeter_core.errors import ConfigError
 
-
 CLIENTS = 4
 
 CASES = [  # (emulator kind, endpoint type, model)

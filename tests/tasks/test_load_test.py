@@ -76,7 +76,13 @@ async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_ur
     names = {path.rsplit("/", 1)[-1] for path in fs.ls(root, refresh=True)}
     assert {"run_config.json", "responses.jsonl", "summary.json", "stats.json"} <= names
     stats = json.loads(fs.cat(f"{root}/stats.json"))
-    for key in ("time_to_first_token-p50", "time_to_last_token-p90", "requests_per_minute", "output_tps", "failed_requests"):
+    for key in (
+        "time_to_first_token-p50",
+        "time_to_last_token-p90",
+        "requests_per_minute",
+        "output_tps",
+        "failed_requests",
+    ):
         assert stats[key] is not None
     assert len(Result.load(summary["run_url"]).responses) == 8
     plots = {path.rsplit("/", 1)[-1] for path in fs.ls(f"{root}/plots", refresh=True)}

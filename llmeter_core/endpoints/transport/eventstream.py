@@ -108,8 +108,8 @@ async def read_events(stream: Any, operation_name: str) -> AsyncIterator[tuple[i
     content = getattr(getattr(stream, "_raw_stream", None), "content", None)
     if content is None or not hasattr(content, "readany"):
         async for event in stream:  # the slower, documented path
-            for event_type, body in event.items():
-                yield now_ns(), event_type, body
+            for event_type, value in event.items():
+                yield now_ns(), event_type, value
         return
     decoder = EventStreamDecoder()
     readany = content.readany
