@@ -54,8 +54,22 @@ MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 @contextmanager
 def emulator_process(ttft_ms: float, itl_ms: float, output_tokens: int) -> Iterator[str]:
     """The Bedrock emulator CLI in a child process; yields its URL."""
-    command = [sys.executable, "-m", "llmeter_core.emulator.cli", "bedrock", "--host", "127.0.0.1", "--port", "0",
-               "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), "--output-tokens", str(output_tokens)]
+    command = [
+        sys.executable,
+        "-m",
+        "llmeter_core.emulator.cli",
+        "bedrock",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--ttft-ms",
+        str(ttft_ms),
+        "--itl-ms",
+        str(itl_ms),
+        "--output-tokens",
+        str(output_tokens),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert process.stdout is not None
@@ -77,13 +91,15 @@ async def _truth(session: aiohttp.ClientSession, url: str, request_ids: list[str
     return {request_id: record for request_id, record in pairs if record is not None}
 
 
-async def endpoint_errors(url: str, clients: int, per_client: int, http_client: str = "direct"
-                          ) -> tuple[list[float], list[float], int, dict[str, int]]:
+async def endpoint_errors(
+    url: str, clients: int, per_client: int, http_client: str = "direct"
+) -> tuple[list[float], list[float], int, dict[str, int]]:
     """(errors ms, measured TTFTs ms, requests, failures by type) of the engine's ConverseStream runs."""
     endpoint = BedrockConverseStream(MODEL, endpoint_url=url, prewarm_connections=clients, http_client=http_client)
     payload = BedrockConverseStream.create_payload(PROMPT, 64)
-    runner = Runner(endpoint, payload, clients=clients, n_requests=per_client, warmup_requests=1,
-                    timeout=30, handle_signals=False)
+    runner = Runner(
+        endpoint, payload, clients=clients, n_requests=per_client, warmup_requests=1, timeout=30, handle_signals=False
+    )
     result = await runner.run()
     ok = [r for r in result.responses if r.error is None and r.time_to_first_token is not None]
     async with aiohttp.ClientSession() as session:
@@ -104,8 +120,10 @@ async def floor_errors(url: str, clients: int, per_client: int) -> list[float]:
     parsing, request written at once), timing the first body chunk, minus the emulator's record."""
     host, port = url.removeprefix("http://").split(":")
     body = orjson.dumps(BedrockConverseStream.create_payload(PROMPT, 64))
-    request = (f"POST /model/{MODEL}/converse-stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"POST /model/{MODEL}/converse-stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     samples: list[tuple[float, str]] = []
 
     async def client() -> None:
@@ -115,8 +133,11 @@ async def floor_errors(url: str, clients: int, per_client: int) -> list[float]:
                 start = time.perf_counter_ns()
                 writer.write(request)
                 head = await reader.readuntil(b"\r\n\r\n")
-                request_id = next(line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"x-amzn-requestid:"))
+                request_id = next(
+                    line.split(b":", 1)[1].strip().decode()
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"x-amzn-requestid:")
+                )
                 first = None
                 while True:  # chunked body: size line, data, CRLF; 0 ends it
                     size = int((await reader.readline()).strip(), 16)
@@ -146,8 +167,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--requests", type=int, default=5, help="requests per client")
     parser.add_argument("--ttft-ms", type=float, default=100.0)
     args = parser.parse_args(argv)
-    for key, value in (("AWS_ACCESS_KEY_ID", "benchmark"), ("AWS_SECRET_ACCESS_KEY", "benchmark"),
-                       ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_EC2_METADATA_DISABLED", "true")):
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", "benchmark"),
+        ("AWS_SECRET_ACCESS_KEY", "benchmark"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ):
         os.environ.setdefault(key, value)
     load = os.getloadavg()[0]
     with emulator_process(args.ttft_ms, 10, 20) as url:

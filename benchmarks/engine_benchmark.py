@@ -94,9 +94,15 @@ def chat_body(base_url: str, max_tokens: int) -> dict[str, Any]:
 
 
 # -- the floor: a minimal raw client ----------------------------------------------------------
-async def _floor(base_url: str, body: bytes, clients: int, duration: float | None = None,
-                 per_client: int | None = None, warmup: int = 0,
-                 ttfts_ms: list[float] | None = None) -> tuple[int, float, float]:
+async def _floor(
+    base_url: str,
+    body: bytes,
+    clients: int,
+    duration: float | None = None,
+    per_client: int | None = None,
+    warmup: int = 0,
+    ttfts_ms: list[float] | None = None,
+) -> tuple[int, float, float]:
     """Closed-loop aiohttp clients that only read each response body (after ``warmup``
     untimed requests each). With ``ttfts_ms``, also note the time to the first body chunk.
 
@@ -142,14 +148,24 @@ def floor_run(base_url: str, body: dict[str, Any], clients: int, **options: Any)
 HTTP_CLIENT = "direct"
 
 
-def engine_run(base_url: str, clients: int, max_tokens: int, out_dir: str, name: str,
-               **options: Any) -> tuple[Any, float, float]:
+def engine_run(
+    base_url: str, clients: int, max_tokens: int, out_dir: str, name: str, **options: Any
+) -> tuple[Any, float, float]:
     """One Runner run over OpenAIChatEndpoint (streaming). Returns (result, wall s, CPU s)."""
-    endpoint = OpenAIChatEndpoint(model_id="bench", base_url=base_url, stream=True, api_key="bench-key",
-                                  http_client=HTTP_CLIENT)
+    endpoint = OpenAIChatEndpoint(
+        model_id="bench", base_url=base_url, stream=True, api_key="bench-key", http_client=HTTP_CLIENT
+    )
     payload = OpenAIChatEndpoint.create_payload(PROMPT, max_tokens=max_tokens)
-    runner = Runner(endpoint, payload, clients=clients, output_path=out_dir, run_name=name,
-                    timeout=30, handle_signals=False, **options)
+    runner = Runner(
+        endpoint,
+        payload,
+        clients=clients,
+        output_path=out_dir,
+        run_name=name,
+        timeout=30,
+        handle_signals=False,
+        **options,
+    )
     wall0, cpu0 = time.perf_counter(), time.process_time()
     result = runner.run_sync()
     return result, time.perf_counter() - wall0, time.process_time() - cpu0
@@ -175,10 +191,13 @@ def measure_rps(out_dir: str, duration: float, clients: int = 32, rounds: int = 
             result, wall, cpu = engine_run(url, clients, 1, out_dir, f"rps-{round_}", run_duration=duration)
             engines.append(_ok(result) / wall)
             engine_cpu.append(cpu / _ok(result))
-    return {"engine_rps": round(max(engines), 1), "floor_rps": round(max(floors), 1),
-            "engine_floor_ratio": round(max(engines) / max(floors), 3),
-            "engine_cpu_us_per_1tok_request": round(min(engine_cpu) * 1e6, 1),
-            "floor_cpu_us_per_1tok_request": round(min(floor_cpu) * 1e6, 1)}
+    return {
+        "engine_rps": round(max(engines), 1),
+        "floor_rps": round(max(floors), 1),
+        "engine_floor_ratio": round(max(engines) / max(floors), 3),
+        "engine_cpu_us_per_1tok_request": round(min(engine_cpu) * 1e6, 1),
+        "floor_cpu_us_per_1tok_request": round(min(floor_cpu) * 1e6, 1),
+    }
 
 
 def measure_cpu(out_dir: str, clients: int = 8, per_client: int = 50, tokens: int = 50) -> dict[str, float]:
@@ -189,8 +208,10 @@ def measure_cpu(out_dir: str, clients: int = 8, per_client: int = 50, tokens: in
     ok = _ok(result)
     if ok != clients * per_client or result.stats.get("num_tokens_output-p50") != tokens:
         raise RuntimeError(f"cpu workload did not complete as planned: {ok} ok, stats {result.stats}")
-    return {"cpu_ms_per_request": round(cpu * 1000 / ok, 3),
-            "floor_cpu_ms_per_request": round(floor_cpu * 1000 / max(count, 1), 3)}
+    return {
+        "cpu_ms_per_request": round(cpu * 1000 / ok, 3),
+        "floor_cpu_ms_per_request": round(floor_cpu * 1000 / max(count, 1), 3),
+    }
 
 
 def measure_ttft(out_dir: str, clients: int = 64, per_client: int = 5, ttft_ms: float = 100.0) -> dict[str, float]:
@@ -211,11 +232,16 @@ def measure_ttft(out_dir: str, clients: int = 64, per_client: int = 5, ttft_ms: 
     def pct(values: np.ndarray, q: float) -> float:
         return round(float(np.percentile(values, q)), 2)
 
-    return {"ttft_err_p50_ms": pct(errors_ms, 50), "ttft_err_p99_ms": pct(errors_ms, 99),
-            "floor_ttft_err_p50_ms": pct(floor_errors_ms, 50), "floor_ttft_err_p99_ms": pct(floor_errors_ms, 99),
-            "emulator_late_p50_ms": pct(late_ms, 50), "emulator_late_p99_ms": pct(late_ms, 99),
-            "ttft_err_vs_served_p50_ms": pct(errors_ms - late_ms, 50),
-            "ttft_err_vs_served_p99_ms": pct(errors_ms - late_ms, 99)}
+    return {
+        "ttft_err_p50_ms": pct(errors_ms, 50),
+        "ttft_err_p99_ms": pct(errors_ms, 99),
+        "floor_ttft_err_p50_ms": pct(floor_errors_ms, 50),
+        "floor_ttft_err_p99_ms": pct(floor_errors_ms, 99),
+        "emulator_late_p50_ms": pct(late_ms, 50),
+        "emulator_late_p99_ms": pct(late_ms, 99),
+        "ttft_err_vs_served_p50_ms": pct(errors_ms - late_ms, 50),
+        "ttft_err_vs_served_p99_ms": pct(errors_ms - late_ms, 99),
+    }
 
 
 async def _served_first_token_ms(base_url: str, request_ids: list[str]) -> list[float]:
@@ -233,8 +259,12 @@ async def _served_first_token_ms(base_url: str, request_ids: list[str]) -> list[
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description="Benchmark the llmeter_core engine against the emulator.")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput window (default 5)")
-    parser.add_argument("--http-client", choices=("direct", "aiohttp"), default="direct",
-                        help="the engine endpoint's transport (default direct, the endpoint's default)")
+    parser.add_argument(
+        "--http-client",
+        choices=("direct", "aiohttp"),
+        default="direct",
+        help="the engine endpoint's transport (default direct, the endpoint's default)",
+    )
     args = parser.parse_args(argv)
     global HTTP_CLIENT
     HTTP_CLIENT = args.http_client

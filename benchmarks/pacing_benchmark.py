@@ -76,8 +76,10 @@ def main() -> None:
         hrtimer._libc = lambda: None  # type: ignore[assignment]  # the event loop's own timers
     load = os.getloadavg()[0]
     paced_clients = 8
-    with emulator_process(ttft_ms=0, itl_ms=0, output_tokens=1) as url, \
-            emulator_process(ttft_ms=paced_clients / args.rate * 1000, itl_ms=0, output_tokens=1) as paced_url:
+    with (
+        emulator_process(ttft_ms=0, itl_ms=0, output_tokens=1) as url,
+        emulator_process(ttft_ms=paced_clients / args.rate * 1000, itl_ms=0, output_tokens=1) as paced_url,
+    ):
         body = chat_body(url, 1)
         opened, closed, paced = [], [], []
         for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits all alike
@@ -89,22 +91,26 @@ def main() -> None:
         return statistics.median(r[key] for r in rows if r[key] is not None)
 
     achieved = median(opened, "achieved_rate")
-    print(json.dumps({
-        "target_rate": args.rate,
-        "achieved_rate": round(achieved, 1),
-        "achieved_vs_target": round(achieved / args.rate, 4),
-        "dispatch_delay_p50_ms": round(median(opened, "dispatch_p50_ms"), 3),
-        "dispatch_delay_p99_ms": round(median(opened, "dispatch_p99_ms"), 3),
-        "cpu_us_per_request_open": round(median(opened, "cpu_us_per_request"), 1),
-        "cpu_us_per_request_closed": round(median(closed, "cpu_us_per_request"), 1),
-        "cpu_us_per_request_closed_same_rate": round(median(paced, "cpu_us_per_request"), 1),
-        "closed_same_rate_rps": round(median(paced, "rps"), 1),
-        "closed_loop_rps": round(median(closed, "rps"), 1),
-        "failed": sum(r["failed"] for r in opened + closed),
-        "client_bound_open": [r["client_bound"] for r in opened],
-        "timer": args.timer,
-        "load_avg_1m": round(load, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "target_rate": args.rate,
+                "achieved_rate": round(achieved, 1),
+                "achieved_vs_target": round(achieved / args.rate, 4),
+                "dispatch_delay_p50_ms": round(median(opened, "dispatch_p50_ms"), 3),
+                "dispatch_delay_p99_ms": round(median(opened, "dispatch_p99_ms"), 3),
+                "cpu_us_per_request_open": round(median(opened, "cpu_us_per_request"), 1),
+                "cpu_us_per_request_closed": round(median(closed, "cpu_us_per_request"), 1),
+                "cpu_us_per_request_closed_same_rate": round(median(paced, "cpu_us_per_request"), 1),
+                "closed_same_rate_rps": round(median(paced, "rps"), 1),
+                "closed_loop_rps": round(median(closed, "rps"), 1),
+                "failed": sum(r["failed"] for r in opened + closed),
+                "client_bound_open": [r["client_bound"] for r in opened],
+                "timer": args.timer,
+                "load_avg_1m": round(load, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

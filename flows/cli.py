@@ -86,17 +86,21 @@ def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
     multi = len({r.get("endpoint") for r in rows}) > 1
     rated = any(r.get("rate") is not None for r in rows)
     load = ["rate", "achieved"] if rated else ["clients"]
-    columns = (["endpoint"] if multi else []) + load + [
-        "requests",
-        "failed",
-        "req/min",
-        "out tok/s",
-        "TTFT p50",
-        "TTFT p90",
-        "TTFT p99",
-        "TTLT p50",
-        "TTLT p99",
-    ]
+    columns = (
+        (["endpoint"] if multi else [])
+        + load
+        + [
+            "requests",
+            "failed",
+            "req/min",
+            "out tok/s",
+            "TTFT p50",
+            "TTFT p90",
+            "TTFT p99",
+            "TTLT p50",
+            "TTLT p99",
+        ]
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "endpoint" else "right")
     for r in rows:
@@ -121,9 +125,12 @@ def _report(result: dict[str, Any], title: str, started: float) -> None:
     out.print(sweep_table(result["table"], title))
     for row in result["table"]:
         if row.get("client_bound"):
-            err.print(f"[yellow]warning[/yellow] {row.get('endpoint')} at {row.get('rate') or row.get('clients')}: "
-                      "CLIENT-BOUND, the load generator was the bottleneck (stats.json client_bound_reason): its "
-                      "numbers describe this machine, not the endpoint", highlight=False)
+            err.print(
+                f"[yellow]warning[/yellow] {row.get('endpoint')} at {row.get('rate') or row.get('clients')}: "
+                "CLIENT-BOUND, the load generator was the bottleneck (stats.json client_bound_reason): its "
+                "numbers describe this machine, not the endpoint",
+                highlight=False,
+            )
     out.print(f"results: [bold]{result['folder']}[/bold]")
     out.print(f"summary: {result['csv']}  (and {Path(result['parquet']).name})")
     if result.get("charts"):
@@ -228,17 +235,17 @@ def nightly(
         result = _run_flow(nightly_benchmark(suite, results))
     except ConfigError as exc:
         err.print(f"[red]error[/red] {exc}", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except NightlyFailed as exc:
         err.print(f"[red]nightly failed[/red]: {exc}", highlight=False)
         if exc.verdict is not None:
             out.print(f"results: [bold]{exc.verdict.folder}[/bold]")
         if exc.flow_run_id:
             out.print(f"report:  {_run_page(exc.flow_run_id)}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     except LLMeterError as exc:
         err.print(f"[red]error[/red] {exc}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     out.print(f"verdict: {result['verdict']}", highlight=False)
     _report(result, f"nightly {Path(suite).stem}", started)
 
@@ -323,8 +330,10 @@ def serve(
         raise typer.Exit(2) from None
     err.print(f"Prefect API: {api}")
     if not os.environ.get("PREFECT_API_URL"):
-        err.print("[yellow]note[/yellow]: no PREFECT_API_URL; schedules live only while this process runs. "
-                  "Start `make ui` first to keep them and watch the runs.")
+        err.print(
+            "[yellow]note[/yellow]: no PREFECT_API_URL; schedules live only while this process runs. "
+            "Start `make ui` first to keep them and watch the runs."
+        )
     err.print(f"serving {', '.join(d.name for d in deployments)} from {path}")
     prefect_serve(*deployments)
 

@@ -57,7 +57,9 @@ def parse_thresholds(items: list[str]) -> dict[str, float]:
                 raise ValueError
             thresholds[key.strip()] = float(value)
         except ValueError:
-            raise ConfigError("--threshold", f"expected METRIC=FRACTION (e.g. time_to_first_token-p90=0.05), got {item!r}") from None
+            raise ConfigError(
+                "--threshold", f"expected METRIC=FRACTION (e.g. time_to_first_token-p90=0.05), got {item!r}"
+            ) from None
     return thresholds
 
 
@@ -97,12 +99,32 @@ def _num(value: Any, digits: int = 0) -> str:
 
 def history_table(frame: Any, title: str) -> Table:
     table = Table(title=f"{title} (latencies in ms, times UTC)")
-    for column in ("started", "suite", "endpoint", "load", "requests", "failed", "TTFT p50", "TTFT p90", "TTFT p99",
-                   "TTLT p90", "req/min", "out tok/s", "config", "run"):
-        table.add_column(column, justify="left" if column in ("started", "suite", "endpoint", "config", "run") else "right")
+    for column in (
+        "started",
+        "suite",
+        "endpoint",
+        "load",
+        "requests",
+        "failed",
+        "TTFT p50",
+        "TTFT p90",
+        "TTFT p99",
+        "TTLT p90",
+        "req/min",
+        "out tok/s",
+        "config",
+        "run",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("started", "suite", "endpoint", "config", "run") else "right"
+        )
     for row in frame.to_dict("records"):
         started = row["start_time"]
-        load = f"{row['rate']:g}/s" if isinstance(row.get("rate"), float) and row["rate"] == row["rate"] else f"{_num(row.get('clients'))} cl"
+        load = (
+            f"{row['rate']:g}/s"
+            if isinstance(row.get("rate"), float) and row["rate"] == row["rate"]
+            else f"{_num(row.get('clients'))} cl"
+        )
         table.add_row(
             started.strftime("%Y-%m-%d %H:%M") if hasattr(started, "strftime") else "-",
             str(row.get("suite") or "-"),
@@ -123,9 +145,11 @@ def history_table(frame: Any, title: str) -> Table:
 
 
 def history(
-    root_or_suite: str = typer.Argument(..., metavar="ROOT_OR_SUITE",
-                                        help="Results root, suite folder (<root>/<suite>), history folder, "
-                                        "suite file, or suite name"),
+    root_or_suite: str = typer.Argument(
+        ...,
+        metavar="ROOT_OR_SUITE",
+        help="Results root, suite folder (<root>/<suite>), history folder, suite file, or suite name",
+    ),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Only this endpoint label"),
     since: Optional[str] = typer.Option(None, "--since", help="Only runs started on or after this date (YYYY-MM-DD)"),
     csv: Optional[str] = typer.Option(None, "--csv", help="Also write every column to this CSV file (path or URL)"),
@@ -175,9 +199,15 @@ def compare(
     candidate: str = typer.Argument(..., help="Candidate run folder or sweep folder"),
     json_file: Optional[str] = typer.Option(None, "--json", help="Write the full comparison as JSON to this file"),
     markdown: Optional[str] = typer.Option(None, "--markdown", help="Write the comparison as markdown to this file"),
-    force: bool = typer.Option(False, "--force", help="Compare runs whose settings differ (the report lists what differs)"),
-    threshold: list[str] = typer.Option([], "--threshold", help="METRIC=FRACTION, e.g. time_to_first_token-p90=0.05 "
-                                        "(a key, a family such as time_to_first_token, or default); repeatable"),
+    force: bool = typer.Option(
+        False, "--force", help="Compare runs whose settings differ (the report lists what differs)"
+    ),
+    threshold: list[str] = typer.Option(
+        [],
+        "--threshold",
+        help="METRIC=FRACTION, e.g. time_to_first_token-p90=0.05 "
+        "(a key, a family such as time_to_first_token, or default); repeatable",
+    ),
     confidence: float = typer.Option(0.99, "--confidence", help="Confidence of the significance test"),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap"),
 ) -> None:
@@ -189,8 +219,13 @@ def compare(
     from llmeter_core.compare_format import report_markdown
 
     try:
-        settings = CompareSettings.build(parse_thresholds(threshold), confidence, seed=seed,
-                                         threshold_field="--threshold {key}", confidence_field="--confidence")
+        settings = CompareSettings.build(
+            parse_thresholds(threshold),
+            confidence,
+            seed=seed,
+            threshold_field="--threshold {key}",
+            confidence_field="--confidence",
+        )
         report = compare_folders(baseline, candidate, settings, force=force)
     except ConfigError as exc:
         _fail(exc)
@@ -207,7 +242,9 @@ def compare(
     style = _VERDICT_STYLE.get(report.verdict) or "bold"
     out.print(f"[{style}]{report.verdict}[/{style}]: {report.headline()}", highlight=False)
     if json_file:
-        _write(json_file, orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
+        _write(
+            json_file, orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+        )
     if markdown:
         _write(markdown, report_markdown(report))
     raise typer.Exit(report.exit_code)

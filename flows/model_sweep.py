@@ -10,7 +10,6 @@ served behind one ``base_url`` (or one region and type) share a server, so they 
 one after another: loading them together would measure each other.
 """
 
-
 import asyncio
 from typing import Any
 
@@ -89,6 +88,7 @@ async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, 
             "concurrently across servers" if suite.concurrent and len(groups) > 1 else "one after another",
             folder,
         )
+
         async def sweep_group(endpoints: list[EndpointSpec]) -> list[dict[str, Any]]:
             outputs = []
             for endpoint in endpoints:

@@ -102,14 +102,21 @@ async def nightly_benchmark(suite: str = "demo", results: str | None = None) -> 
             return await state.aresult(raise_on_failure=False) if state.is_completed() else state
         outcome: dict[str, Any] | None = await state.aresult() if state.is_completed() else None
         sweep_error = None if state.is_completed() else (state.message or state.name)
-        verdict, past = await judge_night(spec, folder, history, policy, settings,
-                                          outcome["runs"] if outcome else None, sweep_error)
+        verdict, past = await judge_night(
+            spec, folder, history, policy, settings, outcome["runs"] if outcome else None, sweep_error
+        )
         report = await finish_report(report_id, verdict, past, spec.on_regression, flow_run_link())
         message = verdict.headline()
         if verdict.regressed:
             emit_regressions(verdict)
-        result = {**(outcome or {}), "folder": folder, "history": history, "verdict": message,
-                  "report_charts": report["charts"], "points": [(p.endpoint, p.point, p.verdict) for p in verdict.points]}
+        result = {
+            **(outcome or {}),
+            "folder": folder,
+            "history": history,
+            "verdict": message,
+            "report_charts": report["charts"],
+            "points": [(p.endpoint, p.point, p.verdict) for p in verdict.points],
+        }
         if verdict.broken or (verdict.regressed and spec.on_regression == "fail"):
             logger.error("nightly %s: %s", spec.name, message)
             return Failed(message=message, data=NightlyFailed(message, verdict, str(flow_run.id)))

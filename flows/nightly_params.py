@@ -44,7 +44,9 @@ class RegressionSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    confidence: float = Field(0.99, description="Confidence a change must reach to count (two-sided bootstrap interval)")
+    confidence: float = Field(
+        0.99, description="Confidence a change must reach to count (two-sided bootstrap interval)"
+    )
     threshold: dict[str, float] = Field(
         default_factory=dict,
         description="Practical thresholds by metric (time_to_first_token-p90: 0.05), family (time_to_first_token) "
@@ -107,4 +109,3 @@ def check_baseline(value: Any) -> Any:
         inner = exc.field.removeprefix("baseline").lstrip(".")
         raise ValueError(f"{inner}: {exc.message}" if inner else exc.message) from None
     return value
-

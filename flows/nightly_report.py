@@ -84,8 +84,13 @@ def _title(verdict: NightVerdict, on_regression: str) -> str:
     return "no regressions"
 
 
-def report_markdown(verdict: NightVerdict, pngs: dict[str, bytes], urls: dict[str, str], on_regression: str,
-                    flow_run_url: str | None = None) -> str:
+def report_markdown(
+    verdict: NightVerdict,
+    pngs: dict[str, bytes],
+    urls: dict[str, str],
+    on_regression: str,
+    flow_run_url: str | None = None,
+) -> str:
     """The report text (see the module docstring)."""
     settings = verdict.settings
     lines = [
@@ -114,8 +119,12 @@ def report_markdown(verdict: NightVerdict, pngs: dict[str, bytes], urls: dict[st
         lines += ["", f"## {endpoint}", ""]
         if endpoint in pngs:
             data = base64.b64encode(pngs[endpoint]).decode()
-            lines += [f"![{endpoint} trend](data:image/png;base64,{data})", "",
-                      f"Last {NIGHTS} runs of each load point (`{urls.get(endpoint, '')}`).", ""]
+            lines += [
+                f"![{endpoint} trend](data:image/png;base64,{data})",
+                "",
+                f"Last {NIGHTS} runs of each load point (`{urls.get(endpoint, '')}`).",
+                "",
+            ]
         for p in verdict.points:
             if p.endpoint != endpoint:
                 continue
@@ -134,8 +143,9 @@ def _write(verdict: NightVerdict, history: pd.DataFrame) -> tuple[dict[str, byte
     return pngs, urls
 
 
-async def finish_report(report_id: UUID, verdict: NightVerdict, history: pd.DataFrame, on_regression: str,
-                        flow_run_url: str | None = None) -> dict[str, Any]:
+async def finish_report(
+    report_id: UUID, verdict: NightVerdict, history: pd.DataFrame, on_regression: str, flow_run_url: str | None = None
+) -> dict[str, Any]:
     """Render the charts, write them beside the runs and update the report in place."""
     try:
         pngs, urls = await asyncio.to_thread(_write, verdict, history)

@@ -30,9 +30,9 @@ from typing import Annotated, Any, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from llmeter_core.bounds import one_bound_problem
 from llmeter_core.checks import Problems, problems_of
 from llmeter_core.errors import ConfigError
-from llmeter_core.bounds import one_bound_problem
 from llmeter_core.load_plan import MAX_RATE
 from llmeter_core.spec import (
     ClientCount,
@@ -91,8 +91,8 @@ class SweepLoad(LoadSpec):
     run's own load (``run_spec``, by ``check_plan`` before anything is sent), since only
     there is the client count or rate known."""
 
-    clients: SkipJsonSchema[None] = Field(None, exclude=True)  # type: ignore[assignment]
-    rate: SkipJsonSchema[None] = Field(None, exclude=True)  # type: ignore[assignment]
+    clients: SkipJsonSchema[None] = Field(None, exclude=True)
+    rate: SkipJsonSchema[None] = Field(None, exclude=True)
 
     @classmethod
     def load_rules(cls, raw: dict[str, Any]) -> list[str]:
@@ -103,8 +103,10 @@ class SweepLoad(LoadSpec):
     @field_validator("rate", mode="before")
     @classmethod
     def _rate_comes_from_the_list(cls, value: Any) -> None:
-        raise ValueError("a sweep takes its rates from `rates` (one run each), so load.rate would be ignored: "
-                         "remove it and list the rates in `rates`")
+        raise ValueError(
+            "a sweep takes its rates from `rates` (one run each), so load.rate would be ignored: "
+            "remove it and list the rates in `rates`"
+        )
 
     @field_validator("clients", mode="before")
     @classmethod
@@ -144,7 +146,8 @@ class _Plan(BaseModel):
     live_interval: LiveInterval = Field(5.0, description="Seconds between live metrics updates in the UI")
     seed: Seed = Field(0, description="Seed of each client's payload order")
     tokenizer: TokenizerName | None = Field(
-        None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only")
+        None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only"
+    )
 
     @model_validator(mode="after")
     def _clients_or_rates(self) -> "_Plan":
@@ -184,10 +187,16 @@ class SuiteSpec(_Plan):
     )
     # Nightly comparison (flows/nightly_params.py); sweeps built from a suite drop these.
     baseline: str | date | dict[str, int] | None = Field(
-        None, description="Nightly baseline: unset = the last earlier run with the same configuration; "
-        "{last: N} = their median over N runs; a date YYYY-MM-DD; or a run/night folder URL")
-    regression: RegressionSpec = Field(default_factory=RegressionSpec, description="Confidence and thresholds of a regression")
-    on_regression: Literal["fail", "warn"] = Field("fail", description="Nightly flow run on a regression: Failed, or a warning")
+        None,
+        description="Nightly baseline: unset = the last earlier run with the same configuration; "
+        "{last: N} = their median over N runs; a date YYYY-MM-DD; or a run/night folder URL",
+    )
+    regression: RegressionSpec = Field(
+        default_factory=RegressionSpec, description="Confidence and thresholds of a regression"
+    )
+    on_regression: Literal["fail", "warn"] = Field(
+        "fail", description="Nightly flow run on a regression: Failed, or a warning"
+    )
     emulator: EmulatorSpec | None = Field(None, description="An emulator the nightly starts for itself (demo suites)")
 
     @field_validator("baseline")
@@ -328,14 +337,22 @@ def parse_suite(data: Any, base_dir: Path | None = None) -> SuiteSpec:
             check_parts(endpoint, expanded.get("payloads"), base_dir, problems, endpoint_field=f"endpoints[{index}]")
         raise problems.error("invalid suite") from None
     problems.raise_if_any("invalid suite")
-    if base_dir is not None and suite.payloads.file and "://" not in suite.payloads.file \
-            and not Path(suite.payloads.file).is_absolute():
+    if (
+        base_dir is not None
+        and suite.payloads.file
+        and "://" not in suite.payloads.file
+        and not Path(suite.payloads.file).is_absolute()
+    ):
         suite.payloads.file = str((base_dir / suite.payloads.file).resolve())
     dataset = suite.payloads.dataset
     if base_dir is not None and dataset is not None:
         dataset.path = dataset.resolve(base_dir.resolve())
-    if base_dir is not None and suite.tokenizer and suite.tokenizer.startswith("hf:") \
-            and not Path(suite.tokenizer[3:]).expanduser().is_absolute():
+    if (
+        base_dir is not None
+        and suite.tokenizer
+        and suite.tokenizer.startswith("hf:")
+        and not Path(suite.tokenizer[3:]).expanduser().is_absolute()
+    ):
         suite.tokenizer = "hf:" + str((base_dir / suite.tokenizer[3:]).resolve())
     return suite
 

@@ -23,7 +23,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from llmeter_core.baseline import Baseline, BaselinePolicy, run_key, select_baseline
-from llmeter_core.compare import Comparison, CompareSettings
+from llmeter_core.compare import CompareSettings, Comparison
 from llmeter_core.compare_folders import headline
 from llmeter_core.errors import ConfigError
 from llmeter_core.history import history_row, read_history
@@ -78,7 +78,9 @@ class PointResult:
     def verdict(self) -> str:
         if self.comparison is not None:
             return self.comparison.verdict
-        return {"not-run": "did not run", "no-baseline": "no baseline", "interrupted": "interrupted"}.get(self.status, self.status)
+        return {"not-run": "did not run", "no-baseline": "no baseline", "interrupted": "interrupted"}.get(
+            self.status, self.status
+        )
 
 
 @dataclass
@@ -114,7 +116,10 @@ class NightVerdict:
             text = f"the sweep failed ({self.sweep_error}); {text}"
         if not self.comparisons and not self.broken:
             waiting = sum(p.status == "no-baseline" for p in self.points)
-            text = f"no baseline yet for {waiting} of {len(self.points)} load points: nothing to compare (history recorded)"
+            text = (
+                f"no baseline yet for {waiting} of {len(self.points)} load points: "
+                "nothing to compare (history recorded)"
+            )
         return text
 
 
@@ -201,33 +206,42 @@ def emit_regressions(verdict: NightVerdict) -> list[Any]:
         metric, change = _worst(c)
         findings = c.findings()
         summary = f"{verdict.suite}: {point.endpoint} at {point.point}: " + ", ".join(findings)
-        events.append(emit_event(
-            event=EVENT,
-            resource={
-                "prefect.resource.id": f"llmeter.endpoint.{slug(verdict.suite)}.{slug(point.endpoint)}",
-                "prefect.resource.name": f"{verdict.suite} / {point.endpoint}",
-                "llmeter.suite": verdict.suite,
-                "llmeter.endpoint": point.endpoint,
-            },
-            payload={
-                "suite": verdict.suite,
-                "endpoint": point.endpoint,
-                "load_point": point.point,
-                "clients": point.clients,
-                "rate": point.rate,
-                "metric": metric,
-                "change": change,
-                "summary": summary,
-                "regressions": [
-                    {"metric": m.metric, "baseline": m.baseline, "candidate": m.candidate, "change": m.change,
-                     "ci_low": m.ci_low, "ci_high": m.ci_high, "threshold": m.threshold}
-                    for m in c.regressions
-                ],
-                "new_error_types": c.new_error_types,
-                "candidate_run_url": c.candidate_url,
-                "baseline_run_urls": c.baseline_urls,
-                "night_folder": verdict.folder,
-                "flow_run_url": flow_run_url,
-            },
-        ))
+        events.append(
+            emit_event(
+                event=EVENT,
+                resource={
+                    "prefect.resource.id": f"llmeter.endpoint.{slug(verdict.suite)}.{slug(point.endpoint)}",
+                    "prefect.resource.name": f"{verdict.suite} / {point.endpoint}",
+                    "llmeter.suite": verdict.suite,
+                    "llmeter.endpoint": point.endpoint,
+                },
+                payload={
+                    "suite": verdict.suite,
+                    "endpoint": point.endpoint,
+                    "load_point": point.point,
+                    "clients": point.clients,
+                    "rate": point.rate,
+                    "metric": metric,
+                    "change": change,
+                    "summary": summary,
+                    "regressions": [
+                        {
+                            "metric": m.metric,
+                            "baseline": m.baseline,
+                            "candidate": m.candidate,
+                            "change": m.change,
+                            "ci_low": m.ci_low,
+                            "ci_high": m.ci_high,
+                            "threshold": m.threshold,
+                        }
+                        for m in c.regressions
+                    ],
+                    "new_error_types": c.new_error_types,
+                    "candidate_run_url": c.candidate_url,
+                    "baseline_run_urls": c.baseline_urls,
+                    "night_folder": verdict.folder,
+                    "flow_run_url": flow_run_url,
+                },
+            )
+        )
     return events

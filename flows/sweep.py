@@ -9,7 +9,6 @@ Run it locally with ``python -m flows.sweep SUITE.yaml`` (first endpoint of the 
 through ``llmeter-flows sweep`` / the ``on-demand-sweep`` deployment.
 """
 
-
 import sys
 from typing import Any
 
@@ -46,7 +45,7 @@ async def sweep_runs(sweep: SweepConfig, folder: str, label: str | None, key_pre
         summaries.append(summary)
         # One history row per run (a failed write is logged by its task; the run is saved).
         history = history_url(results_root(sweep.results), slug(sweep.name, "sweep"))
-        await record_history(summary["run_url"], sweep.name, history, endpoint=name, return_state=True)
+        await record_history(summary["run_url"], sweep.name, history, endpoint=name, return_state=True)  # type: ignore[misc]  # a State, awaited
         if summary["interrupted"]:
             logger.warning("run %s was interrupted: the sweep stops here", run_name)
             break
@@ -68,7 +67,9 @@ async def load_test_sweep(sweep: SweepConfig, folder: str | None = None, label: 
         folder = folder or sweep_folder(results_root(sweep.results), sweep.name)
         key_prefix = slug(f"{sweep.name}-{label}" if label else sweep.name)
         points = sweep.rates if sweep.rates is not None else sweep.clients
-        logger.info("sweep %s: %s %s -> %s", sweep.name, "rates" if sweep.rates is not None else "clients", points, folder)
+        logger.info(
+            "sweep %s: %s %s -> %s", sweep.name, "rates" if sweep.rates is not None else "clients", points, folder
+        )
         summaries = await sweep_runs(sweep, folder, label, key_prefix)
         rows = [summary_row(s) for s in summaries]
         title = f"Sweep {sweep.name}" + (f" / {label}" if label else "")

@@ -42,8 +42,10 @@ class TrendSeries:
 
 
 def _times(rows: pd.DataFrame) -> list[Any]:
-    return [t.tz_convert("UTC").tz_localize(None).to_pydatetime() if hasattr(t, "tz_convert") else t
-            for t in rows["start_time"]]
+    return [
+        t.tz_convert("UTC").tz_localize(None).to_pydatetime() if hasattr(t, "tz_convert") else t
+        for t in rows["start_time"]
+    ]
 
 
 def render_trend(endpoint: str, series: list[TrendSeries], dpi: int = 80) -> bytes:
@@ -52,7 +54,7 @@ def render_trend(endpoint: str, series: list[TrendSeries], dpi: int = 80) -> byt
     fig = Figure(figsize=(9.0, 5.6), dpi=dpi)
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 2)
-    for ax, (key, title, unit, scale) in zip(axes.flat, TREND_METRICS):
+    for ax, (key, title, unit, scale) in zip(axes.flat, TREND_METRICS, strict=False):
         for i, s in enumerate(series):
             if s.rows.empty or key not in s.rows.columns:
                 continue
@@ -61,15 +63,15 @@ def render_trend(endpoint: str, series: list[TrendSeries], dpi: int = 80) -> byt
             values = pd.to_numeric(s.rows[key], errors="coerce") * scale
             ax.plot(times, values, marker="o", markersize=3, linewidth=1.2, color=color, label=s.label)
             urls = list(s.rows["run_url"])
-            ringed = [(t, v) for t, v, u in zip(times, values, urls) if u in s.baseline_urls]
+            ringed = [(t, v) for t, v, u in zip(times, values, urls, strict=True) if u in s.baseline_urls]
             if ringed:
-                ax.scatter(*zip(*ringed), s=90, facecolors="none", edgecolors=color, linewidths=1.5)
+                ax.scatter(*zip(*ringed, strict=True), s=90, facecolors="none", edgecolors=color, linewidths=1.5)
             base = s.baseline_values.get(key)
             if base is not None:
                 ax.axhline(base * scale, color=color, linestyle="--", linewidth=0.9, alpha=0.8)
-            tonight = [(t, v) for t, v, u in zip(times, values, urls) if u == s.tonight_url]
+            tonight = [(t, v) for t, v, u in zip(times, values, urls, strict=True) if u == s.tonight_url]
             if tonight:
-                ax.scatter(*zip(*tonight), marker="*", s=140, color=color, zorder=3)
+                ax.scatter(*zip(*tonight, strict=True), marker="*", s=140, color=color, zorder=3)
         ax.set_title(title, fontsize="medium")
         ax.set_ylabel(unit)
         ax.set_ylim(bottom=0)

@@ -50,7 +50,9 @@ class BaselinePolicy:
             return cls()
         if isinstance(value, dict):
             if set(value) != {"last"}:
-                raise ConfigError(field_name, f"expected {{last: N}}, a date YYYY-MM-DD or a run folder URL, got {value!r}")
+                raise ConfigError(
+                    field_name, f"expected {{last: N}}, a date YYYY-MM-DD or a run folder URL, got {value!r}"
+                )
             count = value["last"]
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise ConfigError(f"{field_name}.last", f"must be a whole number >= 1, got {count!r}")
@@ -71,7 +73,7 @@ class BaselinePolicy:
         if self.kind == "last":
             return f"median of the last {self.count} runs with the same configuration"
         if self.kind == "date":
-            return f"pinned: the run of {self.day.isoformat()}"
+            return f"pinned: the run of {self.day.isoformat() if self.day else None}"
         if self.kind == "url":
             return f"pinned: {self.url}"
         return "the most recent earlier run with the same configuration"
@@ -99,7 +101,11 @@ def run_key(url: str) -> tuple[str | None, int | None, float | None, str | None]
     run_config = read("run_config.json")
     clients, rate = load_point(run_config, summary)
     fp = read_fingerprint(url)
-    endpoint = summary.get("endpoint_name") or (run_config.get("endpoint") or {}).get("endpoint_name") or summary.get("model_id")
+    endpoint = (
+        summary.get("endpoint_name")
+        or (run_config.get("endpoint") or {}).get("endpoint_name")
+        or summary.get("model_id")
+    )
     return endpoint, clients, rate, config_hash(fp) if fp is not None else None
 
 
@@ -125,10 +131,14 @@ def select_baseline(
         return _pinned_folder(policy.url or "", endpoint, clients, rate, wanted_hash)
     if history.empty:
         return Baseline(note="no history yet: this is the first run of this configuration")
-    rows = history[(history["endpoint"] == endpoint) & _same_point(history, clients, rate)
-                   & (history["config_hash"] == wanted_hash) & ~history["interrupted"].fillna(False).astype(bool)
-                   & (history["total_requests"].fillna(0) > 0)
-                   & (history["failed_requests"].fillna(0) < history["total_requests"].fillna(0))]
+    rows = history[
+        (history["endpoint"] == endpoint)
+        & _same_point(history, clients, rate)
+        & (history["config_hash"] == wanted_hash)
+        & ~history["interrupted"].fillna(False).astype(bool)
+        & (history["total_requests"].fillna(0) > 0)
+        & (history["failed_requests"].fillna(0) < history["total_requests"].fillna(0))
+    ]
     if exclude_prefix:
         prefix = exclude_prefix.rstrip("/") + "/"
         rows = rows[~rows["run_url"].str.startswith(prefix)]
@@ -139,7 +149,8 @@ def select_baseline(
     if policy.kind == "date":
         day = rows[rows["start_time"].dt.date == policy.day]
         if day.empty:
-            return Baseline(note=f"pinned baseline {policy.day.isoformat()} has no run of this configuration")
+            pinned = policy.day.isoformat() if policy.day else None
+            return Baseline(note=f"pinned baseline {pinned} has no run of this configuration")
         chosen = day.tail(1)
     elif policy.kind == "last":
         chosen = rows.tail(policy.count)
@@ -153,8 +164,9 @@ def select_baseline(
     return Baseline(urls=list(chosen["run_url"]), note=note, times=list(chosen["start_time"]))
 
 
-def _pinned_folder(url: str, endpoint: str | None, clients: int | None, rate: float | None,
-                   wanted_hash: str | None) -> Baseline:
+def _pinned_folder(
+    url: str, endpoint: str | None, clients: int | None, rate: float | None, wanted_hash: str | None
+) -> Baseline:
     _, urls = find_runs(url)
     for run_url in urls:
         run_endpoint, run_clients, run_rate, run_hash = run_key(run_url)

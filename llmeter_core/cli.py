@@ -19,8 +19,17 @@ from .emulator.cli import emulator_app
 from .errors import ConfigError, LLMeterError, StorageError
 from .live import generator_verdict
 
-__all__ = ["app", "add_core_commands", "new_app", "main", "print_error", "EXIT_FAILED", "EXIT_BAD_INPUT",
-           "EXIT_NOT_SAVED", "EXIT_INTERRUPTED"]
+__all__ = [
+    "app",
+    "add_core_commands",
+    "new_app",
+    "main",
+    "print_error",
+    "EXIT_FAILED",
+    "EXIT_BAD_INPUT",
+    "EXIT_NOT_SAVED",
+    "EXIT_INTERRUPTED",
+]
 
 EXIT_FAILED = 1  # the run could not go on (an endpoint that cannot be opened...)
 EXIT_BAD_INPUT = 2  # bad spec, option or output path: nothing was sent
@@ -67,13 +76,18 @@ def run(
         _add_history_row(result.output_path, output if output is not None else parsed.output)
     where = result.output_path or "(not saved: no output)"
     stop_reason = result.stats.get("stop_reason")  # the run stopped itself (endpoint unreachable)
-    state = "interrupted; partial run saved" if result.interrupted else (
-        f"stopped, {stop_reason}; partial run saved" if stop_reason else "done")
+    state = (
+        "interrupted; partial run saved"
+        if result.interrupted
+        else (f"stopped, {stop_reason}; partial run saved" if stop_reason else "done")
+    )
     print(f"{state}: {result.total_requests} requests, {result.stats['failed_requests']} failed -> {where}")
     if result.stats.get("load_mode") == "rate":
-        print(f"offered {result.stats.get('offered_rate') or 0:.1f} req/s, achieved "
-              f"{result.stats.get('achieved_rate') or 0:.1f} req/s, dispatch delay p99 "
-              f"{(result.stats.get('dispatch_delay-p99') or 0) * 1000:.2f} ms")
+        print(
+            f"offered {result.stats.get('offered_rate') or 0:.1f} req/s, achieved "
+            f"{result.stats.get('achieved_rate') or 0:.1f} req/s, dispatch delay p99 "
+            f"{(result.stats.get('dispatch_delay-p99') or 0) * 1000:.2f} ms"
+        )
     verdict = generator_verdict(result.stats)
     if verdict:
         print_error(verdict)

@@ -60,8 +60,14 @@ COMPARED: tuple[MetricDef, ...] = tuple(
     MetricDef("failed_requests_rate", "proportion", True),
 )
 _BY_KEY = {m.key: m for m in COMPARED}
-_SHORT = {"time_to_first_token": "TTFT", "time_to_last_token": "TTLT", "time_per_output_token": "TPOT",
-          "requests_per_minute": "req/min", "output_tps": "output tok/s", "failed_requests_rate": "error rate"}
+_SHORT = {
+    "time_to_first_token": "TTFT",
+    "time_to_last_token": "TTLT",
+    "time_per_output_token": "TPOT",
+    "requests_per_minute": "req/min",
+    "output_tps": "output tok/s",
+    "failed_requests_rate": "error rate",
+}
 
 
 def short_name(key: str) -> str:
@@ -89,9 +95,14 @@ class CompareSettings:
     seed: int = 0
 
     @classmethod
-    def build(cls, thresholds: Mapping[str, Any] | None = None, confidence: Any = 0.99, seed: int = 0,
-              threshold_field: str = "regression.threshold.{key}",
-              confidence_field: str = "regression.confidence") -> "CompareSettings":
+    def build(
+        cls,
+        thresholds: Mapping[str, Any] | None = None,
+        confidence: Any = 0.99,
+        seed: int = 0,
+        threshold_field: str = "regression.threshold.{key}",
+        confidence_field: str = "regression.confidence",
+    ) -> "CompareSettings":
         """Validated settings; a bad key or value is a ConfigError naming its field (as the
         suite file or the command line spells it)."""
         if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 <= confidence < 1:
@@ -101,8 +112,11 @@ class CompareSettings:
         for key, value in (thresholds or {}).items():
             name = threshold_field.format(key=key)
             if key not in known:
-                raise ConfigError(name, f"unknown metric; expected default, a family ({', '.join(LATENCY_METRICS)}) "
-                                        f"or one of {', '.join(_BY_KEY)}")
+                raise ConfigError(
+                    name,
+                    f"unknown metric; expected default, a family ({', '.join(LATENCY_METRICS)}) "
+                    f"or one of {', '.join(_BY_KEY)}",
+                )
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 100:
                 raise ConfigError(name, f"must be a number >= 0 (a fraction: 0.05 = 5 %), got {value!r}")
             checked[key] = float(value)
@@ -181,10 +195,18 @@ def format_change(m: MetricResult) -> str:
         return "n/a"
     if m.absolute:
         text = f"{m.change * 100:+.1f} pts"
-        ci = f" (CI {m.ci_low * 100:+.1f}..{m.ci_high * 100:+.1f} pts)" if m.ci_low is not None else ""
+        ci = (
+            f" (CI {m.ci_low * 100:+.1f}..{m.ci_high * 100:+.1f} pts)"
+            if m.ci_low is not None and m.ci_high is not None
+            else ""
+        )
     else:
         text = f"{m.change * 100:+.0f}%"
-        ci = f" (CI {m.ci_low * 100:+.0f}..{m.ci_high * 100:+.0f}%)" if m.ci_low is not None else ""
+        ci = (
+            f" (CI {m.ci_low * 100:+.0f}..{m.ci_high * 100:+.0f}%)"
+            if m.ci_low is not None and m.ci_high is not None
+            else ""
+        )
     return text + ci
 
 
@@ -193,7 +215,9 @@ def _rng(settings: CompareSettings, metric: str, side: int) -> np.random.Generat
     return np.random.default_rng([settings.seed, zlib.crc32(metric.encode()), side])
 
 
-def _replicates(run: RunSamples, metric: MetricDef, settings: CompareSettings, rng: np.random.Generator) -> np.ndarray | None:
+def _replicates(
+    run: RunSamples, metric: MetricDef, settings: CompareSettings, rng: np.random.Generator
+) -> np.ndarray | None:
     point = run.stats.get(metric.key)
     if metric.kind == "proportion":
         return proportion_replicates(run.failed, run.total, settings.replicates, rng)
@@ -201,7 +225,11 @@ def _replicates(run: RunSamples, metric: MetricDef, settings: CompareSettings, r
         return None
     if metric.kind == "percentile":
         values = run.values.get(metric.source)
-        return percentile_replicates(values, metric.q, settings.replicates, rng) if values is not None and values.size else None
+        return (
+            percentile_replicates(values, metric.q, settings.replicates, rng)
+            if values is not None and values.size
+            else None
+        )
     gaps = np.diff(run.send_times)
     if gaps.size < 2 or gaps.sum() <= 0:
         return None
@@ -214,11 +242,14 @@ def _replicates(run: RunSamples, metric: MetricDef, settings: CompareSettings, r
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) else None
+    return (
+        float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) else None
+    )
 
 
-def _compare_metric(metric: MetricDef, baseline: list[RunSamples], candidate: RunSamples,
-                    settings: CompareSettings) -> MetricResult:
+def _compare_metric(
+    metric: MetricDef, baseline: list[RunSamples], candidate: RunSamples, settings: CompareSettings
+) -> MetricResult:
     threshold = settings.threshold_for(metric)
     base_points = [p for p in (_number(r.stats.get(metric.key)) for r in baseline) if p is not None]
     base = float(np.median(base_points)) if base_points else None
@@ -228,15 +259,17 @@ def _compare_metric(metric: MetricDef, baseline: list[RunSamples], candidate: Ru
         return result
     result.change = cand - base if metric.absolute else cand / base - 1.0
     base_rng, cand_rng = _rng(settings, metric.key, 0), _rng(settings, metric.key, 1)
-    per_run = [_replicates(r, metric, settings, base_rng) for r in baseline if _number(r.stats.get(metric.key)) is not None]
+    per_run = [
+        _replicates(r, metric, settings, base_rng) for r in baseline if _number(r.stats.get(metric.key)) is not None
+    ]
     cand_reps = _replicates(candidate, metric, settings, cand_rng)
     if cand_reps is None or not per_run or any(r is None for r in per_run):
         return result
-    base_reps = median_over_runs(per_run, base_rng)
+    base_reps = median_over_runs([r for r in per_run if r is not None], base_rng)
     with np.errstate(divide="ignore", invalid="ignore"):
         change_reps = cand_reps - base_reps if metric.absolute else cand_reps / base_reps - 1.0
     result.ci_low, result.ci_high = interval(change_reps, settings.confidence)
-    if result.ci_low is None:
+    if result.ci_low is None or result.ci_high is None:
         return result
     worse = result.change if metric.higher_is_worse else -result.change
     significant_worse = result.ci_low > 0 if metric.higher_is_worse else result.ci_high < 0
@@ -250,8 +283,12 @@ def _compare_metric(metric: MetricDef, baseline: list[RunSamples], candidate: Ru
     return result
 
 
-def compare_samples(baseline: list[RunSamples], candidate: RunSamples, settings: CompareSettings | None = None,
-                    differences: list[dict[str, Any]] | None = None) -> Comparison:
+def compare_samples(
+    baseline: list[RunSamples],
+    candidate: RunSamples,
+    settings: CompareSettings | None = None,
+    differences: list[dict[str, Any]] | None = None,
+) -> Comparison:
     """Compare ``candidate`` with ``baseline`` (one run, or several: their median)."""
     if not baseline:
         raise ConfigError("baseline", "no baseline run to compare with")

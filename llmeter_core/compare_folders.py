@@ -13,9 +13,9 @@ differences).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
-from .compare import Comparison, CompareSettings, compare_samples
+from .compare import CompareSettings, Comparison, compare_samples
 from .errors import ConfigError
 from .fingerprint import differences
 from .samples import RunSamples, find_runs
@@ -58,8 +58,11 @@ class CompareReport:
             "baseline": self.baseline,
             "candidate": self.candidate,
             "confidence": self.settings.confidence,
-            "thresholds": {"default": self.settings.thresholds.get("default", self.settings.default_threshold),
-                           "failed_requests_rate": self.settings.error_rate_threshold, **self.settings.thresholds},
+            "thresholds": {
+                "default": self.settings.thresholds.get("default", self.settings.default_threshold),
+                "failed_requests_rate": self.settings.error_rate_threshold,
+                **self.settings.thresholds,
+            },
             "seed": self.settings.seed,
             "forced": self.forced,
             "comparisons": [c.to_dict() for c in self.comparisons],
@@ -72,7 +75,7 @@ class CompareReport:
 _SHOWN = 3
 
 
-def headline(comparisons: list[Comparison], failures: list[str] = ()) -> str:
+def headline(comparisons: list[Comparison], failures: Sequence[str] = ()) -> str:
     """``2 regressions: model-a TTFT p90 +23% (CI +18..+28%) at 8 clients; ...`` (several
     findings of one comparison are grouped: ``model-a at 8 clients: TTFT p90 ..., TTLT p90 ...``)."""
     parts: list[str] = []
@@ -121,8 +124,9 @@ def _load(urls: list[str]) -> list[RunSamples]:
     return [RunSamples.load(url) for url in urls]
 
 
-def compare_folders(baseline: str, candidate: str, settings: CompareSettings | None = None,
-                    force: bool = False) -> CompareReport:
+def compare_folders(
+    baseline: str, candidate: str, settings: CompareSettings | None = None, force: bool = False
+) -> CompareReport:
     """Compare two run folders, or two sweep folders run by run (local or any fsspec URL).
 
     Raises ConfigError for bad input: a missing folder, a run folder against a sweep
@@ -132,8 +136,11 @@ def compare_folders(baseline: str, candidate: str, settings: CompareSettings | N
     base_kind, base_urls = find_runs(baseline)
     cand_kind, cand_urls = find_runs(candidate)
     if base_kind != cand_kind:
-        raise ConfigError("candidate", f"{baseline} is a {base_kind} folder and {candidate} a {cand_kind} folder; "
-                                       "compare two run folders or two sweep folders")
+        raise ConfigError(
+            "candidate",
+            f"{baseline} is a {base_kind} folder and {candidate} a {cand_kind} folder; "
+            "compare two run folders or two sweep folders",
+        )
     base_runs, cand_runs = _load(base_urls), _load(cand_urls)
     if base_kind == "run":
         pairs = [(base_runs[0], cand_runs[0])]

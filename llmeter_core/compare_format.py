@@ -49,8 +49,15 @@ def _threshold(m: MetricResult) -> str:
 
 def metric_cells(m: MetricResult) -> list[str]:
     """metric, baseline, candidate, change, CI, threshold, verdict: one table row."""
-    return [short_name(m.metric), format_value(m.metric, m.baseline), format_value(m.metric, m.candidate),
-            _change(m), format_ci(m), _threshold(m), m.verdict]
+    return [
+        short_name(m.metric),
+        format_value(m.metric, m.baseline),
+        format_value(m.metric, m.candidate),
+        _change(m),
+        format_ci(m),
+        _threshold(m),
+        m.verdict,
+    ]
 
 
 def _escape(text: Any) -> str:
@@ -63,7 +70,9 @@ def comparison_markdown(c: Comparison, heading: str = "###") -> str:
     if len(c.baseline_urls) == 1:
         lines.append(f"- baseline: `{c.baseline_urls[0]}`")
     else:
-        lines.append(f"- baseline: median of {len(c.baseline_urls)} runs (`{c.baseline_urls[0]}` ... `{c.baseline_urls[-1]}`)")
+        lines.append(
+            f"- baseline: median of {len(c.baseline_urls)} runs (`{c.baseline_urls[0]}` ... `{c.baseline_urls[-1]}`)"
+        )
     lines.append(f"- candidate: `{c.candidate_url}`")
     if c.new_error_types:
         kinds = ", ".join(f"`{k}` ({v})" for k, v in sorted(c.new_error_types.items()))
@@ -73,8 +82,11 @@ def comparison_markdown(c: Comparison, heading: str = "###") -> str:
         for d in c.differences:
             lines.append(f"  - `{d['field']}`: `{d['baseline']}` → `{d['candidate']}`")
     ci = f"{c.confidence * 100:g} % CI"
-    lines += ["", f"| metric | baseline | candidate | change | {ci} | threshold | verdict |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"| metric | baseline | candidate | change | {ci} | threshold | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m in c.metrics:
         cells = metric_cells(m)
         if m.verdict in ("regressed", "improved"):
@@ -85,10 +97,16 @@ def comparison_markdown(c: Comparison, heading: str = "###") -> str:
 
 def report_markdown(report: CompareReport) -> str:
     """The ``--markdown`` file: verdict first, then one table per comparison."""
-    lines = [f"# Comparison: {report.verdict}", "", f"**{report.headline()}**", "",
-             f"- baseline: `{report.baseline}`", f"- candidate: `{report.candidate}`",
-             f"- verdict rule: significant at {report.settings.confidence * 100:g} % (seeded bootstrap, seed "
-             f"{report.settings.seed}) and beyond the threshold; a new error type is a regression"]
+    lines = [
+        f"# Comparison: {report.verdict}",
+        "",
+        f"**{report.headline()}**",
+        "",
+        f"- baseline: `{report.baseline}`",
+        f"- candidate: `{report.candidate}`",
+        f"- verdict rule: significant at {report.settings.confidence * 100:g} % (seeded bootstrap, seed "
+        f"{report.settings.seed}) and beyond the threshold; a new error type is a regression",
+    ]
     if report.missing:
         lines.append(f"- **missing in the candidate** (a failure): {', '.join(report.missing)}")
     if report.new:

@@ -47,15 +47,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CONNECT_ERROR_TYPES = frozenset({
-    # endpoints/transport/errors.py (the direct HTTP client)
-    "ConnectError", "ConnectTimeout", "TLSError",
-    # botocore, for the AWS endpoints (the direct transport translates to these too)
-    "EndpointConnectionError", "ConnectTimeoutError", "SSLError",
-    # aiohttp
-    "ClientConnectorError", "ClientConnectorSSLError", "ClientConnectorCertificateError",
-    "ClientConnectorDNSError",
-})
+CONNECT_ERROR_TYPES = frozenset(
+    {
+        # endpoints/transport/errors.py (the direct HTTP client)
+        "ConnectError",
+        "ConnectTimeout",
+        "TLSError",
+        # botocore, for the AWS endpoints (the direct transport translates to these too)
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "SSLError",
+        # aiohttp
+        "ClientConnectorError",
+        "ClientConnectorSSLError",
+        "ClientConnectorCertificateError",
+        "ClientConnectorDNSError",
+    }
+)
 
 #: First wait after a repeated identical connect failure; it doubles with each repeat.
 BACKOFF_FIRST_S = 0.001
@@ -125,8 +133,9 @@ class ConnectFailures:
         self.in_a_row += 1
         if self.limit and self.in_a_row >= self.limit:
             if self.stop_reason is None:
-                self.stop_reason = (f"endpoint unreachable: {self.in_a_row} consecutive connection failures: "
-                                    f"{response.error}")
+                self.stop_reason = (
+                    f"endpoint unreachable: {self.in_a_row} consecutive connection failures: {response.error}"
+                )
                 if "Too many open files" in (response.error or ""):
                     self.stop_reason += (
                         " (this process is out of file descriptors: raise ulimit -n or use fewer clients)"
@@ -144,8 +153,12 @@ class ConnectFailures:
         text = error or ""
         if text not in self._warned and len(self._warned) < _MAX_WARNED:
             self._warned.add(text)
-            log.warning("connection failures repeat (%s): clients back off up to %g s between attempts "
-                        "(counted in stats.json connect_backoffs)", text, BACKOFF_MAX_S)
+            log.warning(
+                "connection failures repeat (%s): clients back off up to %g s between attempts "
+                "(counted in stats.json connect_backoffs)",
+                text,
+                BACKOFF_MAX_S,
+            )
 
     def stats(self) -> dict[str, Any]:
         """The stats.json keys: back-off counts when there were waits, the stop reason if any."""

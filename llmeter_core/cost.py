@@ -37,8 +37,16 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Pricing", "CostModel", "COST_KEYS"]
 
 #: The stats.json keys a CostModel contributes.
-COST_KEYS = ("cost_total", "cost_input", "cost_cached_input", "cost_output", "cost_instance",
-             "cost_per_1k_requests", "cost_per_1m_output_tokens", "cost_currency")
+COST_KEYS = (
+    "cost_total",
+    "cost_input",
+    "cost_cached_input",
+    "cost_output",
+    "cost_instance",
+    "cost_per_1k_requests",
+    "cost_per_1m_output_tokens",
+    "cost_currency",
+)
 
 
 class Pricing(BaseModel):
@@ -49,33 +57,41 @@ class Pricing(BaseModel):
     input_per_1m: float | None = Field(None, ge=0, description="Price of 1M input (prompt) tokens")
     output_per_1m: float | None = Field(None, ge=0, description="Price of 1M output tokens (reasoning included)")
     cached_input_per_1m: float | None = Field(
-        None, ge=0, description="Price of 1M input tokens read from the prompt cache (default: input_per_1m)")
+        None, ge=0, description="Price of 1M input tokens read from the prompt cache (default: input_per_1m)"
+    )
     instance_per_hour: float | None = Field(
-        None, ge=0, description="Price of one instance for an hour (SageMaker, provisioned throughput)")
+        None, ge=0, description="Price of one instance for an hour (SageMaker, provisioned throughput)"
+    )
     instances: int = Field(1, ge=1, description="Instances billed with instance_per_hour")
     currency: str = Field("USD", min_length=1, description="Currency of every price (a label only)")
 
     @model_validator(mode="after")
     def _some_price(self) -> "Pricing":
-        if all(v is None for v in (self.input_per_1m, self.output_per_1m, self.cached_input_per_1m,
-                                   self.instance_per_hour)):
-            raise ValueError("give at least one price: input_per_1m, output_per_1m, cached_input_per_1m or "
-                             "instance_per_hour")
+        if all(
+            v is None for v in (self.input_per_1m, self.output_per_1m, self.cached_input_per_1m, self.instance_per_hour)
+        ):
+            raise ValueError(
+                "give at least one price: input_per_1m, output_per_1m, cached_input_per_1m or instance_per_hour"
+            )
         if self.cached_input_per_1m is not None and self.input_per_1m is None:
             raise ValueError("cached_input_per_1m needs input_per_1m (uncached input tokens need a price too)")
         if "instances" in self.model_fields_set and self.instance_per_hour is None:
             raise ValueError("instances applies to instance_per_hour, which is not set")
         return self
 
-    def request_cost(self, input_tokens: int | None, cached_tokens: int | None,
-                     output_tokens: int | None) -> tuple[float, float, float]:
+    def request_cost(
+        self, input_tokens: int | None, cached_tokens: int | None, output_tokens: int | None
+    ) -> tuple[float, float, float]:
         """(input, cached input, output) cost of one request's token counts."""
         cached = min(cached_tokens or 0, input_tokens or 0)
         uncached = (input_tokens or 0) - cached
         input_price = self.input_per_1m or 0.0
         cached_price = self.cached_input_per_1m if self.cached_input_per_1m is not None else input_price
-        return (uncached * input_price / 1e6, cached * cached_price / 1e6,
-                (output_tokens or 0) * (self.output_per_1m or 0.0) / 1e6)
+        return (
+            uncached * input_price / 1e6,
+            cached * cached_price / 1e6,
+            (output_tokens or 0) * (self.output_per_1m or 0.0) / 1e6,
+        )
 
     def instance_cost(self, seconds: float | None) -> float:
         """What the instances cost over ``seconds``."""

@@ -98,8 +98,9 @@ def user_turns(conversation: Any) -> list[str]:
     return out
 
 
-def dataset_prompts(conversations: Iterable[Any], turns: str = "first",
-                    limit: int | None = None) -> tuple[list[str], int]:
+def dataset_prompts(
+    conversations: Iterable[Any], turns: str = "first", limit: int | None = None
+) -> tuple[list[str], int]:
     """(prompts, conversations skipped for having no user turn)."""
     prompts: list[str] = []
     skipped = 0
@@ -114,8 +115,9 @@ def dataset_prompts(conversations: Iterable[Any], turns: str = "first",
     return prompts, skipped
 
 
-def build_dataset(spec: DatasetSpec, endpoint: Any, base_dir: Path | None,
-                  extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def build_dataset(
+    spec: DatasetSpec, endpoint: Any, base_dir: Path | None, extra: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The dataset's prompts in ``endpoint``'s request body."""
     location = spec.resolve(base_dir)
     prompts, _ = dataset_prompts(read_conversations(location), spec.turns, spec.limit)

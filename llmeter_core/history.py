@@ -36,8 +36,17 @@ from .samples import load_point
 from .stats import AGGREGATES, METRICS
 from .storage import join_url
 
-__all__ = ["HISTORY_DIR", "SCHEMA", "KEY_STATS", "history_url", "history_row", "append_row", "record_run",
-           "read_history", "history_folders"]
+__all__ = [
+    "HISTORY_DIR",
+    "SCHEMA",
+    "KEY_STATS",
+    "history_url",
+    "history_row",
+    "append_row",
+    "record_run",
+    "read_history",
+    "history_folders",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +54,34 @@ HISTORY_DIR = "history"
 
 #: The stats every row carries as columns (seconds, requests/min, tokens/s).
 KEY_STATS: tuple[str, ...] = tuple(
-    f"{m}-{agg}" for m in ("time_to_first_token", "time_to_last_token", "time_per_output_token")
+    f"{m}-{agg}"
+    for m in ("time_to_first_token", "time_to_last_token", "time_per_output_token")
     for agg in ("average", "p50", "p90", "p99")
 ) + ("requests_per_minute", "output_tps", "average_output_tokens_per_minute")
 
 _UTC = pa.timestamp("us", tz="UTC")
 SCHEMA = pa.schema(
     [
-        ("suite", pa.string()), ("endpoint", pa.string()), ("model_id", pa.string()), ("endpoint_type", pa.string()),
-        ("clients", pa.int64()), ("rate", pa.float64()), ("n_requests", pa.int64()), ("run_duration", pa.float64()),
-        ("start_time", _UTC), ("end_time", _UTC), ("run_name", pa.string()), ("run_url", pa.string()),
-        ("config_hash", pa.string()), ("interrupted", pa.bool_()),
-        ("total_requests", pa.int64()), ("failed_requests", pa.int64()), ("failed_requests_rate", pa.float64()),
-        ("incomplete_requests", pa.int64()), ("errors", pa.string()), ("total_output_tokens", pa.int64()),
+        ("suite", pa.string()),
+        ("endpoint", pa.string()),
+        ("model_id", pa.string()),
+        ("endpoint_type", pa.string()),
+        ("clients", pa.int64()),
+        ("rate", pa.float64()),
+        ("n_requests", pa.int64()),
+        ("run_duration", pa.float64()),
+        ("start_time", _UTC),
+        ("end_time", _UTC),
+        ("run_name", pa.string()),
+        ("run_url", pa.string()),
+        ("config_hash", pa.string()),
+        ("interrupted", pa.bool_()),
+        ("total_requests", pa.int64()),
+        ("failed_requests", pa.int64()),
+        ("failed_requests_rate", pa.float64()),
+        ("incomplete_requests", pa.int64()),
+        ("errors", pa.string()),
+        ("total_output_tokens", pa.int64()),
     ]
     + [(key, pa.float64()) for key in KEY_STATS]
     + [("extra_stats", pa.string()), ("flow_run_id", pa.string()), ("recorded_at", _UTC)]
@@ -88,7 +112,9 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def history_row(run_url: str, suite: str, endpoint: str | None = None, flow_run_id: str | None = None) -> dict[str, Any]:
+def history_row(
+    run_url: str, suite: str, endpoint: str | None = None, flow_run_id: str | None = None
+) -> dict[str, Any]:
     """The history row of a finished run folder (local or any fsspec URL).
 
     ``endpoint`` is the label the flows use (default: the endpoint name, else the model).
@@ -108,7 +134,8 @@ def history_row(run_url: str, suite: str, endpoint: str | None = None, flow_run_
     clients, rate = load_point(run_config, stats)
     fp = read_fingerprint(run_url)
     extra = {
-        k: v for k, v in stats.items()
+        k: v
+        for k, v in stats.items()
         if k not in _COLUMNS and k not in _STANDARD and isinstance(v, (int, float)) and not isinstance(v, bool)
     }
     row: dict[str, Any] = {
@@ -191,7 +218,9 @@ def history_folders(url: str) -> list[str]:
     if fs.glob(f"{root}/*.parquet"):
         return [base]
     found = [history_url(base)] if fs.isdir(f"{root}/{HISTORY_DIR}") else []
-    found += [f"{base}/{p.rstrip('/').rsplit('/', 2)[-2]}/{HISTORY_DIR}" for p in sorted(fs.glob(f"{root}/*/{HISTORY_DIR}"))]
+    found += [
+        f"{base}/{p.rstrip('/').rsplit('/', 2)[-2]}/{HISTORY_DIR}" for p in sorted(fs.glob(f"{root}/*/{HISTORY_DIR}"))
+    ]
     return found
 
 
@@ -221,7 +250,8 @@ def read_history(
     """Every row under ``url`` (see ``history_folders``), oldest first, filtered.
 
     ``since`` keeps runs that started at or after it. A run written twice (a retried
-    write) appears once. Stats in ``extra_stats`` become columns. An empty frame (with the schema's columns) when nothing matches.
+    write) appears once. Stats in ``extra_stats`` become columns. An empty frame (with the
+    schema's columns) when nothing matches.
     """
     fs, _ = fsspec.core.url_to_fs(url)
     paths: list[str] = []

@@ -12,8 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Union
 
-__all__ = ["LiveSnapshot", "LiveSink", "DISPLAY_GROUPS", "format_value", "grouped_rows", "generator_rows",
-           "generator_verdict"]
+__all__ = [
+    "LiveSnapshot",
+    "LiveSink",
+    "DISPLAY_GROUPS",
+    "format_value",
+    "grouped_rows",
+    "generator_rows",
+    "generator_verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -82,8 +89,10 @@ def generator_verdict(stats: dict[str, Any]) -> str | None:
     """A warning line when the load generator, not the endpoint, was the limit (else None)."""
     if not stats.get("client_bound"):
         return None
-    return (f"CLIENT-BOUND: the load generator was the bottleneck ({stats.get('client_bound_reason')}); "
-            "these numbers describe this machine, not the endpoint: lower the load or add shards")
+    return (
+        f"CLIENT-BOUND: the load generator was the bottleneck ({stats.get('client_bound_reason')}); "
+        "these numbers describe this machine, not the endpoint: lower the load or add shards"
+    )
 
 
 def generator_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -95,10 +104,16 @@ def generator_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
             ("Generator", "offered req/s", format_value("offered_rate", stats.get("offered_rate"))),
             ("Generator", "achieved req/s", format_value("achieved_rate", stats.get("achieved_rate"))),
             ("Generator", "dispatch delay p99", format_value("time_", stats.get("dispatch_delay-p99"))),
-            ("Generator", "TTFT from schedule p50",
-             format_value("time_", stats.get("time_to_first_token_from_schedule-p50"))),
-            ("Generator", "TTFT from schedule p99",
-             format_value("time_", stats.get("time_to_first_token_from_schedule-p99"))),
+            (
+                "Generator",
+                "TTFT from schedule p50",
+                format_value("time_", stats.get("time_to_first_token_from_schedule-p50")),
+            ),
+            (
+                "Generator",
+                "TTFT from schedule p99",
+                format_value("time_", stats.get("time_to_first_token_from_schedule-p99")),
+            ),
         ]
     if "client_bound" not in stats:
         return rows

@@ -65,23 +65,33 @@ class LoadPlan:
         seed: int = 0,
     ) -> "LoadPlan":
         problems = Problems()
-        for field, message in combination_problems(dict(
-                clients=clients, rate=rate, arrival=arrival, burstiness=burstiness, ramp_up=ramp_up,
-                max_concurrency=max_concurrency, warmup_requests=warmup_requests, warmup_seconds=warmup_seconds,
-                run_duration=run_duration)):
+        for field, message in combination_problems(
+            dict(
+                clients=clients,
+                rate=rate,
+                arrival=arrival,
+                burstiness=burstiness,
+                ramp_up=ramp_up,
+                max_concurrency=max_concurrency,
+                warmup_requests=warmup_requests,
+                warmup_seconds=warmup_seconds,
+                run_duration=run_duration,
+            )
+        ):
             problems.add(field, message)
         if rate is None:
             clients = 1 if clients is None else clients
             with problems.collect():
                 check_int("clients", clients, minimum=1, maximum=MAX_CLIENTS)
-            bound = _bound(problems, clients if isinstance(clients, int) and clients >= 1 else 1, n_requests,
-                           run_duration)
+            bound = _bound(
+                problems, clients if isinstance(clients, int) and clients >= 1 else 1, n_requests, run_duration
+            )
             problems.raise_if_any("invalid load")
-            return cls(clients=int(clients), bound=bound)  # type: ignore[arg-type]
+            return cls(clients=int(clients), bound=bound)
 
-        if not _number(rate) or rate <= 0:  # type: ignore[operator]
+        if not _number(rate) or rate <= 0:
             problems.add("rate", f"must be a positive number of requests per second, got {rate!r}")
-        elif rate > MAX_RATE:  # type: ignore[operator]
+        elif rate > MAX_RATE:
             problems.add("rate", f"must be at most {MAX_RATE:,.0f} req/s per process, got {rate!r}")
         if arrival not in ARRIVALS:
             problems.add("arrival", f"must be one of {', '.join(ARRIVALS)}, got {arrival!r}")
@@ -91,16 +101,29 @@ class LoadPlan:
         seconds = bound.run_duration if bound is not None else None
         if not _number(ramp_up) or ramp_up < 0:
             problems.add("ramp_up", f"must be a number of seconds >= 0, got {ramp_up!r}")
-        if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
-                                            or max_concurrency < 1):
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
+        ):
             problems.add("max_concurrency", f"must be a whole number >= 1, got {max_concurrency!r}")
         if not _number(warmup_seconds) or warmup_seconds < 0:
             problems.add("warmup_seconds", f"must be a number of seconds >= 0, got {warmup_seconds!r}")
         problems.raise_if_any("invalid load")
-        schedule = Schedule(rate=float(rate), arrival=arrival,  # type: ignore[arg-type]
-                            burstiness=None if burstiness is None else float(burstiness), ramp_up_s=float(ramp_up),
-                            seed=seed, n_requests=bound.expected_requests, duration_s=seconds)  # type: ignore[union-attr]
-        return cls(clients=1, bound=bound, schedule=schedule, max_concurrency=max_concurrency, warmup_seconds=float(warmup_seconds))
+        schedule = Schedule(
+            rate=float(rate),
+            arrival=arrival,
+            burstiness=None if burstiness is None else float(burstiness),
+            ramp_up_s=float(ramp_up),
+            seed=seed,
+            n_requests=bound.expected_requests,
+            duration_s=seconds,
+        )
+        return cls(
+            clients=1,
+            bound=bound,
+            schedule=schedule,
+            max_concurrency=max_concurrency,
+            warmup_seconds=float(warmup_seconds),
+        )
 
     # -- what it means ----------------------------------------------------------------------
     def connections(self) -> int:
@@ -119,8 +142,14 @@ class LoadPlan:
         if self.schedule is None or not self.warmup_seconds:
             return None
         s = self.schedule
-        return Schedule(rate=s.rate, arrival=s.arrival, burstiness=s.burstiness, ramp_up_s=0.0, seed=s.seed + 7919,
-                        duration_s=self.warmup_seconds)
+        return Schedule(
+            rate=s.rate,
+            arrival=s.arrival,
+            burstiness=s.burstiness,
+            ramp_up_s=0.0,
+            seed=s.seed + 7919,
+            duration_s=self.warmup_seconds,
+        )
 
     def offered_rate(self) -> float | None:
         """The rate the schedule offers, averaged over the run (the ramp included)."""
@@ -135,18 +164,25 @@ class LoadPlan:
         """run_config.json keys of the load: the mode and every open-loop option (closed
         loop: their defaults), named as the Runner's options."""
         s = self.schedule
-        return {"load_mode": "clients" if s is None else "rate",
-                "rate": None if s is None else s.rate,
-                "arrival": "constant" if s is None else s.arrival,
-                "burstiness": None if s is None else s.burstiness,
-                "ramp_up": 0.0 if s is None else s.ramp_up_s,
-                "max_concurrency": self.max_concurrency,
-                "warmup_seconds": self.warmup_seconds}
+        return {
+            "load_mode": "clients" if s is None else "rate",
+            "rate": None if s is None else s.rate,
+            "arrival": "constant" if s is None else s.arrival,
+            "burstiness": None if s is None else s.burstiness,
+            "ramp_up": 0.0 if s is None else s.ramp_up_s,
+            "max_concurrency": self.max_concurrency,
+            "warmup_seconds": self.warmup_seconds,
+        }
 
 
 #: Options that only an open-loop run takes, with their defaults.
-OPEN_LOOP_ONLY = {"arrival": "constant", "burstiness": None, "ramp_up": 0.0, "max_concurrency": None,
-                  "warmup_seconds": 0.0}
+OPEN_LOOP_ONLY = {
+    "arrival": "constant",
+    "burstiness": None,
+    "ramp_up": 0.0,
+    "max_concurrency": None,
+    "warmup_seconds": 0.0,
+}
 
 
 def combination_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
@@ -169,7 +205,7 @@ def combination_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
     ramp, duration = values.get("ramp_up") or 0, values.get("run_duration")
     if isinstance(duration, timedelta):
         duration = duration.total_seconds()
-    if _number(ramp) and _number(duration) and ramp > duration:
+    if _number(ramp) and _number(duration) and ramp > duration:  # type: ignore[operator]
         out.append(("ramp_up", f"{ramp} s is longer than the run ({duration} s)"))
     if values.get("warmup_requests"):
         out.append(("warmup_requests", "closed-loop only: an open-loop run warms up with warmup_seconds"))

@@ -26,8 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .response import InvocationResponse
     from .results import Result
 
-__all__ = ["RUN_PLOTS", "latency_heatmap", "latency_histogram", "render_run_plots", "write_run_plots",
-           "plots_markdown"]
+__all__ = ["RUN_PLOTS", "latency_heatmap", "latency_histogram", "render_run_plots", "write_run_plots", "plots_markdown"]
 
 #: name -> (metric, title) of every per-run chart.
 RUN_PLOTS: dict[str, tuple[str, str]] = {
@@ -61,8 +60,9 @@ def _edges(values: np.ndarray, bins: int) -> np.ndarray:
     return np.linspace(low, high, min(bins, int(high - low) + 1) + 1)
 
 
-def latency_heatmap(inputs: Sequence[float], outputs: Sequence[float], latencies: Sequence[float], title: str,
-                    bins: int = 6) -> bytes | None:
+def latency_heatmap(
+    inputs: Sequence[float], outputs: Sequence[float], latencies: Sequence[float], title: str, bins: int = 6
+) -> bytes | None:
     """The heatmap PNG of ``latencies`` binned by input and output token counts (None
     without data). Each cell holds the median latency of its requests and their count."""
     x, y, z = (np.asarray(v, dtype=float) for v in (inputs, outputs, latencies))
@@ -86,9 +86,15 @@ def latency_heatmap(inputs: Sequence[float], outputs: Sequence[float], latencies
     for row in range(grid.shape[0]):
         for col in range(grid.shape[1]):
             if counts[row, col]:
-                ax.text((x_edges[col] + x_edges[col + 1]) / 2, (y_edges[row] + y_edges[row + 1]) / 2,
-                        f"{grid[row, col] * 1000:.0f} ms\nn={counts[row, col]}", ha="center", va="center",
-                        fontsize="x-small", color="white")
+                ax.text(
+                    (x_edges[col] + x_edges[col + 1]) / 2,
+                    (y_edges[row] + y_edges[row + 1]) / 2,
+                    f"{grid[row, col] * 1000:.0f} ms\nn={counts[row, col]}",
+                    ha="center",
+                    va="center",
+                    fontsize="x-small",
+                    color="white",
+                )
     ax.set_title(title, fontsize="medium")
     ax.set_xlabel("input tokens")
     ax.set_ylabel("output tokens")
@@ -122,8 +128,13 @@ def render_run_plots(responses: Iterable["InvocationResponse"], bins: int = 6) -
         rows = [r for r in ok if getattr(r, metric) is not None]
         if name.startswith("latency-heatmap"):
             rows = [r for r in rows if r.num_tokens_input is not None and r.num_tokens_output is not None]
-            png = latency_heatmap([r.num_tokens_input for r in rows], [r.num_tokens_output for r in rows],
-                                  [getattr(r, metric) for r in rows], title, bins)
+            png = latency_heatmap(
+                [r.num_tokens_input or 0 for r in rows],
+                [r.num_tokens_output or 0 for r in rows],
+                [getattr(r, metric) for r in rows],
+                title,
+                bins,
+            )
         else:
             png = latency_histogram([getattr(r, metric) for r in rows], title)
         if png is not None:

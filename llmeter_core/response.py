@@ -104,8 +104,12 @@ class InvocationResponse:
 _FIELD_ORDER = tuple(f.name for f in fields(InvocationResponse))
 _FIELD_NAMES = frozenset(_FIELD_ORDER)
 #: Fields of an open-loop send; a closed-loop response's jsonl line leaves them out.
-SCHEDULE_FIELDS = ("scheduled_time", "dispatch_delay", "time_to_first_token_from_schedule",
-                   "time_to_last_token_from_schedule")
+SCHEDULE_FIELDS = (
+    "scheduled_time",
+    "dispatch_delay",
+    "time_to_first_token_from_schedule",
+    "time_to_last_token_from_schedule",
+)
 _UNSCHEDULED = tuple(name for name in _FIELD_ORDER if name not in SCHEDULE_FIELDS)
 
 

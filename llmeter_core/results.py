@@ -38,8 +38,20 @@ log = logging.getLogger(__name__)
 _TIME_FIELDS = ("start_time", "first_request_time", "last_request_time", "end_time")
 #: The keys of summary.json: LLMeter 0.2.0's Result fields, in its order.
 SUMMARY_FIELDS = (
-    "total_requests", "clients", "n_requests", "total_test_time", "model_id", "output_path", "endpoint_name",
-    "provider", "run_name", "run_description", "start_time", "first_request_time", "last_request_time", "end_time",
+    "total_requests",
+    "clients",
+    "n_requests",
+    "total_test_time",
+    "model_id",
+    "output_path",
+    "endpoint_name",
+    "provider",
+    "run_name",
+    "run_description",
+    "start_time",
+    "first_request_time",
+    "last_request_time",
+    "end_time",
 )
 _MAX_LINE_NOTES = 5  # damaged responses.jsonl lines named one by one; the rest are summed up
 
@@ -131,8 +143,9 @@ class Result:
         responses_path = f"{root}/responses.jsonl"
         has_responses = fs.exists(responses_path)
         if summary is None and stored is None and config is None and not has_responses:
-            raise FileNotFoundError(f"{url} is not a run folder: no summary.json, stats.json, run_config.json "
-                                    "or responses.jsonl")
+            raise FileNotFoundError(
+                f"{url} is not a run folder: no summary.json, stats.json, run_config.json or responses.jsonl"
+            )
         finished = summary is not None or stored is not None
         known = {**_from_run_config(config), **(stored or {}), **(summary or {})}  # summary.json wins
         kwargs = {k: v for k, v in known.items() if k in _RESULT_FIELDS}
@@ -150,8 +163,10 @@ class Result:
         if not finished:
             result.interrupted = True
             _recover_times(result, running, responses)
-            notes.append(f"{url} has no summary.json or stats.json (the run was killed?): loaded as interrupted, "
-                         f"metadata from run_config.json, stats from the {len(responses)} responses in responses.jsonl")
+            notes.append(
+                f"{url} has no summary.json or stats.json (the run was killed?): loaded as interrupted, "
+                f"metadata from run_config.json, stats from the {len(responses)} responses in responses.jsonl"
+            )
 
         if stored is not None and not load_responses:
             result._stats = stored
@@ -164,8 +179,10 @@ class Result:
                 differing = _differences(computed, stored)
                 computed.update({k: v for k, v in stored.items() if k not in computed})
                 if differing:
-                    notes.append(f"stats recomputed from responses.jsonl differ from stats.json: {differing}; "
-                                 "Result.load(..., load_responses=False) gives the stored values")
+                    notes.append(
+                        f"stats recomputed from responses.jsonl differ from stats.json: {differing}; "
+                        "Result.load(..., load_responses=False) gives the stored values"
+                    )
         if load_responses:
             result.responses = responses
         result.load_warnings = notes
@@ -186,10 +203,15 @@ class Result:
         ``filter_dimension``, only the responses whose value of it equals ``filter_value``
         (``filter_dimension="error_type", filter_value=None``: the successful ones)."""
         for dimension in (name, filter_dimension):
-            if dimension is not None and dimension not in _RESPONSE_FIELDS and not any(
-                    dimension in r.annotations for r in self.responses):
-                raise KeyError(f"{dimension!r} is neither a response field ({', '.join(sorted(_RESPONSE_FIELDS))}) "
-                               "nor an annotation of any response")
+            if (
+                dimension is not None
+                and dimension not in _RESPONSE_FIELDS
+                and not any(dimension in r.annotations for r in self.responses)
+            ):
+                raise KeyError(
+                    f"{dimension!r} is neither a response field ({', '.join(sorted(_RESPONSE_FIELDS))}) "
+                    "nor an annotation of any response"
+                )
         responses = self.responses
         if filter_dimension is not None:
             responses = [r for r in responses if _dimension(r, filter_dimension) == filter_value]
@@ -245,8 +267,10 @@ def _read_responses(fs: Any, path: str, notes: list[str]) -> tuple[list[Invocati
         notes.append(f"{path} line {number} is damaged (torn or not a response): skipped, {size} bytes dropped")
     if len(damaged) > _MAX_LINE_NOTES:
         rest = damaged[_MAX_LINE_NOTES:]
-        notes.append(f"{path}: {len(rest)} more damaged lines skipped (lines {rest[0][0]}-{rest[-1][0]}, "
-                     f"{sum(size for _, size in rest)} bytes dropped)")
+        notes.append(
+            f"{path}: {len(rest)} more damaged lines skipped (lines {rest[0][0]}-{rest[-1][0]}, "
+            f"{sum(size for _, size in rest)} bytes dropped)"
+        )
     return responses, len(damaged)
 
 
@@ -254,8 +278,11 @@ def _from_run_config(config: dict[str, Any] | None) -> dict[str, Any]:
     """Result fields that run_config.json knows (ours, or LLMeter's nested endpoint state)."""
     if not config:
         return {}
-    out = {k: config[k] for k in ("run_name", "run_description", "clients", "n_requests", "run_duration", "output_path")
-           if config.get(k) is not None}
+    out = {
+        k: config[k]
+        for k in ("run_name", "run_description", "clients", "n_requests", "run_duration", "output_path")
+        if config.get(k) is not None
+    }
     endpoint = config.get("endpoint")
     if isinstance(endpoint, dict):
         state = endpoint.get("__llmeter_state__", endpoint)
@@ -270,8 +297,11 @@ def _recover_times(result: Result, running: RunningStats, responses: list[Invoca
     result.first_request_time = running.first_request_time
     result.last_request_time = running.last_request_time
     result.start_time = result.start_time or running.first_request_time
-    ends = [r.request_time + timedelta(seconds=r.time_to_last_token or r.time_to_first_token or 0.0)
-            for r in responses if r.request_time is not None]
+    ends = [
+        r.request_time + timedelta(seconds=r.time_to_last_token or r.time_to_first_token or 0.0)
+        for r in responses
+        if r.request_time is not None
+    ]
     result.end_time = max(ends) if ends else None
     if result.start_time is not None and result.end_time is not None:
         result.total_test_time = (result.end_time - result.start_time).total_seconds()
@@ -288,8 +318,10 @@ def _keep_stored_because(stored: dict[str, Any], responses: list[InvocationRespo
         return f"it counts {counted} requests, responses.jsonl holds {len(responses)} intact ones{skipped}"
     times = [r.request_time for r in responses if r.request_time is not None]
     if len(times) > 1 and all(t.microsecond == 0 for t in times):  # ours have microseconds (1e-6 chance each)
-        return ("request_time has whole-second precision (as LLMeter 0.2.0 writes it), so rates recomputed "
-                "from it (requests_per_minute, output_tps...) would be wrong")
+        return (
+            "request_time has whole-second precision (as LLMeter 0.2.0 writes it), so rates recomputed "
+            "from it (requests_per_minute, output_tps...) would be wrong"
+        )
     return None
 
 

@@ -41,7 +41,6 @@ import numpy as np
 from .bounds import Bound
 from .callbacks import Callback
 from .checks import (
-    MAX_CLIENTS,
     MAX_REQUESTS_PER_CLIENT,
     MAX_WAIT_S,
     MIN_LIVE_INTERVAL_S,
@@ -120,10 +119,19 @@ class Runner:
         endpoint.check_available()  # a missing optional package: refused before any folder exists
         problems = Problems()  # every problem at once; the limits are documented in checks.py
         with problems.collect():  # closed-loop clients or an open-loop rate, and the run's bound
-            plan = LoadPlan.build(clients=clients, rate=rate, arrival=arrival, burstiness=burstiness,
-                                  ramp_up=ramp_up, max_concurrency=max_concurrency, warmup_requests=warmup_requests,
-                                  warmup_seconds=warmup_seconds, n_requests=n_requests, run_duration=run_duration,
-                                  seed=seed)
+            plan = LoadPlan.build(
+                clients=clients,
+                rate=rate,
+                arrival=arrival,
+                burstiness=burstiness,
+                ramp_up=ramp_up,
+                max_concurrency=max_concurrency,
+                warmup_requests=warmup_requests,
+                warmup_seconds=warmup_seconds,
+                n_requests=n_requests,
+                run_duration=run_duration,
+                seed=seed,
+            )
         with problems.collect():
             check_int("warmup_requests", warmup_requests, minimum=0, maximum=MAX_REQUESTS_PER_CLIENT)
         with problems.collect():
@@ -311,8 +319,11 @@ class Runner:
                 else:
                     saved = folder.save(result.summary(), result.stats)
                     if folder.failure is not None and not raised:
-                        raise WriteError(folder.failure_report(result.total_requests or 0, saved),
-                                         local_path=str(folder.path), result=result)
+                        raise WriteError(
+                            folder.failure_report(result.total_requests or 0, saved),
+                            local_path=str(folder.path),
+                            result=result,
+                        )
                     if not raised:
                         result.output_path = await folder.publish(self.handle_signals)
         return result
@@ -326,8 +337,7 @@ class Runner:
             warm = self.plan.warmup_schedule()
             if warm is not None:
                 order = client_order(self.payloads, 0, self.seed + 7919)
-                await OpenLoop(warm, order, self._warm_up_one, lambda: self._stopping,
-                               self.plan.max_concurrency).run()
+                await OpenLoop(warm, order, self._warm_up_one, lambda: self._stopping, self.plan.max_concurrency).run()
             return
         if not self.warmup_requests:
             return
@@ -360,8 +370,13 @@ class Runner:
             timers.append(loop.call_later(self.bound.run_duration + lead_s, self._end_of_duration))
         self._monitor.start()
         if self.plan.schedule is not None:
-            self._open_loop = OpenLoop(self.plan.schedule, client_order(self.payloads, 0, self.seed),
-                                       self._send_scheduled, lambda: self._stopping, self.plan.max_concurrency)
+            self._open_loop = OpenLoop(
+                self.plan.schedule,
+                client_order(self.payloads, 0, self.seed),
+                self._send_scheduled,
+                lambda: self._stopping,
+                self.plan.max_concurrency,
+            )
             senders = [loop.create_task(self._open_loop.run(self._started_ns + LEAD_NS))]
         else:
             senders = [loop.create_task(self._client(c)) for c in range(self.clients)]
@@ -494,8 +509,12 @@ class Runner:
     def _stop_unreachable(self, reason: str) -> None:
         """Too many connect failures in a row: stop sending, cancel what is in flight; the run
         is saved with ``stop_reason`` in stats.json."""
-        log.error("run %s stopped: %s (load.max_consecutive_connect_failures: %d; 0 never stops)",
-                  self.run_name, reason, self.max_consecutive_connect_failures)
+        log.error(
+            "run %s stopped: %s (load.max_consecutive_connect_failures: %d; 0 never stops)",
+            self.run_name,
+            reason,
+            self.max_consecutive_connect_failures,
+        )
         self._stopping = True
         self._cancel_inflight()
 

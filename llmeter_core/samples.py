@@ -54,8 +54,10 @@ def load_point(run_config: dict[str, Any], summary: dict[str, Any]) -> tuple[int
     had one (``rate`` in run_config.json, requests per second)."""
     clients = summary.get("clients", run_config.get("clients"))
     rate = run_config.get("rate")
-    return (int(clients) if isinstance(clients, (int, float)) else None,
-            float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None)
+    return (
+        int(clients) if isinstance(clients, (int, float)) else None,
+        float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None,
+    )
 
 
 @dataclass
@@ -115,8 +117,9 @@ class RunSamples:
         return cls._build(running, times, tokens, end_time, **fields_)
 
     @classmethod
-    def _build(cls, running: RunningStats, times: list[float], tokens: list[float], end_time: datetime | None,
-               **fields_: Any) -> "RunSamples":
+    def _build(
+        cls, running: RunningStats, times: list[float], tokens: list[float], end_time: datetime | None, **fields_: Any
+    ) -> "RunSamples":
         samples = cls(**fields_)
         samples.stats = running.to_stats(end_time)
         samples.values = {m: np.sort(running.metric_values(m)) for m in LATENCY_METRICS}
@@ -140,7 +143,7 @@ class RunSamples:
         endpoint_config = run_config.get("endpoint") or {}
         clients, rate = load_point(run_config, summary)
         fp = read_fingerprint(url)
-        fields_ = dict(
+        fields_: dict[str, Any] = dict(
             url=url.rstrip("/"),
             endpoint=summary.get("endpoint_name") or endpoint_config.get("endpoint_name") or summary.get("model_id"),
             model_id=summary.get("model_id") or endpoint_config.get("model_id"),

@@ -27,7 +27,15 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .bounds import one_bound_problem
@@ -42,9 +50,9 @@ from .checks import (
     Problems,
     problems_of,
 )
+from .connect_failures import DEFAULT_MAX_CONSECUTIVE
 from .cost import Pricing
 from .datasets import DatasetSpec
-from .connect_failures import DEFAULT_MAX_CONSECUTIVE
 from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .load_plan import MAX_RATE, combination_problems
@@ -123,7 +131,9 @@ class EndpointSpec(BaseModel):
 
     type: str = Field(description="Endpoint type, e.g. openai-chat, openai-responses, bedrock-converse-stream")
     model_id: str = Field(alias="model", description="Model id (or SageMaker endpoint name) sent to the API")
-    pricing: Pricing | None = Field(None, description="Prices: per 1M tokens and/or per instance hour (cost in stats.json)")
+    pricing: Pricing | None = Field(
+        None, description="Prices: per 1M tokens and/or per instance hour (cost in stats.json)"
+    )
 
     @model_validator(mode="after")
     def _no_secrets(self) -> "EndpointSpec":
@@ -201,7 +211,11 @@ class LoadSpec(BaseModel):
         "(closed loop; default 1; exclusive with rate)",
     )
     rate: float | None = Field(
-        None, gt=0, le=MAX_RATE, strict=True, allow_inf_nan=False,
+        None,
+        gt=0,
+        le=MAX_RATE,
+        strict=True,
+        allow_inf_nan=False,
         description="Requests per second sent on a schedule whatever the endpoint does (open loop; exclusive with "
         "clients)",
     )
@@ -209,31 +223,56 @@ class LoadSpec(BaseModel):
         "constant", description="Open loop: how sends are spaced: evenly, Poisson, or gamma (with burstiness)"
     )
     burstiness: float | None = Field(
-        None, gt=0, strict=True, allow_inf_nan=False,
+        None,
+        gt=0,
+        strict=True,
+        allow_inf_nan=False,
         description="Open loop, arrival gamma: the gamma shape (1 = Poisson, < 1 burstier, > 1 smoother)",
     )
     ramp_up: float = Field(
-        0.0, ge=0, le=MAX_RUN_DURATION_S, strict=True, allow_inf_nan=False,
+        0.0,
+        ge=0,
+        le=MAX_RUN_DURATION_S,
+        strict=True,
+        allow_inf_nan=False,
         description="Open loop: seconds over which the rate rises linearly from 0 to rate",
     )
     max_concurrency: int | None = Field(
-        None, ge=1, le=MAX_CLIENTS, strict=True,
+        None,
+        ge=1,
+        le=MAX_CLIENTS,
+        strict=True,
         description="Open loop: most requests in flight; a send beyond it waits (recorded as dispatch delay)",
     )
     warmup_seconds: float = Field(
-        0.0, ge=0, le=MAX_WAIT_S, strict=True, allow_inf_nan=False,
+        0.0,
+        ge=0,
+        le=MAX_WAIT_S,
+        strict=True,
+        allow_inf_nan=False,
         description="Open loop: seconds of the schedule sent first and excluded from everything",
     )
     n_requests: int | None = Field(
-        None, ge=1, le=MAX_REQUESTS_PER_CLIENT, strict=True,
+        None,
+        ge=1,
+        le=MAX_REQUESTS_PER_CLIENT,
+        strict=True,
         description="Requests per client (closed loop) or in all (open loop); exclusive with run_duration",
     )
     run_duration: float | None = Field(
-        None, gt=0, le=MAX_RUN_DURATION_S, strict=True, allow_inf_nan=False,
+        None,
+        gt=0,
+        le=MAX_RUN_DURATION_S,
+        strict=True,
+        allow_inf_nan=False,
         description="Seconds to send for, at most a week (exclusive with n_requests)",
     )
     timeout: float = Field(
-        60.0, gt=0, le=MAX_WAIT_S, strict=True, allow_inf_nan=False,
+        60.0,
+        gt=0,
+        le=MAX_WAIT_S,
+        strict=True,
+        allow_inf_nan=False,
         description="Per-request timeout in seconds; a timeout is recorded as an error",
     )
     warmup_requests: int = Field(
@@ -243,11 +282,18 @@ class LoadSpec(BaseModel):
         "drain", description="At the end of a duration: drain in-flight requests or cancel them"
     )
     grace_period: float = Field(
-        30.0, ge=0, le=MAX_WAIT_S, strict=True, allow_inf_nan=False,
+        30.0,
+        ge=0,
+        le=MAX_WAIT_S,
+        strict=True,
+        allow_inf_nan=False,
         description="Seconds to wait for in-flight requests when draining",
     )
     max_consecutive_connect_failures: int = Field(
-        DEFAULT_MAX_CONSECUTIVE, ge=0, le=1_000_000, strict=True,
+        DEFAULT_MAX_CONSECUTIVE,
+        ge=0,
+        le=1_000_000,
+        strict=True,
         description="Stop the run (endpoint unreachable) after this many connection failures in a row across "
         "all clients; 0 never stops",
     )
@@ -271,7 +317,9 @@ class PayloadSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompts: list[str] | None = Field(None, min_length=1, description="Prompts, each sent as a user message")
-    file: str | None = Field(None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)")
+    file: str | None = Field(
+        None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)"
+    )
     synthetic: SyntheticSpec | None = Field(None, description="Prompts and replies of asked token lengths (seeded)")
     dataset: DatasetSpec | None = Field(None, description="User turns of a ShareGPT-style conversation file")
     max_tokens: int | None = Field(None, ge=1, strict=True, description="Maximum output tokens (with prompts)")
@@ -285,16 +333,20 @@ class PayloadSpec(BaseModel):
             if len(sources) != 1:
                 return ["give exactly one of prompts, file, synthetic and dataset"]
             if raw.get("max_tokens") is not None:
-                where = {"file": "with a file, put it in the payloads", "synthetic": "with synthetic, output_tokens sets it",
-                         "dataset": "with a dataset, set dataset.max_tokens"}
+                where = {
+                    "file": "with a file, put it in the payloads",
+                    "synthetic": "with synthetic, output_tokens sets it",
+                    "dataset": "with a dataset, set dataset.max_tokens",
+                }
                 if sources[0] in where:
                     return [f"max_tokens applies to prompts; {where[sources[0]]}"]
             return []
 
         return _with_rules(data, handler, rules)
 
-    def build_workload(self, endpoint: Endpoint | None, base_dir: Path | None = None,
-                       tokenizer: Tokenizer | None = None) -> tuple[list[dict[str, Any]], list[Any]]:
+    def build_workload(
+        self, endpoint: Endpoint | None, base_dir: Path | None = None, tokenizer: Tokenizer | None = None
+    ) -> tuple[list[dict[str, Any]], list[Any]]:
         """The payloads and the callbacks that record what each asked for (synthetic lengths)."""
         if self.synthetic is not None:
             if endpoint is None:
@@ -330,8 +382,7 @@ class PayloadSpec(BaseModel):
 
 
 #: Fields of ``RunSpec`` that are not ``Runner`` options of the same name (see ``RunSpec.runner``).
-_NOT_RUNNER_OPTIONS = frozenset({"endpoint", "load", "payloads", "output", "cache_buster", "base_dir", "plots",
-                                 "tokenizer"})
+_NOT_RUNNER_OPTIONS = {"endpoint", "load", "payloads", "output", "cache_buster", "base_dir", "plots", "tokenizer"}
 
 
 class RunSpec(BaseModel):
@@ -350,10 +401,13 @@ class RunSpec(BaseModel):
     cache_buster: bool = Field(
         False, strict=True, description="Make every payload unique so the run measures prompt-cache misses"
     )
-    plots: bool = Field(True, strict=True, description="Write latency heatmaps and TTFT/TTLT histograms to <run>/plots/")
+    plots: bool = Field(
+        True, strict=True, description="Write latency heatmaps and TTFT/TTLT histograms to <run>/plots/"
+    )
     seed: Seed = Field(0, description="Seed of each client's payload shuffle")
     tokenizer: TokenizerName | None = Field(
-        None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only")
+        None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only"
+    )
     base_dir: Path | None = Field(None, exclude=True, description="Folder that relative paths are read from")
 
     def runner(self, **overrides: Any) -> Runner:
@@ -408,6 +462,7 @@ def check_parts(
     ``problems`` (endpoint fields renamed under ``endpoint_field``). Either part may be raw
     data from a file: it is then validated first and skipped when invalid, since its field
     errors are reported by the validation of the whole spec."""
+
     def rename_endpoint(field: str) -> str:
         if field == "endpoint" or field.startswith("endpoint."):
             return endpoint_field + field.removeprefix("endpoint")

@@ -84,10 +84,10 @@ class WriteFailure:
         return f"{self.action or 'writing ' + self.path} failed: {reason}" + (f" ({code})" if code else "")
 
 
-
 def _open_binary(path: Path, mode: str) -> IO[bytes]:
     """``open`` for whole-file writes (``RunFolder._open_file``)."""
     return open(path, mode)  # the caller closes it
+
 
 class RunFolder:
     """A run folder: local while the run writes, published to ``url`` at the end."""
@@ -100,8 +100,10 @@ class RunFolder:
     def __init__(self, output_path: str, run_name: str, upload_attempts: int = 5, backoff_s: float = 1.0):
         root = str(output_path)
         if not root.strip():
-            raise ConfigError("output_path", "is empty: give a folder or a URL such as s3://bucket/prefix "
-                                             "(leave it out to save nothing)")
+            raise ConfigError(
+                "output_path",
+                "is empty: give a folder or a URL such as s3://bucket/prefix (leave it out to save nothing)",
+            )
         self.url = join_url(root, run_name)
         try:
             self.fs, self.remote_path = fsspec.core.url_to_fs(self.url)
@@ -167,8 +169,11 @@ class RunFolder:
         try:
             _allocate(self.path / RESERVE_NAME, RESERVE_BYTES)
         except OSError as exc:
-            self._fail(self.path / RESERVE_NAME, exc,
-                       action=f"setting aside {RESERVE_BYTES >> 10} KiB in {self.path} for stats.json")
+            self._fail(
+                self.path / RESERVE_NAME,
+                exc,
+                action=f"setting aside {RESERVE_BYTES >> 10} KiB in {self.path} for stats.json",
+            )
             return
         try:
             self._fd = os.open(self.path / "responses.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -273,8 +278,10 @@ class RunFolder:
         self.write_json("summary.json", summary)
         if self.write_json("stats.json", stats):
             return True
-        log.error("stats.json could not be written; the stats of this run: %s",
-                  orjson.dumps(stats, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode())
+        log.error(
+            "stats.json could not be written; the stats of this run: %s",
+            orjson.dumps(stats, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode(),
+        )
         return False
 
     def failure_report(self, total_requests: int, stats_saved: bool) -> str:

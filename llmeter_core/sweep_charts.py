@@ -54,10 +54,20 @@ CHARTS: tuple[Chart, ...] = (
     Chart("requests-per-minute", "Requests per minute", "requests / min", ("requests_per_minute",)),
     Chart("output-tps", "Output tokens per second", "tokens / s", ("output_tps",)),
     Chart("error-rate", "Error rate", "% of requests failed", ("failed_requests_rate",), scale=100.0),
-    Chart("cost", "Cost per 1M output tokens and per 1k requests", "cost",
-          ("cost_per_1m_output_tokens", "cost_per_1k_requests"), optional=True),
-    Chart("achieved-rate", "Achieved vs offered rate (open loop)", "requests / s",
-          ("offered_rate", "achieved_rate"), optional=True),
+    Chart(
+        "cost",
+        "Cost per 1M output tokens and per 1k requests",
+        "cost",
+        ("cost_per_1m_output_tokens", "cost_per_1k_requests"),
+        optional=True,
+    ),
+    Chart(
+        "achieved-rate",
+        "Achieved vs offered rate (open loop)",
+        "requests / s",
+        ("offered_rate", "achieved_rate"),
+        optional=True,
+    ),
 )
 
 _STYLES = ("-", "--", ":")
@@ -73,8 +83,11 @@ def render_charts(frame: pd.DataFrame, series: str | None = None, dpi: int = 80)
     x = load_axis(frame)
     groups = list(frame.groupby(series, sort=False)) if series and series in frame.columns else [(None, frame)]
     ticks = sorted({float(v) for v in frame[x].dropna()}) if x in frame.columns else []
-    return {chart.name: _render(chart, groups, ticks, dpi, x) for chart in CHARTS
-            if not chart.optional or _has_values(frame, chart.columns)}
+    return {
+        chart.name: _render(chart, groups, ticks, dpi, x)
+        for chart in CHARTS
+        if not chart.optional or _has_values(frame, chart.columns)
+    }
 
 
 def load_axis(frame: pd.DataFrame) -> str:

@@ -44,11 +44,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from .endpoints.base import Endpoint
     from .response import InvocationResponse
 
-__all__ = ["LengthSpec", "SyntheticSpec", "SyntheticLengths", "build_synthetic", "prompt_of_length", "WORDS",
-           "EXACT_OUTPUT"]
+__all__ = [
+    "LengthSpec",
+    "SyntheticSpec",
+    "SyntheticLengths",
+    "build_synthetic",
+    "prompt_of_length",
+    "WORDS",
+    "EXACT_OUTPUT",
+]
 
 #: Plain words prompts are made of (common English, one whitespace token each).
-WORDS: tuple[str, ...] = tuple("""
+WORDS: tuple[str, ...] = tuple(
+    """
 time year people way day man thing woman life child world school state family student group country
 problem hand part place case week company system program question work government number night point
 home water room mother area money story fact month lot right study book eye job word business issue
@@ -63,7 +71,8 @@ center couple site project activity star table need court oil situation cost ind
 image phone data picture practice piece land product doctor wall patient worker news test movie north
 love support technology step baby computer type attention film tree source organization hair window
 evidence population truth song energy garden river ocean mountain bridge letter engine signal answer
-""".split())
+""".split()
+)
 
 #: Body keys that ask a server for at least ``n`` output tokens, per endpoint type (vLLM and
 #: SGLang's OpenAI-compatible servers accept ``min_tokens`` and ``ignore_eos``).
@@ -119,8 +128,10 @@ class SyntheticSpec(BaseModel):
     @model_validator(mode="after")
     def _prefix_fits(self) -> "SyntheticSpec":
         if self.shared_prefix_tokens and self.shared_prefix_tokens >= self.input_tokens.floor:
-            raise ValueError(f"shared_prefix_tokens ({self.shared_prefix_tokens}) must be below the shortest prompt "
-                             f"input_tokens can draw ({self.input_tokens.floor}); set input_tokens.min")
+            raise ValueError(
+                f"shared_prefix_tokens ({self.shared_prefix_tokens}) must be below the shortest prompt "
+                f"input_tokens can draw ({self.input_tokens.floor}); set input_tokens.min"
+            )
         return self
 
 
@@ -202,8 +213,9 @@ class SyntheticLengths(Callback):
         return {**super().to_config(), "synthetic": self.spec.model_dump(), "tokenizer": self._tokenizer}
 
 
-def build_synthetic(spec: SyntheticSpec, endpoint: "Endpoint", tokenizer: Tokenizer,
-                    extra: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], SyntheticLengths]:
+def build_synthetic(
+    spec: SyntheticSpec, endpoint: "Endpoint", tokenizer: Tokenizer, extra: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], SyntheticLengths]:
     """The payloads of a synthetic workload in ``endpoint``'s request body, and the callback
     that records their asked lengths."""
     from .tokenizers import describe_tokenizer
@@ -212,13 +224,18 @@ def build_synthetic(spec: SyntheticSpec, endpoint: "Endpoint", tokenizer: Tokeni
     if spec.exact_output:
         exact = EXACT_OUTPUT.get(endpoint.endpoint_type)
         if exact is None:
-            raise ConfigError("payloads.synthetic.exact_output",
-                              f"not supported by endpoint type {endpoint.endpoint_type!r}: its API has no minimum "
-                              f"output length (supported: {', '.join(sorted(EXACT_OUTPUT))}); max_tokens is always set")
+            raise ConfigError(
+                "payloads.synthetic.exact_output",
+                f"not supported by endpoint type {endpoint.endpoint_type!r}: its API has no minimum "
+                f"output length (supported: {', '.join(sorted(EXACT_OUTPUT))}); max_tokens is always set",
+            )
     lengths = random.Random(spec.seed)
     words = random.Random(spec.seed + 1)
-    prefix = prompt_of_length(tokenizer, spec.shared_prefix_tokens, random.Random(spec.seed + 2)) \
-        if spec.shared_prefix_tokens else ""
+    prefix = (
+        prompt_of_length(tokenizer, spec.shared_prefix_tokens, random.Random(spec.seed + 2))
+        if spec.shared_prefix_tokens
+        else ""
+    )
     payloads: list[dict[str, Any]] = []
     asked: dict[int, tuple[int, int]] = {}
     for _ in range(spec.count):

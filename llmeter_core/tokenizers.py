@@ -93,15 +93,21 @@ class TiktokenTokenizer:
             import tiktoken
             import tiktoken.load as tiktoken_load
         except ImportError:
-            raise ConfigError(field, f"tiktoken:{encoding} needs the optional 'tiktoken' package "
-                                     "(pip install tiktoken), or use hf:<tokenizer.json>") from None
+            raise ConfigError(
+                field,
+                f"tiktoken:{encoding} needs the optional 'tiktoken' package "
+                "(pip install tiktoken), or use hf:<tokenizer.json>",
+            ) from None
 
         def refuse_download(blobpath: str) -> bytes:
             if "://" not in blobpath or blobpath.startswith("file://"):
                 return original(blobpath)
-            raise ConfigError(field, f"tiktoken:{encoding} is not in tiktoken's cache (TIKTOKEN_CACHE_DIR) and "
-                                     "encodings are never downloaded during a run: cache it first, or use "
-                                     "hf:<tokenizer.json>")
+            raise ConfigError(
+                field,
+                f"tiktoken:{encoding} is not in tiktoken's cache (TIKTOKEN_CACHE_DIR) and "
+                "encodings are never downloaded during a run: cache it first, or use "
+                "hf:<tokenizer.json>",
+            )
 
         original = tiktoken_load.read_file
         tiktoken_load.read_file = refuse_download
@@ -110,8 +116,9 @@ class TiktokenTokenizer:
         except ConfigError:
             raise
         except ValueError:
-            raise ConfigError(field, f"unknown tiktoken encoding {encoding!r} (known: "
-                                     f"{', '.join(tiktoken.list_encoding_names())})") from None
+            raise ConfigError(
+                field, f"unknown tiktoken encoding {encoding!r} (known: {', '.join(tiktoken.list_encoding_names())})"
+            ) from None
         finally:
             tiktoken_load.read_file = original
         self.spec = f"tiktoken:{encoding}"
@@ -130,8 +137,9 @@ def check_tokenizer_spec(spec: str, field: str = "tokenizer") -> str:
     kind, _, rest = spec.partition(":")
     if kind in ("hf", "tiktoken") and rest.strip():
         return spec
-    raise ConfigError(field, f"expected whitespace, tiktoken:<encoding> or hf:<path to tokenizer.json or folder>, "
-                             f"got {spec!r}")
+    raise ConfigError(
+        field, f"expected whitespace, tiktoken:<encoding> or hf:<path to tokenizer.json or folder>, got {spec!r}"
+    )
 
 
 def load_tokenizer(spec: str | None, base_dir: Path | None = None, field: str = "tokenizer") -> Tokenizer:

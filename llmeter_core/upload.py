@@ -39,8 +39,9 @@ UPLOAD_ORDER = ("run_config.json", "payload.jsonl", "responses.jsonl", "summary.
 def upload_names(folder: Path) -> list[str]:
     """The files of a staged folder in upload order (hidden working files left out)."""
     names = [n for n in UPLOAD_ORDER if (folder / n).is_file()]
-    names += sorted(p.name for p in folder.iterdir()
-                    if p.is_file() and p.name not in UPLOAD_ORDER and not p.name.startswith("."))
+    names += sorted(
+        p.name for p in folder.iterdir() if p.is_file() and p.name not in UPLOAD_ORDER and not p.name.startswith(".")
+    )
     return names
 
 
@@ -75,12 +76,18 @@ async def publish(folder: "RunFolder", handle_signals: bool = True) -> str:
         nonlocal interrupts
         interrupts += 1
         if interrupts == 1:
-            log.warning("interrupted while uploading to %s: the run folder is kept at %s; "
-                        "the upload goes on (interrupt again to stop it)", folder.url, local)
+            log.warning(
+                "interrupted while uploading to %s: the run folder is kept at %s; "
+                "the upload goes on (interrupt again to stop it)",
+                folder.url,
+                local,
+            )
             return
         stop.set()
-        settle(None, StorageError(f"upload to {folder.url} stopped by a second interrupt", local_path=local,
-                                  interrupted=True))
+        settle(
+            None,
+            StorageError(f"upload to {folder.url} stopped by a second interrupt", local_path=local, interrupted=True),
+        )
 
     restore = install_stop_handlers(on_interrupt) if handle_signals else (lambda: None)
     threading.Thread(target=work, name=f"upload {folder.url}", daemon=True).start()
@@ -116,11 +123,20 @@ def _upload(folder: "RunFolder", name: str, stop: threading.Event) -> None:
             return
         except Exception as exc:  # any store error: retry, then keep the local copy
             if attempt == folder.upload_attempts:
-                raise StorageError(f"upload of {name} to {folder.url} failed after {attempt} attempts: {exc}",
-                                   local_path=str(folder.path)) from exc
-            log.warning("upload of %s failed (attempt %d/%d): %s; retrying in %.1f s",
-                        name, attempt, folder.upload_attempts, exc, delay)
+                raise StorageError(
+                    f"upload of {name} to {folder.url} failed after {attempt} attempts: {exc}",
+                    local_path=str(folder.path),
+                ) from exc
+            log.warning(
+                "upload of %s failed (attempt %d/%d): %s; retrying in %.1f s",
+                name,
+                attempt,
+                folder.upload_attempts,
+                exc,
+                delay,
+            )
         if stop.wait(delay):
-            raise StorageError(f"upload of {name} to {folder.url} stopped", local_path=str(folder.path),
-                               interrupted=True)
+            raise StorageError(
+                f"upload of {name} to {folder.url} stopped", local_path=str(folder.path), interrupted=True
+            )
         delay *= 2

@@ -63,6 +63,7 @@ def expand_env(value: Any, field: str | None = None) -> Any:
     A variable that is not set (and has no default) is a ConfigError naming ``field`` (else
     the variable)."""
     if isinstance(value, str):
+
         def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             found = os.environ.get(name)

@@ -58,8 +58,9 @@ def plain(value: Any, digits: int = 4) -> Any:
 
 
 #: Metrics shown only when the run measured them.
-_WHEN_MEASURED = frozenset({"max_inter_token_latency", "time_to_first_token_from_schedule",
-                            "time_to_last_token_from_schedule"})
+_WHEN_MEASURED = frozenset(
+    {"max_inter_token_latency", "time_to_first_token_from_schedule", "time_to_last_token_from_schedule"}
+)
 
 
 def metrics_table(stats: dict[str, Any]) -> list[dict[str, Any]]:

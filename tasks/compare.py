@@ -9,7 +9,6 @@ retry. The CPU work (bootstrap) runs in a worker thread, off the flow's event lo
 from __future__ import annotations
 
 import asyncio
-
 from typing import Any
 
 from prefect import task
@@ -40,8 +39,13 @@ def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
     return "ConfigError" not in (state.message or "")
 
 
-@task(name="compare-runs", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_bad_input,
-      task_run_name="compare-{candidate}")
+@task(
+    name="compare-runs",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_retry_unless_bad_input,
+    task_run_name="compare-{candidate}",
+)
 async def compare_runs(
     baseline: str | list[str],
     candidate: str,

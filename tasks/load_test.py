@@ -146,6 +146,8 @@ async def _publish_plots(result: Result, prefix: str, run_name: str, logger: Any
         logger.warning("run %s: charts not written: %s: %s", run_name, type(exc).__name__, exc)
         return
     if pngs:
-        await acreate_markdown_artifact(plots_markdown(f"Load run {run_name}", pngs, urls),
-                                        key=artifact_key(prefix, "plots"),
-                                        description=f"latency heatmaps and histograms of load run {run_name}")
+        await acreate_markdown_artifact(
+            plots_markdown(f"Load run {run_name}", pngs, urls),
+            key=artifact_key(prefix, "plots"),
+            description=f"latency heatmaps and histograms of load run {run_name}",
+        )

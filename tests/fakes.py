@@ -27,8 +27,15 @@ class FakeEndpoint(Endpoint):
 
     endpoint_type = "fake"
 
-    def __init__(self, ttft: float = 0.0, itl: float = 0.0, tokens: int = 3, fail_every: int = 0,
-                 on_payload: Callable[[dict[str, Any]], None] | None = None, api_key: str = "sk-secret-never-written"):
+    def __init__(
+        self,
+        ttft: float = 0.0,
+        itl: float = 0.0,
+        tokens: int = 3,
+        fail_every: int = 0,
+        on_payload: Callable[[dict[str, Any]], None] | None = None,
+        api_key: str = "sk-secret-never-written",
+    ):
         super().__init__(model_id="fake-model", provider="fake")
         self.ttft, self.itl, self.tokens, self.fail_every = ttft, itl, tokens, fail_every
         self.on_payload = on_payload

@@ -40,8 +40,9 @@ def thinking_piece(index: int) -> bytes:
     return b"think%d" % index if index == 0 else b" think%d" % index
 
 
-def _error(status: int, err_type: str, message: str, request_id: str | None = None,
-           headers: dict[str, str] | None = None) -> web.Response:
+def _error(
+    status: int, err_type: str, message: str, request_id: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
     all_headers = dict(headers or {})
     if request_id:
         all_headers["request-id"] = request_id
@@ -51,8 +52,13 @@ def _error(status: int, err_type: str, message: str, request_id: str | None = No
 
 def _fault_response(state: EmulatorState, served: Served) -> web.Response | None:
     if served.fault == "429":
-        return _error(429, "rate_limit_error", "Number of request tokens has exceeded your rate limit (emulated).",
-                      served.request_id, retry_after(state.config.retry_after_s))
+        return _error(
+            429,
+            "rate_limit_error",
+            "Number of request tokens has exceeded your rate limit (emulated).",
+            served.request_id,
+            retry_after(state.config.retry_after_s),
+        )
     if served.fault == "500":
         return _error(500, "api_error", "Internal server error (emulated).", served.request_id)
     return None
@@ -74,8 +80,16 @@ def _usage(served: Served, thinking: int, output: int | None = None) -> dict:
 
 
 def _message(served: Served, model: str, content: list, stop_reason: str | None, usage: dict) -> dict:
-    return {"id": served.request_id, "type": "message", "role": "assistant", "model": model, "content": content,
-            "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}
+    return {
+        "id": served.request_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": usage,
+    }
 
 
 def _event(name: str, data: dict) -> bytes:
@@ -109,8 +123,13 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return web.Response()
     content = []
     if thinking:
-        content.append({"type": "thinking", "thinking": b"".join(thinking_piece(i) for i in range(thinking)).decode(),
-                        "signature": "emulated"})
+        content.append(
+            {
+                "type": "thinking",
+                "thinking": b"".join(thinking_piece(i) for i in range(thinking)).decode(),
+                "signature": "emulated",
+            }
+        )
     content.append({"type": "text", "text": full_text(served.schedule.n_tokens)})
     state.truth.finish(served.truth)
     result = _message(served, model, content, stop_reason, _usage(served, thinking))
@@ -122,8 +141,9 @@ async def _whole_reply(request: web.Request, served: Served, thinking: int) -> b
     if not thinking:
         return await wait_for_whole_reply(request, served)
     schedule = served.schedule
-    longer = type(schedule)(schedule.ttft_s, schedule.itl_s, schedule.n_tokens + thinking, schedule.truncated,
-                            schedule.first_byte_s)
+    longer = type(schedule)(
+        schedule.ttft_s, schedule.itl_s, schedule.n_tokens + thinking, schedule.truncated, schedule.first_byte_s
+    )
     whole = Served(served.request_id, served.fault, longer, served.start, served.truth)
     if not await wait_for_whole_reply(request, whole):
         return False
@@ -131,8 +151,9 @@ async def _whole_reply(request: web.Request, served: Served, thinking: int) -> b
     return True
 
 
-async def _stream(request: web.Request, state: EmulatorState, served: Served, model: str, stop_reason: str,
-                  thinking: int) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, state: EmulatorState, served: Served, model: str, stop_reason: str, thinking: int
+) -> web.StreamResponse:
     schedule = served.schedule
     response = web.StreamResponse(headers={**_SSE_HEADERS, "request-id": served.request_id})
     pacer = Pacer(request, response, served.start, served.truth)
@@ -140,37 +161,56 @@ async def _stream(request: web.Request, state: EmulatorState, served: Served, mo
     cut = total // 2 if served.fault == "disconnect" else total
     pacer.add(_event("message_start", {"message": _message(served, model, [], None, _usage(served, 0, 1))}))
     pacer.add(_event("ping", {}))
-    thinking_delta = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
-                      b'"delta":{"type":"thinking_delta","thinking":"%s"}}\n\n')
+    thinking_delta = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"thinking_delta","thinking":"%s"}}\n\n'
+    )
     text_index = 1 if thinking else 0
-    text_delta = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
-                  b'"delta":{"type":"text_delta","text":"%%s"}}\n\n' % text_index)
+    text_delta = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+        b'"delta":{"type":"text_delta","text":"%%s"}}\n\n' % text_index
+    )
     for index in range(cut):
         await pacer.wait(schedule.due(index))
         if index < thinking:
             if index == 0:
-                pacer.add(_event("content_block_start", {"index": 0, "content_block":
-                                                         {"type": "thinking", "thinking": "", "signature": ""}}))
+                pacer.add(
+                    _event(
+                        "content_block_start",
+                        {"index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                    )
+                )
             pacer.add(thinking_delta % thinking_piece(index), 1)
             if index == thinking - 1:
-                pacer.add(_event("content_block_delta", {"index": 0, "delta": {"type": "signature_delta",
-                                                                                "signature": "emulated"}}))
+                pacer.add(
+                    _event(
+                        "content_block_delta",
+                        {"index": 0, "delta": {"type": "signature_delta", "signature": "emulated"}},
+                    )
+                )
                 pacer.add(_event("content_block_stop", {"index": 0}))
             continue
         token = index - thinking
         if token == 0:
-            pacer.add(_event("content_block_start", {"index": text_index,
-                                                     "content_block": {"type": "text", "text": ""}}))
+            pacer.add(
+                _event("content_block_start", {"index": text_index, "content_block": {"type": "text", "text": ""}})
+            )
         pacer.add(text_delta % token_piece(token), 1)
     if cut < total:
         await pacer.wait(schedule.due(cut))
         if state.stream_error_mode("anthropic") == "drop":
             return await pacer.drop()
-        pacer.add(_event("error", {"error": {"type": "overloaded_error", "message": "Overloaded (emulated disconnect)."}}))
+        pacer.add(
+            _event("error", {"error": {"type": "overloaded_error", "message": "Overloaded (emulated disconnect)."}})
+        )
         return await pacer.finish()
     pacer.add(_event("content_block_stop", {"index": text_index}))
-    pacer.add(_event("message_delta", {"delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                       "usage": {"output_tokens": total}}))
+    pacer.add(
+        _event(
+            "message_delta",
+            {"delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": total}},
+        )
+    )
     pacer.add(_event("message_stop", {}))
     result = await pacer.finish()
     state.truth.finish(served.truth)

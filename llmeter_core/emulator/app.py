@@ -186,8 +186,7 @@ class EmulatorThread:
         self._loop = loop
         try:
             self._stop_event = asyncio.Event()
-            self._running = loop.run_until_complete(
-                start_emulator(self.kind, self.config, self.host, self._port))
+            self._running = loop.run_until_complete(start_emulator(self.kind, self.config, self.host, self._port))
         except BaseException as exc:  # reported to start()
             self._error = exc
             self._ready.set()
@@ -216,7 +215,7 @@ class EmulatorThread:
 
     def request_truth(self, request_id: str) -> dict[str, Any] | None:
         """The ground-truth record of one request, or None."""
-        return self._call(lambda running: (t.to_dict() if (t := running.state.truth.get(request_id)) else None))
+        return self._call(lambda running: t.to_dict() if (t := running.state.truth.get(request_id)) else None)
 
     def reset(self) -> None:
         self._call(lambda running: running.state.reset())

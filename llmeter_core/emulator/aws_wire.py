@@ -31,8 +31,9 @@ __all__ = [
 ]
 
 
-def aws_error(status: int, error_type: str, message: str, request_id: str,
-              headers: dict[str, str] | None = None) -> web.Response:
+def aws_error(
+    status: int, error_type: str, message: str, request_id: str, headers: dict[str, str] | None = None
+) -> web.Response:
     """An AWS error response botocore turns into ``error_type``."""
     all_headers = {"x-amzn-ErrorType": error_type, "x-amzn-RequestId": request_id, **(headers or {})}
     return json_response({"message": message}, status=status, headers=all_headers)
@@ -41,18 +42,25 @@ def aws_error(status: int, error_type: str, message: str, request_id: str,
 def aws_fault_response(state: EmulatorState, served: Served, server_error_type: str) -> web.Response | None:
     """The immediate error of a 429 (ThrottlingException) or 500 fault, else None."""
     if served.fault == "429":
-        return aws_error(429, "ThrottlingException", "Too many requests, please wait before trying again (emulated).",
-                         served.request_id, retry_after(state.config.retry_after_s))
+        return aws_error(
+            429,
+            "ThrottlingException",
+            "Too many requests, please wait before trying again (emulated).",
+            served.request_id,
+            retry_after(state.config.retry_after_s),
+        )
     if served.fault == "500":
-        return aws_error(500, server_error_type, "The server encountered an internal error (emulated).",
-                         served.request_id)
+        return aws_error(
+            500, server_error_type, "The server encountered an internal error (emulated).", served.request_id
+        )
     return None
 
 
 def eventstream_response(request_id: str, headers: dict[str, str] | None = None) -> web.StreamResponse:
     """A streamed ``application/vnd.amazon.eventstream`` response, not yet prepared."""
-    return web.StreamResponse(headers={
-        "Content-Type": EVENTSTREAM_CONTENT_TYPE, "x-amzn-RequestId": request_id, **(headers or {})})
+    return web.StreamResponse(
+        headers={"Content-Type": EVENTSTREAM_CONTENT_TYPE, "x-amzn-RequestId": request_id, **(headers or {})}
+    )
 
 
 class EventEncoder:
@@ -121,4 +129,3 @@ def first_byte_ms(served: Served) -> int:
     """When the first token went out, or now if it is still pending (zero latency)."""
     first = served.truth.first_token_ms
     return int(first) if first is not None else elapsed_ms(served)
-

@@ -41,8 +41,11 @@ from llmeter_core.emulator.wire import content_words, int_or_none, json_response
 __all__ = ["add_bedrock_routes"]
 
 _ENCODER = EventEncoder()
-_STREAM_ERROR = {"message": "The model stream was interrupted (emulated).", "originalStatusCode": 500,
-                 "originalMessage": "emulated disconnect"}
+_STREAM_ERROR = {
+    "message": "The model stream was interrupted (emulated).",
+    "originalStatusCode": 500,
+    "originalMessage": "emulated disconnect",
+}
 
 
 def _invalid_body(state: EmulatorState) -> web.Response:
@@ -53,10 +56,12 @@ def _fault(state: EmulatorState, served: Served) -> web.Response | None:
     return aws_fault_response(state, served, "InternalServerException")
 
 
-async def _begin(request: web.Request, api: str, stream: bool, read: Callable[[dict], tuple[int, int | None]],
-                 caches: bool = True) -> Started:
-    return await begin_request(request, api, read, stream=stream, caches=caches, invalid_body=_invalid_body,
-                               fault_response=_fault)
+async def _begin(
+    request: web.Request, api: str, stream: bool, read: Callable[[dict], tuple[int, int | None]], caches: bool = True
+) -> Started:
+    return await begin_request(
+        request, api, read, stream=stream, caches=caches, invalid_body=_invalid_body, fault_response=_fault
+    )
 
 
 def _converse_read(body: dict) -> tuple[int, int | None]:
@@ -67,9 +72,13 @@ def _converse_read(body: dict) -> tuple[int, int | None]:
 
 def _converse_usage(served: Served) -> dict:
     truth = served.truth
-    return {"inputTokens": truth.uncached_input_tokens, "outputTokens": truth.output_tokens,
-            "totalTokens": truth.input_tokens + truth.output_tokens,
-            "cacheReadInputTokens": truth.cached_tokens, "cacheWriteInputTokens": truth.cache_write_tokens}
+    return {
+        "inputTokens": truth.uncached_input_tokens,
+        "outputTokens": truth.output_tokens,
+        "totalTokens": truth.input_tokens + truth.output_tokens,
+        "cacheReadInputTokens": truth.cached_tokens,
+        "cacheWriteInputTokens": truth.cache_write_tokens,
+    }
 
 
 def _stop_reason(served: Served) -> str:
@@ -107,12 +116,17 @@ async def converse_stream(request: web.Request) -> web.StreamResponse:
         return [
             event("contentBlockStop", b'{"contentBlockIndex":0}'),
             event("messageStop", orjson.dumps({"stopReason": _stop_reason(served)})),
-            event("metadata", orjson.dumps({"usage": _converse_usage(served),
-                                            "metrics": {"latencyMs": elapsed_ms(served)}})),
+            event(
+                "metadata",
+                orjson.dumps({"usage": _converse_usage(served), "metrics": {"latencyMs": elapsed_ms(served)}}),
+            ),
         ]
 
     return await run_event_stream(
-        request, state, served, eventstream_response(served.request_id),
+        request,
+        state,
+        served,
+        eventstream_response(served.request_id),
         start_events=lambda: [event("messageStart", b'{"role":"assistant"}')],
         token_event=lambda index: event("contentBlockDelta", delta % token_piece(index)),
         end_events=end_events,
@@ -164,19 +178,25 @@ async def invoke_stream(request: web.Request) -> web.StreamResponse:
     def end_events() -> list[bytes]:
         chunks = family.stream_end(served, model_id)
         truth = served.truth
-        chunks[-1] = {**chunks[-1], "amazon-bedrock-invocationMetrics": {
-            "inputTokenCount": truth.uncached_input_tokens,
-            "outputTokenCount": truth.output_tokens,
-            "invocationLatency": elapsed_ms(served),
-            "firstByteLatency": first_byte_ms(served),
-            "cacheReadInputTokenCount": truth.cached_tokens,
-            "cacheWriteInputTokenCount": truth.cache_write_tokens,
-        }}
+        chunks[-1] = {
+            **chunks[-1],
+            "amazon-bedrock-invocationMetrics": {
+                "inputTokenCount": truth.uncached_input_tokens,
+                "outputTokenCount": truth.output_tokens,
+                "invocationLatency": elapsed_ms(served),
+                "firstByteLatency": first_byte_ms(served),
+                "cacheReadInputTokenCount": truth.cached_tokens,
+                "cacheWriteInputTokenCount": truth.cache_write_tokens,
+            },
+        }
         return [_chunk(orjson.dumps(chunk)) for chunk in chunks]
 
     response = eventstream_response(served.request_id, {"X-Amzn-Bedrock-Content-Type": "application/json"})
     return await run_event_stream(
-        request, state, served, response,
+        request,
+        state,
+        served,
+        response,
         start_events=lambda: [_chunk(orjson.dumps(chunk)) for chunk in family.stream_start(served, model_id)],
         token_event=lambda index: _chunk(template % token_piece(index)),
         end_events=end_events,

@@ -33,7 +33,7 @@ def _base_model_id(model_id: str) -> str:
     model_id = model_id.rsplit("/", 1)[-1]
     for prefix in _PROFILE_PREFIXES:
         if model_id.startswith(prefix):
-            return model_id[len(prefix):]
+            return model_id[len(prefix) :]
     return model_id
 
 
@@ -57,34 +57,62 @@ class InvokeFamily:
     def reply(self, served: Served, model_id: str, text: str) -> dict:
         truth = served.truth
         return {
-            "id": "chatcmpl-" + served.request_id, "object": "chat.completion", "created": 0, "model": model_id,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "length" if served.schedule.truncated else "stop"}],
+            "id": "chatcmpl-" + served.request_id,
+            "object": "chat.completion",
+            "created": 0,
+            "model": model_id,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "length" if served.schedule.truncated else "stop",
+                }
+            ],
             "usage": self._usage(truth),
         }
 
     @staticmethod
     def _usage(truth: Any) -> dict:
-        return {"prompt_tokens": truth.input_tokens, "completion_tokens": truth.output_tokens,
-                "total_tokens": truth.input_tokens + truth.output_tokens,
-                "prompt_tokens_details": {"cached_tokens": truth.cached_tokens}}
+        return {
+            "prompt_tokens": truth.input_tokens,
+            "completion_tokens": truth.output_tokens,
+            "total_tokens": truth.input_tokens + truth.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": truth.cached_tokens},
+        }
 
     def stream_start(self, served: Served, model_id: str) -> list[dict]:
-        return [{"id": "chatcmpl-" + served.request_id, "object": "chat.completion.chunk", "model": model_id,
-                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+        return [
+            {
+                "id": "chatcmpl-" + served.request_id,
+                "object": "chat.completion.chunk",
+                "model": model_id,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+            }
+        ]
 
     def token_template(self, served: Served, model_id: str) -> bytes:
         """Provider JSON of a token chunk with ``%s`` where the token's text goes."""
-        return (b'{"id":"chatcmpl-' + served.request_id.encode() + b'","object":"chat.completion.chunk",'
-                b'"choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}')
+        return (
+            b'{"id":"chatcmpl-' + served.request_id.encode() + b'","object":"chat.completion.chunk",'
+            b'"choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}'
+        )
 
     def stream_end(self, served: Served, model_id: str) -> list[dict]:
         finish = "length" if served.schedule.truncated else "stop"
         return [
-            {"id": "chatcmpl-" + served.request_id, "object": "chat.completion.chunk", "model": model_id,
-             "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]},
-            {"id": "chatcmpl-" + served.request_id, "object": "chat.completion.chunk", "model": model_id,
-             "choices": [], "usage": self._usage(served.truth)},
+            {
+                "id": "chatcmpl-" + served.request_id,
+                "object": "chat.completion.chunk",
+                "model": model_id,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+            },
+            {
+                "id": "chatcmpl-" + served.request_id,
+                "object": "chat.completion.chunk",
+                "model": model_id,
+                "choices": [],
+                "usage": self._usage(served.truth),
+            },
         ]
 
 
@@ -93,7 +121,8 @@ class AnthropicFamily(InvokeFamily):
 
     def read(self, body: dict) -> tuple[int, int | None]:
         return messages_words(body.get("messages")) + _system_words(body.get("system")), int_or_none(
-            body.get("max_tokens"))
+            body.get("max_tokens")
+        )
 
     @staticmethod
     def _stop(served: Served) -> str:
@@ -101,31 +130,54 @@ class AnthropicFamily(InvokeFamily):
 
     @staticmethod
     def _input_usage(truth: Any) -> dict:
-        return {"input_tokens": truth.uncached_input_tokens,
-                "cache_creation_input_tokens": truth.cache_write_tokens,
-                "cache_read_input_tokens": truth.cached_tokens}
+        return {
+            "input_tokens": truth.uncached_input_tokens,
+            "cache_creation_input_tokens": truth.cache_write_tokens,
+            "cache_read_input_tokens": truth.cached_tokens,
+        }
 
     def reply(self, served: Served, model_id: str, text: str) -> dict:
         truth = served.truth
-        return {"id": "msg_bdrk_" + served.request_id, "type": "message", "role": "assistant", "model": model_id,
-                "content": [{"type": "text", "text": text}], "stop_reason": self._stop(served),
-                "stop_sequence": None, "usage": {**self._input_usage(truth), "output_tokens": truth.output_tokens}}
+        return {
+            "id": "msg_bdrk_" + served.request_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model_id,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": self._stop(served),
+            "stop_sequence": None,
+            "usage": {**self._input_usage(truth), "output_tokens": truth.output_tokens},
+        }
 
     def stream_start(self, served: Served, model_id: str) -> list[dict]:
-        message: dict[str, Any] = {"id": "msg_bdrk_" + served.request_id, "type": "message", "role": "assistant",
-                   "model": model_id, "content": [], "stop_reason": None, "stop_sequence": None,
-                   "usage": {**self._input_usage(served.truth), "output_tokens": 1}}
-        return [{"type": "message_start", "message": message},
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}]
+        message: dict[str, Any] = {
+            "id": "msg_bdrk_" + served.request_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model_id,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**self._input_usage(served.truth), "output_tokens": 1},
+        }
+        return [
+            {"type": "message_start", "message": message},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ]
 
     def token_template(self, served: Served, model_id: str) -> bytes:
         return b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"%s"}}'
 
     def stream_end(self, served: Served, model_id: str) -> list[dict]:
-        return [{"type": "content_block_stop", "index": 0},
-                {"type": "message_delta", "delta": {"stop_reason": self._stop(served), "stop_sequence": None},
-                 "usage": {"output_tokens": served.truth.output_tokens}},
-                {"type": "message_stop"}]
+        return [
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": self._stop(served), "stop_sequence": None},
+                "usage": {"output_tokens": served.truth.output_tokens},
+            },
+            {"type": "message_stop"},
+        ]
 
 
 class LlamaFamily(InvokeFamily):
@@ -137,9 +189,12 @@ class LlamaFamily(InvokeFamily):
 
     def reply(self, served: Served, model_id: str, text: str) -> dict:
         truth = served.truth
-        return {"generation": text, "prompt_token_count": truth.input_tokens,
-                "generation_token_count": truth.output_tokens,
-                "stop_reason": "length" if served.schedule.truncated else "stop"}
+        return {
+            "generation": text,
+            "prompt_token_count": truth.input_tokens,
+            "generation_token_count": truth.output_tokens,
+            "stop_reason": "length" if served.schedule.truncated else "stop",
+        }
 
     def stream_start(self, served: Served, model_id: str) -> list[dict]:
         return []
@@ -170,14 +225,20 @@ class NovaFamily(InvokeFamily):
     @staticmethod
     def _usage(truth: Any) -> dict:
         uncached = truth.uncached_input_tokens
-        return {"inputTokens": uncached, "outputTokens": truth.output_tokens,
-                "totalTokens": uncached + truth.output_tokens,
-                "cacheReadInputTokenCount": truth.cached_tokens,
-                "cacheWriteInputTokenCount": truth.cache_write_tokens}
+        return {
+            "inputTokens": uncached,
+            "outputTokens": truth.output_tokens,
+            "totalTokens": uncached + truth.output_tokens,
+            "cacheReadInputTokenCount": truth.cached_tokens,
+            "cacheWriteInputTokenCount": truth.cache_write_tokens,
+        }
 
     def reply(self, served: Served, model_id: str, text: str) -> dict:
-        return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-                "stopReason": self._stop(served), "usage": self._usage(served.truth)}
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": self._stop(served),
+            "usage": self._usage(served.truth),
+        }
 
     def stream_start(self, served: Served, model_id: str) -> list[dict]:
         return [{"messageStart": {"role": "assistant"}}]
@@ -186,9 +247,11 @@ class NovaFamily(InvokeFamily):
         return b'{"contentBlockDelta":{"delta":{"text":"%s"},"contentBlockIndex":0}}'
 
     def stream_end(self, served: Served, model_id: str) -> list[dict]:
-        return [{"contentBlockStop": {"contentBlockIndex": 0}},
-                {"messageStop": {"stopReason": self._stop(served)}},
-                {"metadata": {"usage": self._usage(served.truth), "metrics": {}, "trace": {}}}]
+        return [
+            {"contentBlockStop": {"contentBlockIndex": 0}},
+            {"messageStop": {"stopReason": self._stop(served)}},
+            {"metadata": {"usage": self._usage(served.truth), "metrics": {}, "trace": {}}},
+        ]
 
 
 class TitanFamily(InvokeFamily):
@@ -206,21 +269,33 @@ class TitanFamily(InvokeFamily):
 
     def reply(self, served: Served, model_id: str, text: str) -> dict:
         truth = served.truth
-        return {"inputTextTokenCount": truth.input_tokens,
-                "results": [{"tokenCount": truth.output_tokens, "outputText": text,
-                             "completionReason": self._reason(served)}]}
+        return {
+            "inputTextTokenCount": truth.input_tokens,
+            "results": [
+                {"tokenCount": truth.output_tokens, "outputText": text, "completionReason": self._reason(served)}
+            ],
+        }
 
     def stream_start(self, served: Served, model_id: str) -> list[dict]:
         return []
 
     def token_template(self, served: Served, model_id: str) -> bytes:
-        return (b'{"outputText":"%s","index":0,"totalOutputTextTokenCount":null,"completionReason":null,'
-                b'"inputTextTokenCount":null}')
+        return (
+            b'{"outputText":"%s","index":0,"totalOutputTextTokenCount":null,"completionReason":null,'
+            b'"inputTextTokenCount":null}'
+        )
 
     def stream_end(self, served: Served, model_id: str) -> list[dict]:
         truth = served.truth
-        return [{"outputText": "", "index": 0, "totalOutputTextTokenCount": truth.output_tokens,
-                 "completionReason": self._reason(served), "inputTextTokenCount": truth.input_tokens}]
+        return [
+            {
+                "outputText": "",
+                "index": 0,
+                "totalOutputTextTokenCount": truth.output_tokens,
+                "completionReason": self._reason(served),
+                "inputTextTokenCount": truth.input_tokens,
+            }
+        ]
 
 
 FAMILIES: dict[str, InvokeFamily] = {

@@ -20,8 +20,9 @@ from llmeter_core.errors import ConfigError
 
 __all__ = ["emulator_app", "serve"]
 
-emulator_app = typer.Typer(help="Local emulators of LLM APIs with a latency model and fault injection.",
-                           no_args_is_help=True)
+emulator_app = typer.Typer(
+    help="Local emulators of LLM APIs with a latency model and fault injection.", no_args_is_help=True
+)
 
 
 async def serve(kind: str, config: EmulatorConfig, host: str, port: int) -> None:
@@ -75,11 +76,16 @@ def _command(kind: str, help_text: str) -> None:
         reasoning_tokens: int = typer.Option(0, help="Reasoning tokens reported in usage."),
         model: Optional[str] = typer.Option(None, help="Model name served when the request names none."),
         seed: int = typer.Option(0, help="Seed of the latency and fault draws."),
-        prefix_cache: bool = typer.Option(False, "--prefix-cache", help="Model a prompt-prefix cache (cached tokens, "
-                                                                        "shorter TTFT for a prefix seen before)."),
+        prefix_cache: bool = typer.Option(
+            False,
+            "--prefix-cache",
+            help="Model a prompt-prefix cache (cached tokens, shorter TTFT for a prefix seen before).",
+        ),
         prefix_cache_block_tokens: int = typer.Option(16, help="Prefix cache block size, tokens."),
         prefix_cache_ttft_saving: float = typer.Option(0.8, help="Share of the TTFT a fully cached prompt saves."),
-        max_concurrency: int = typer.Option(0, help="Capacity: requests served at once; the rest queue FIFO (0: no limit)."),
+        max_concurrency: int = typer.Option(
+            0, help="Capacity: requests served at once; the rest queue FIFO (0: no limit)."
+        ),
         latency_scale: float = typer.Option(1.0, help="Multiply every TTFT and inter-token draw (1.2: 20% slower)."),
     ) -> None:
         settings = {name: value for name, value in locals().items() if name not in ("kind", "host", "port")}

@@ -46,5 +46,6 @@ def event_headers(event_type: str, content_type: str = "application/json") -> by
 
 def exception_headers(exception_type: str) -> bytes:
     """The header block of an ``exception`` message (boto3 raises EventStreamError)."""
-    return header_block({":exception-type": exception_type, ":content-type": "application/json",
-                         ":message-type": "exception"})
+    return header_block(
+        {":exception-type": exception_type, ":content-type": "application/json", ":message-type": "exception"}
+    )

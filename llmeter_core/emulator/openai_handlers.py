@@ -28,8 +28,14 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"
 _DONE = b"data: [DONE]\n\n"
 
 
-def _error(status: int, message: str, err_type: str, code: str | None, request_id: str | None = None,
-           headers: dict[str, str] | None = None) -> web.Response:
+def _error(
+    status: int,
+    message: str,
+    err_type: str,
+    code: str | None,
+    request_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     all_headers = dict(headers or {})
     if request_id:
         all_headers["x-request-id"] = request_id
@@ -44,11 +50,22 @@ def _invalid_body(state: EmulatorState) -> web.Response:
 def _fault_response(state: EmulatorState, served: Served) -> web.Response | None:
     """The immediate error response of a 429/500 fault, else None."""
     if served.fault == "429":
-        return _error(429, "Rate limit reached (emulated).", "requests", "rate_limit_exceeded",
-                      served.request_id, retry_after(state.config.retry_after_s))
+        return _error(
+            429,
+            "Rate limit reached (emulated).",
+            "requests",
+            "rate_limit_exceeded",
+            served.request_id,
+            retry_after(state.config.retry_after_s),
+        )
     if served.fault == "500":
-        return _error(500, "The server had an error while processing your request (emulated).",
-                      "server_error", None, served.request_id)
+        return _error(
+            500,
+            "The server had an error while processing your request (emulated).",
+            "server_error",
+            None,
+            served.request_id,
+        )
     return None
 
 
@@ -89,8 +106,14 @@ def _chat_read(body: dict) -> tuple[int, int | None]:
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    started = await begin_request(request, "openai.chat", _chat_read, id_prefix="chatcmpl-",
-                                  invalid_body=_invalid_body, fault_response=_fault_response)
+    started = await begin_request(
+        request,
+        "openai.chat",
+        _chat_read,
+        id_prefix="chatcmpl-",
+        invalid_body=_invalid_body,
+        fault_response=_fault_response,
+    )
     if started.response is not None:
         return started.response
     state, served, body = started.state, started.served, started.body
@@ -104,8 +127,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await _chat_json(request, state, served, model, finish)
 
 
-async def _chat_json(request: web.Request, state: EmulatorState, served: Served, model: str,
-                     finish: str) -> web.StreamResponse:
+async def _chat_json(
+    request: web.Request, state: EmulatorState, served: Served, model: str, finish: str
+) -> web.StreamResponse:
     schedule = served.schedule
     if not await wait_for_whole_reply(request, served):
         return web.Response()
@@ -115,41 +139,49 @@ async def _chat_json(request: web.Request, state: EmulatorState, served: Served,
         "created": int(time.time()),
         "model": model,
         "system_fingerprint": None,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": full_text(schedule.n_tokens), "refusal": None},
-            "logprobs": None,
-            "finish_reason": finish,
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": full_text(schedule.n_tokens), "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish,
+            }
+        ],
         "usage": _chat_usage(served, state.config.reasoning_tokens),
     }
     state.truth.finish(served.truth)
     return json_response(result, headers={"x-request-id": served.request_id})
 
 
-async def _chat_stream(request: web.Request, state: EmulatorState, served: Served, model: str,
-                       finish: str, include_usage: bool) -> web.StreamResponse:
+async def _chat_stream(
+    request: web.Request, state: EmulatorState, served: Served, model: str, finish: str, include_usage: bool
+) -> web.StreamResponse:
     schedule = served.schedule
     request_id = served.request_id
     response = web.StreamResponse(headers={**_SSE_HEADERS, "x-request-id": request_id})
     pacer = Pacer(request, response, served.start, served.truth)
-    head = b'data: {"id":"%s","object":"chat.completion.chunk","created":%d,"model":%s,' \
-           b'"system_fingerprint":null,"choices":[{"index":0,"delta":' % (
-               request_id.encode(), int(time.time()), orjson.dumps(model))
+    head = (
+        b'data: {"id":"%s","object":"chat.completion.chunk","created":%d,"model":%s,'
+        b'"system_fingerprint":null,"choices":[{"index":0,"delta":'
+        % (request_id.encode(), int(time.time()), orjson.dumps(model))
+    )
     token_template = head + b'{"content":"%s"},"logprobs":null,"finish_reason":null}]}\n\n'
     cut = schedule.n_tokens // 2 if served.fault == "disconnect" else schedule.n_tokens
     for index in range(cut):
         await pacer.wait(schedule.due(index))
         if index == 0:
-            pacer.add(head + b'{"role":"assistant","content":"","refusal":null},'
-                             b'"logprobs":null,"finish_reason":null}]}\n\n')
+            pacer.add(
+                head + b'{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}\n\n'
+            )
         pacer.add(token_template % token_piece(index), 1)
     if cut < schedule.n_tokens:
         await pacer.wait(schedule.due(cut))
         if state.stream_error_mode("openai") == "drop":
             return await pacer.drop()
-        pacer.add(b'data: {"error":{"message":"The server had an error while processing your request '
-                  b'(emulated disconnect).","type":"server_error","param":null,"code":null}}\n\n')
+        pacer.add(
+            b'data: {"error":{"message":"The server had an error while processing your request '
+            b'(emulated disconnect).","type":"server_error","param":null,"code":null}}\n\n'
+        )
         return await pacer.finish()
     pacer.add(head + b'{},"logprobs":null,"finish_reason":"%s"}]}\n\n' % finish.encode())
     if include_usage:
@@ -169,8 +201,15 @@ def _responses_input_words(body: dict) -> int:
     return words + messages_words(value)
 
 
-def _response_object(served: Served, model: str, created: int, status: str, output: list,
-                     usage: dict | None, max_output_tokens: int | None) -> dict:
+def _response_object(
+    served: Served,
+    model: str,
+    created: int,
+    status: str,
+    output: list,
+    usage: dict | None,
+    max_output_tokens: int | None,
+) -> dict:
     return {
         "id": served.request_id,
         "object": "response",
@@ -208,8 +247,14 @@ def _responses_read(body: dict) -> tuple[int, int | None]:
 
 
 async def responses(request: web.Request) -> web.StreamResponse:
-    started = await begin_request(request, "openai.responses", _responses_read, id_prefix="resp_",
-                                  invalid_body=_invalid_body, fault_response=_fault_response)
+    started = await begin_request(
+        request,
+        "openai.responses",
+        _responses_read,
+        id_prefix="resp_",
+        invalid_body=_invalid_body,
+        fault_response=_fault_response,
+    )
     if started.response is not None:
         return started.response
     state, served, body = started.state, started.served, started.body
@@ -234,9 +279,16 @@ def _event(name: str, data: dict) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _responses_stream(request: web.Request, state: EmulatorState, served: Served, model: str,
-                            created: int, item_id: str, status: str,
-                            max_output_tokens: int | None) -> web.StreamResponse:
+async def _responses_stream(
+    request: web.Request,
+    state: EmulatorState,
+    served: Served,
+    model: str,
+    created: int,
+    item_id: str,
+    status: str,
+    max_output_tokens: int | None,
+) -> web.StreamResponse:
     schedule = served.schedule
     response = web.StreamResponse(headers={**_SSE_HEADERS, "x-request-id": served.request_id})
     pacer = Pacer(request, response, served.start, served.truth)
@@ -254,9 +306,12 @@ async def _responses_stream(request: web.Request, state: EmulatorState, served: 
     part_empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
     where = {"item_id": item_id, "output_index": 0, "content_index": 0}
     event("response.content_part.added", {**where, "part": part_empty})
-    delta_template = (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-                      b'"sequence_number":%d,"item_id":"' + item_id.encode() +
-                      b'","output_index":0,"content_index":0,"delta":"%s","logprobs":[]}\n\n')
+    delta_template = (
+        b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+        b'"sequence_number":%d,"item_id":"'
+        + item_id.encode()
+        + b'","output_index":0,"content_index":0,"delta":"%s","logprobs":[]}\n\n'
+    )
     cut = schedule.n_tokens // 2 if served.fault == "disconnect" else schedule.n_tokens
     for index in range(cut):
         await pacer.wait(schedule.due(index))
@@ -266,8 +321,10 @@ async def _responses_stream(request: web.Request, state: EmulatorState, served: 
         await pacer.wait(schedule.due(cut))
         if state.stream_error_mode("openai") == "drop":
             return await pacer.drop()
-        event("error", {"code": "server_error", "message": "The server had an error (emulated disconnect).",
-                        "param": None})
+        event(
+            "error",
+            {"code": "server_error", "message": "The server had an error (emulated disconnect).", "param": None},
+        )
         return await pacer.finish()
     text = full_text(schedule.n_tokens)
     part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
@@ -285,8 +342,9 @@ async def _responses_stream(request: web.Request, state: EmulatorState, served: 
 
 async def models(request: web.Request) -> web.Response:
     model = request.app[STATE_KEY].config.model
-    return json_response({"object": "list", "data": [
-        {"id": model, "object": "model", "created": 0, "owned_by": "llmeter-emulator"}]})
+    return json_response(
+        {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": "llmeter-emulator"}]}
+    )
 
 
 def add_openai_routes(app: web.Application) -> None:

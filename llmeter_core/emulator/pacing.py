@@ -29,8 +29,17 @@ __all__ = ["Pacer", "drop_connection", "client_may_leave", "wait_for_whole_reply
 class Pacer:
     """Schedules the writes of one streamed response and records what was sent when."""
 
-    __slots__ = ("_request", "_response", "_loop", "_start", "_truth", "_pending", "_pending_tokens", "_prepared",
-                 "encoder")
+    __slots__ = (
+        "_request",
+        "_response",
+        "_loop",
+        "_start",
+        "_truth",
+        "_pending",
+        "_pending_tokens",
+        "_prepared",
+        "encoder",
+    )
 
     def __init__(
         self,

@@ -51,7 +51,7 @@ class PrefixCache:
         cached = 0
         matching = True
         for start in range(0, len(words) - size + 1, size):
-            key = hash((key, *words[start:start + size]))
+            key = hash((key, *words[start : start + size]))
             if key in blocks:
                 blocks.move_to_end(key)
                 if matching:

@@ -69,8 +69,9 @@ async def begin_request(
     if body is None:
         return Started(state, {}, response=invalid_body(state))
     words, cap = read(body)
-    served = state.begin(api, bool(body.get("stream")) if stream is None else stream, start, words, cap, id_prefix,
-                         body=body)
+    served = state.begin(
+        api, bool(body.get("stream")) if stream is None else stream, start, words, cap, id_prefix, body=body
+    )
     if not caches:
         served.truth.cached_tokens = served.truth.cache_write_tokens = 0
     error = fault_response(state, served)

@@ -54,7 +54,7 @@ class PayloadSplitter:
         offset = 0
         while offset < len(data):
             size = self._next
-            part = data[offset:offset + size]
+            part = data[offset : offset + size]
             offset += len(part)
             if len(part) == size:
                 self._next = next(self._sizes)
@@ -74,8 +74,11 @@ def _read(body: dict) -> tuple[int, int | None]:
     if _is_chat(body):
         return _OPENAI.read(body)
     inputs = body.get("inputs")
-    words = count_words(inputs) if isinstance(inputs, str) else sum(count_words(i) for i in inputs or ()
-                                                                     if isinstance(i, str))
+    words = (
+        count_words(inputs)
+        if isinstance(inputs, str)
+        else sum(count_words(i) for i in inputs or () if isinstance(i, str))
+    )
     parameters = body.get("parameters")
     cap = int_or_none(parameters.get("max_new_tokens")) if isinstance(parameters, dict) else None
     return words, cap
@@ -94,8 +97,12 @@ async def _begin(request: web.Request, api: str, stream: bool) -> Started:
 
 
 def _tgi_details(served: Served) -> dict:
-    return {"finish_reason": "length" if served.schedule.truncated else "eos_token",
-            "generated_tokens": served.truth.output_tokens, "seed": None, "input_length": served.truth.input_tokens}
+    return {
+        "finish_reason": "length" if served.schedule.truncated else "eos_token",
+        "generated_tokens": served.truth.output_tokens,
+        "seed": None,
+        "input_length": served.truth.input_tokens,
+    }
 
 
 async def invocations(request: web.Request) -> web.StreamResponse:
@@ -122,15 +129,20 @@ async def invocations(request: web.Request) -> web.StreamResponse:
 
 def _tgi_events(served: Served):
     n_tokens = served.schedule.n_tokens
-    template = (b'data:{"index":%d,"token":{"id":%d,"text":"%s","logprob":-0.1,"special":false},'
-                b'"generated_text":null,"details":null}\n\n')
+    template = (
+        b'data:{"index":%d,"token":{"id":%d,"text":"%s","logprob":-0.1,"special":false},'
+        b'"generated_text":null,"details":null}\n\n'
+    )
 
     def token_event(index: int) -> bytes:
         if index < n_tokens - 1:
             return template % (index, index, token_piece(index))
-        last = {"index": index, "token": {"id": index, "text": token_piece(index).decode(), "logprob": -0.1,
-                                          "special": False},
-                "generated_text": full_text(n_tokens), "details": _tgi_details(served)}
+        last = {
+            "index": index,
+            "token": {"id": index, "text": token_piece(index).decode(), "logprob": -0.1, "special": False},
+            "generated_text": full_text(n_tokens),
+            "details": _tgi_details(served),
+        }
         return b"data:" + orjson.dumps(last) + b"\n\n"
 
     return (lambda: []), token_event, (lambda: [])
@@ -145,8 +157,11 @@ def _chat_events(served: Served, model: str, include_usage: bool):
         chunks = [finish, usage] if include_usage else [finish]
         return [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks] + [b"data: [DONE]\n\n"]
 
-    return (lambda: [b"data: " + orjson.dumps(start_chunk) + b"\n\n"],
-            lambda index: template % token_piece(index), end_events)
+    return (
+        lambda: [b"data: " + orjson.dumps(start_chunk) + b"\n\n"],
+        lambda index: template % token_piece(index),
+        end_events,
+    )
 
 
 async def invocations_stream(request: web.Request) -> web.StreamResponse:
@@ -158,15 +173,22 @@ async def invocations_stream(request: web.Request) -> web.StreamResponse:
     if _is_chat(body):
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        start_events, token_event, end_events = _chat_events(served, body.get("model") or state.config.model,
-                                                             include_usage)
+        start_events, token_event, end_events = _chat_events(
+            served, body.get("model") or state.config.model, include_usage
+        )
     else:
         start_events, token_event, end_events = _tgi_events(served)
-    response = eventstream_response(served.request_id, {
-        "X-Amzn-SageMaker-Content-Type": "text/event-stream", **_VARIANT})
+    response = eventstream_response(
+        served.request_id, {"X-Amzn-SageMaker-Content-Type": "text/event-stream", **_VARIANT}
+    )
     return await run_event_stream(
-        request, state, served, response,
-        start_events=start_events, token_event=token_event, end_events=end_events,
+        request,
+        state,
+        served,
+        response,
+        start_events=start_events,
+        token_event=token_event,
+        end_events=end_events,
         error_event=lambda: _ENCODER.exception("ModelStreamError", _STREAM_ERROR),
         encoder=PayloadSplitter(),
     )

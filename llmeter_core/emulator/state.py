@@ -60,8 +60,13 @@ class EmulatorState:
         """Re-seed and clear counters, so a reset emulator replays the same draws."""
         self.rng = random.Random(self.config.seed)
         config = self.config
-        self.prefix_cache = PrefixCache(config.prefix_cache_block_tokens, config.prefix_cache_max_blocks,
-                                        config.prefix_cache_ttft_saving) if config.prefix_cache else None
+        self.prefix_cache = (
+            PrefixCache(
+                config.prefix_cache_block_tokens, config.prefix_cache_max_blocks, config.prefix_cache_ttft_saving
+            )
+            if config.prefix_cache
+            else None
+        )
         self.truth.reset()
         self._next_id = 0
 

@@ -60,4 +60,3 @@ def messages_words(messages: Any) -> int:
 def int_or_none(value: Any) -> int | None:
     """``value`` if it is an int (not a bool), else None: how token caps are read."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-

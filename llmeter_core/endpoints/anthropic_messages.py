@@ -62,14 +62,20 @@ class AnthropicMessagesEndpoint(OpenAICompatibleEndpoint):
         anthropic_version: str = DEFAULT_ANTHROPIC_VERSION,
         **options: Any,
     ):
-        if not isinstance(anthropic_version, str) or not anthropic_version.strip() or any(
-                c in anthropic_version for c in "\r\n\0"):
-            raise ConfigError("endpoint.anthropic_version", f"must be a version string such as "
-                                                            f"{DEFAULT_ANTHROPIC_VERSION!r}, got {anthropic_version!r}")
+        if (
+            not isinstance(anthropic_version, str)
+            or not anthropic_version.strip()
+            or any(c in anthropic_version for c in "\r\n\0")
+        ):
+            raise ConfigError(
+                "endpoint.anthropic_version",
+                f"must be a version string such as {DEFAULT_ANTHROPIC_VERSION!r}, got {anthropic_version!r}",
+            )
         self.anthropic_version = anthropic_version  # read by _headers() during super().__init__
         options.setdefault("provider", "anthropic")
-        super().__init__(model_id=model_id, base_url=base_url, stream=stream, api_key=api_key,
-                         api_key_env=api_key_env, **options)
+        super().__init__(
+            model_id=model_id, base_url=base_url, stream=stream, api_key=api_key, api_key_env=api_key_env, **options
+        )
 
     def _headers(self) -> dict[str, str]:
         headers = super()._headers()

@@ -166,8 +166,9 @@ class AwsEndpoint(Endpoint):
         unique_id = f"llmeter-warm-up-{id(self)}"
         events.register_first(event, _redirect_to_head if connections else _answer_locally, unique_id=unique_id)
         try:
-            results = await asyncio.gather(*(self.warm_up_call() for _ in range(max(1, connections))),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(self.warm_up_call() for _ in range(max(1, connections))), return_exceptions=True
+            )
         finally:
             events.unregister(event, unique_id=unique_id)
         for result in results:
@@ -283,8 +284,14 @@ def _redirect_to_head(request: Any, **_: Any) -> None:
     request.url = urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
     request.method = "HEAD"
     request.body = None
-    for name in ("Authorization", "X-Amz-Security-Token", "Content-Length", "Content-Type",
-                 "Transfer-Encoding", "X-Amz-Content-SHA256"):
+    for name in (
+        "Authorization",
+        "X-Amz-Security-Token",
+        "Content-Length",
+        "Content-Type",
+        "Transfer-Encoding",
+        "X-Amz-Content-SHA256",
+    ):
         if name in request.headers:
             del request.headers[name]
     return None

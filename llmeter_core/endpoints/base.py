@@ -42,8 +42,16 @@ from .transport.errors import (
     RequestNotSent,  # what a transport raises for a request that never left
 )
 
-__all__ = ["Endpoint", "RequestNotSent", "MAX_PREWARM_CONNECTIONS", "MIN_SECRET_CHARS", "check_prewarm",
-           "prewarm_count", "public_url", "extract_prompt"]
+__all__ = [
+    "Endpoint",
+    "RequestNotSent",
+    "MAX_PREWARM_CONNECTIONS",
+    "MIN_SECRET_CHARS",
+    "check_prewarm",
+    "prewarm_count",
+    "public_url",
+    "extract_prompt",
+]
 
 #: Most connections ``open`` pre-opens by default (one per client up to this many); clients
 #: beyond it open their connection in their first request. An explicit
@@ -83,8 +91,9 @@ def public_url(url: str | None) -> str | None:
 MIN_SECRET_CHARS = 4
 
 #: Header names whose values are not credentials (not redacted from error texts).
-PUBLIC_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "content-type", "user-agent",
-                            "connection", "host"})
+PUBLIC_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "connection", "host"}
+)
 
 
 class Endpoint(ABC):

@@ -25,12 +25,18 @@ from .transport.eventstream import read_events
 
 __all__ = ["BedrockConverse", "BedrockConverseStream", "converse_payload"]
 
-_INFERENCE_KEYS = {"temperature": "temperature", "top_p": "topP", "topP": "topP", "stop_sequences": "stopSequences",
-                   "stopSequences": "stopSequences"}
+_INFERENCE_KEYS = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "topP": "topP",
+    "stop_sequences": "stopSequences",
+    "stopSequences": "stopSequences",
+}
 
 
-def converse_payload(prompt: str, max_tokens: int | None = None, system: str | None = None,
-                     **kwargs: Any) -> dict[str, Any]:
+def converse_payload(
+    prompt: str, max_tokens: int | None = None, system: str | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """A Converse request body for one user prompt.
 
     ``temperature``/``top_p``/``stop_sequences`` go into ``inferenceConfig``; any other keyword

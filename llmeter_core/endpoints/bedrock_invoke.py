@@ -42,8 +42,14 @@ __all__ = ["BedrockInvokeModel", "BedrockInvokeModelStream", "invoke_payload"]
 DEFAULT_PAYLOAD_FORMAT = "anthropic"
 
 
-def invoke_payload(prompt: str, max_tokens: int | None = None, output_format: str | None = None,
-                   model_id: str | None = None, stream: bool = False, **kwargs: Any) -> dict[str, Any]:
+def invoke_payload(
+    prompt: str,
+    max_tokens: int | None = None,
+    output_format: str | None = None,
+    model_id: str | None = None,
+    stream: bool = False,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """A native request body for ``prompt``: the family from ``output_format``, else from
     ``model_id``, else Anthropic Messages. Other keywords are copied into the body."""
     name = output_format or (default_format_name(model_id) if model_id else None) or DEFAULT_PAYLOAD_FORMAT
@@ -77,8 +83,13 @@ class BedrockInvokeModel(ModelBodyEndpoint):
                 "endpoint.output_format",
                 f"cannot tell the body format of model {model_id!r}; set one of {sorted(PRESETS)}",
             )
-        self.use_format(name, text_path=text_path, input_tokens_path=input_tokens_path,
-                        output_tokens_path=output_tokens_path, cached_input_tokens_path=cached_input_tokens_path)
+        self.use_format(
+            name,
+            text_path=text_path,
+            input_tokens_path=input_tokens_path,
+            output_tokens_path=output_tokens_path,
+            cached_input_tokens_path=cached_input_tokens_path,
+        )
 
     @staticmethod
     def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -150,8 +161,10 @@ class BedrockInvokeModelStream(BedrockInvokeModel):
                     metrics.get("cacheReadInputTokenCount"),
                     metrics.get("cacheWriteInputTokenCount"),
                 )
-                for key, name in (("invocationLatency", "server_latency_ms"),
-                                  ("firstByteLatency", "server_first_byte_latency_ms")):
+                for key, name in (
+                    ("invocationLatency", "server_latency_ms"),
+                    ("firstByteLatency", "server_first_byte_latency_ms"),
+                ):
                     if metrics.get(key) is not None:
                         out.annotations[name] = metrics[key]
 

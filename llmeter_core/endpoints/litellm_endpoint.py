@@ -101,8 +101,12 @@ class LiteLLMEndpoint(Endpoint):
         """
         try:
             response = await self._acompletion(
-                model=self.model_id, messages=[{"role": "user", "content": "warm-up"}], stream=self.stream,
-                mock_response="warm-up", **self._client_kwargs())
+                model=self.model_id,
+                messages=[{"role": "user", "content": "warm-up"}],
+                stream=self.stream,
+                mock_response="warm-up",
+                **self._client_kwargs(),
+            )
             if self.stream:
                 async for _ in response:
                     pass
@@ -139,8 +143,13 @@ class LiteLLMEndpoint(Endpoint):
 
     def to_config(self) -> dict[str, Any]:
         config = super().to_config()
-        config.update(stream=self.stream, api_base=self.api_base, api_key_env=self.api_key_env,
-                      num_retries=self.num_retries, extra_params=self.extra_params)
+        config.update(
+            stream=self.stream,
+            api_base=self.api_base,
+            api_key_env=self.api_key_env,
+            num_retries=self.num_retries,
+            extra_params=self.extra_params,
+        )
         return config
 
     async def invoke(self, payload: dict[str, Any]) -> Any:

@@ -157,8 +157,9 @@ class OpenAICompatibleEndpoint(Endpoint):
         self.add_secret(self.__api_key)
         self.add_header_secrets(self.headers)
         self.add_secret(parts.password)
-        self._transport: HTTPTransport = TRANSPORTS[http_client](self.url, self._headers(), max_connections,
-                                                                 self.redact)
+        self._transport: HTTPTransport = TRANSPORTS[http_client](
+            self.url, self._headers(), max_connections, self.redact
+        )
 
     def __repr__(self) -> str:
         return (

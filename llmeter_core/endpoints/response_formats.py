@@ -303,7 +303,7 @@ def base_model_id(model_id: str) -> str:
         model = model.rsplit("/", 1)[-1]
     for prefix in _PROFILE_PREFIXES:
         if model.startswith(prefix):
-            return model[len(prefix):]
+            return model[len(prefix) :]
     return model
 
 

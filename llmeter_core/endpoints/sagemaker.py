@@ -157,8 +157,13 @@ class SageMakerEndpoint(ModelBodyEndpoint):
         super().__init__(model_id or name, name, provider=provider, **aws_options)
         self.inference_component = inference_component
         self.target_variant = target_variant
-        self.use_format(output_format, text_path=text_path, input_tokens_path=input_tokens_path,
-                        output_tokens_path=output_tokens_path, cached_input_tokens_path=cached_input_tokens_path)
+        self.use_format(
+            output_format,
+            text_path=text_path,
+            input_tokens_path=input_tokens_path,
+            output_tokens_path=output_tokens_path,
+            cached_input_tokens_path=cached_input_tokens_path,
+        )
 
     @staticmethod
     def create_payload(prompt: str, max_tokens: int | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -230,6 +235,7 @@ class SageMakerStreamEndpoint(SageMakerEndpoint):
                 out.annotations["skipped_stream_lines"] = reassembler.skipped
 
 
-def _sagemaker_payload(prompt: str, max_tokens: int | None, stream: bool, output_format: str | None = None,
-                       **kwargs: Any) -> dict[str, Any]:
+def _sagemaker_payload(
+    prompt: str, max_tokens: int | None, stream: bool, output_format: str | None = None, **kwargs: Any
+) -> dict[str, Any]:
     return request_body(output_format or DEFAULT_SAGEMAKER_FORMAT, prompt, max_tokens, stream, **kwargs)

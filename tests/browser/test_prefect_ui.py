@@ -49,8 +49,13 @@ def _free_port() -> int:
 
 def _quiet_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", NO_PROXY="127.0.0.1,localhost",
-               PYTHONPATH=str(REPO), **extra)
+    env.update(
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        NO_PROXY="127.0.0.1,localhost",
+        PYTHONPATH=str(REPO),
+        **extra,
+    )
     return env
 
 
@@ -94,9 +99,19 @@ def prefect_server(tmp_path):
 def _chromium(url: str, profile: Path, *mode: str) -> subprocess.CompletedProcess:
     shutil.rmtree(profile, ignore_errors=True)
     profile.mkdir(parents=True)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-             f"--user-data-dir={profile}", "--window-size=1400,1200", "--virtual-time-budget=8000"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1200",
+        "--virtual-time-budget=8000",
+    ]
     return subprocess.run([CHROMIUM, *flags, *mode, url], capture_output=True, text=True, timeout=90)
 
 
@@ -111,7 +126,10 @@ def test_artifacts_tab_and_metrics_table_render(prefect_server, tmp_path):
     sweep = subprocess.run(
         [sys.executable, "-m", "flows.cli", "sweep", str(suite), "--emulator", "--results", str(tmp_path / "results")],
         env=_quiet_env(PREFECT_API_URL=f"{prefect_server}/api", COLUMNS="200"),
-        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
     )
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     match = re.search(r"/v2/runs/flow-run/([0-9a-f-]{36})\?tab=Artifacts", sweep.stdout)
@@ -121,13 +139,20 @@ def test_artifacts_tab_and_metrics_table_render(prefect_server, tmp_path):
     tab_url = f"{prefect_server}/v2/runs/flow-run/{match.group(1)}?tab=Artifacts"
     tab = _visible_text(_chromium(tab_url, tmp_path / "profile", "--dump-dom").stdout)
     assert "Can't connect" not in tab
-    for key in ("browser-check-table", "browser-check-charts", "browser-check-00001-clients-metrics",
-                "browser-check-00002-clients-live", "browser-check-00002-clients-progress"):
+    for key in (
+        "browser-check-table",
+        "browser-check-charts",
+        "browser-check-00001-clients-metrics",
+        "browser-check-00002-clients-live",
+        "browser-check-00002-clients-progress",
+    ):
         assert key in tab, tab[:2000]
     _chromium(tab_url, tmp_path / "profile", f"--screenshot={OUTPUT / 'flow-run-artifacts.png'}")
 
-    found = httpx.post(f"{prefect_server}/api/artifacts/filter",
-                       json={"artifacts": {"key": {"any_": ["browser-check-00002-clients-metrics"]}}}).json()
+    found = httpx.post(
+        f"{prefect_server}/api/artifacts/filter",
+        json={"artifacts": {"key": {"any_": ["browser-check-00002-clients-metrics"]}}},
+    ).json()
     (artifact,) = found
     expected_p50 = next(r["p50"] for r in _rows(artifact) if r["metric"] == "time_to_first_token (s)")
     page_url = f"{prefect_server}/v2/artifacts/artifact/{artifact['id']}"
@@ -148,8 +173,9 @@ def test_artifacts_tab_and_metrics_table_render(prefect_server, tmp_path):
     _chromium(page_url, tmp_path / "profile", f"--screenshot={shot}")
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
 
-    (charts,) = httpx.post(f"{prefect_server}/api/artifacts/filter",
-                           json={"artifacts": {"key": {"any_": ["browser-check-charts"]}}}).json()
+    (charts,) = httpx.post(
+        f"{prefect_server}/api/artifacts/filter", json={"artifacts": {"key": {"any_": ["browser-check-charts"]}}}
+    ).json()
     charts_url = f"{prefect_server}/v2/artifacts/artifact/{charts['id']}"
     charts_dom = _chromium(charts_url, tmp_path / "profile", "--dump-dom").stdout
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', charts_dom)) == 5  # charts shown inline

@@ -19,10 +19,18 @@ def _run(url: str, out, clients: int = 2, stream: bool = True, name: str = "run"
     endpoint = {"type": "openai-chat", "model": "m", "base_url": url + "/v1", "stream": stream}
     if pricing:
         endpoint["pricing"] = pricing
-    synthetic = {"input_tokens": {"mean": 100, "stdev": 60, "min": 10}, "output_tokens": {"mean": 20, "stdev": 8, "min": 2},
-                 "count": 30}
-    spec = {"run_name": name, "output": str(out), "endpoint": endpoint, "load": {"clients": clients, "n_requests": 6},
-            "payloads": {"synthetic": synthetic}}
+    synthetic = {
+        "input_tokens": {"mean": 100, "stdev": 60, "min": 10},
+        "output_tokens": {"mean": 20, "stdev": 8, "min": 2},
+        "count": 30,
+    }
+    spec = {
+        "run_name": name,
+        "output": str(out),
+        "endpoint": endpoint,
+        "load": {"clients": clients, "n_requests": 6},
+        "payloads": {"synthetic": synthetic},
+    }
     return parse_spec(spec).runner().run_sync()
 
 

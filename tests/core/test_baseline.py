@@ -14,8 +14,15 @@ NIGHT = datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc)
 
 
 def history(*rows: dict) -> pd.DataFrame:
-    base = {"endpoint": "m", "clients": 8, "rate": None, "config_hash": "h1", "interrupted": False, "total_requests": 80,
-            "failed_requests": 0}
+    base = {
+        "endpoint": "m",
+        "clients": 8,
+        "rate": None,
+        "config_hash": "h1",
+        "interrupted": False,
+        "total_requests": 80,
+        "failed_requests": 0,
+    }
     frame = pd.DataFrame([{**base, **row} for row in rows])
     frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True)
     frame["rate"] = frame["rate"].astype(float)
@@ -27,8 +34,14 @@ def night(days_ago: int, **extra) -> dict:
     return {"start_time": when, "run_url": f"/r/{when:%Y-%m-%d}/m-00008-clients", **extra}
 
 
-CANDIDATE = {"endpoint": "m", "clients": 8, "rate": None, "config_hash": "h1", "start_time": NIGHT,
-             "run_url": "/r/tonight/m-00008-clients"}
+CANDIDATE = {
+    "endpoint": "m",
+    "clients": 8,
+    "rate": None,
+    "config_hash": "h1",
+    "start_time": NIGHT,
+    "run_url": "/r/tonight/m-00008-clients",
+}
 
 
 def test_default_is_the_most_recent_earlier_run_with_the_same_configuration():
@@ -38,8 +51,14 @@ def test_default_is_the_most_recent_earlier_run_with_the_same_configuration():
 
 
 def test_interrupted_empty_failed_later_and_tonight_runs_never_qualify():
-    frame = history(night(5), night(4, interrupted=True), night(3, total_requests=0), night(2, failed_requests=80),
-                    night(-1), {**night(0), "run_url": "/r/tonight/other-run"})
+    frame = history(
+        night(5),
+        night(4, interrupted=True),
+        night(3, total_requests=0),
+        night(2, failed_requests=80),
+        night(-1),
+        {**night(0), "run_url": "/r/tonight/other-run"},
+    )
     chosen = select_baseline(frame, BaselinePolicy(), CANDIDATE, exclude_prefix="/r/tonight")
     assert chosen.urls == ["/r/2026-11-23/m-00008-clients"]
 
@@ -54,7 +73,9 @@ def test_last_n_takes_the_n_latest_and_says_when_there_are_fewer():
 
 
 def test_a_pinned_date_takes_that_days_last_run():
-    frame = history(night(5), {**night(5), "start_time": NIGHT - timedelta(days=5, hours=-3), "run_url": "/later"}, night(1))
+    frame = history(
+        night(5), {**night(5), "start_time": NIGHT - timedelta(days=5, hours=-3), "run_url": "/later"}, night(1)
+    )
     chosen = select_baseline(frame, BaselinePolicy.parse("2026-11-23"), CANDIDATE)
     assert chosen.urls == ["/later"]
     assert select_baseline(frame, BaselinePolicy.parse(date(2026, 11, 20)), CANDIDATE).urls == []
@@ -65,10 +86,16 @@ def test_no_history_means_no_baseline_with_a_note():
     assert empty.urls == [] and "first run" in empty.note
 
 
-@pytest.mark.parametrize("value, field", [
-    ({"last": 0}, "baseline.last"), ({"last": "7"}, "baseline.last"), ({"first": 2}, "baseline"),
-    ("2026-02-30", "baseline"), (42, "baseline"),
-])
+@pytest.mark.parametrize(
+    "value, field",
+    [
+        ({"last": 0}, "baseline.last"),
+        ({"last": "7"}, "baseline.last"),
+        ({"first": 2}, "baseline"),
+        ("2026-02-30", "baseline"),
+        (42, "baseline"),
+    ],
+)
 def test_bad_policies_name_the_field(value, field):
     with pytest.raises(ConfigError) as caught:
         BaselinePolicy.parse(value)

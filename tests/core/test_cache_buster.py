@@ -15,35 +15,50 @@ from ..fakes import FakeEndpoint
 
 M = "[X]"
 
-CONVERSE = {"system": [{"text": "You are terse."}, {"cachePoint": {"type": "default"}}],
-            "messages": [{"role": "user", "content": [{"cachePoint": {"type": "default"}}, {"text": "Hi"}]}],
-            "inferenceConfig": {"maxTokens": 5}}
+CONVERSE = {
+    "system": [{"text": "You are terse."}, {"cachePoint": {"type": "default"}}],
+    "messages": [{"role": "user", "content": [{"cachePoint": {"type": "default"}}, {"text": "Hi"}]}],
+    "inferenceConfig": {"maxTokens": 5},
+}
 CHAT = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}
-CHAT_PARTS = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u"}},
-                                                        {"type": "text", "text": "Hi"}]}]}
+CHAT_PARTS = {
+    "messages": [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u"}}, {"type": "text", "text": "Hi"}]}
+    ]
+}
 RESPONSES = {"instructions": "Be brief.", "input": "Hi"}
-RESPONSES_ITEMS = {"input": [{"role": "developer", "content": "Rules."},
-                             {"role": "user", "content": [{"type": "input_text", "text": "Hi"}]}]}
-ANTHROPIC = {"anthropic_version": "bedrock-2023-05-31", "system": "Be brief.",
-             "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]}
+RESPONSES_ITEMS = {
+    "input": [
+        {"role": "developer", "content": "Rules."},
+        {"role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
+    ]
+}
+ANTHROPIC = {
+    "anthropic_version": "bedrock-2023-05-31",
+    "system": "Be brief.",
+    "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+}
 
 
-@pytest.mark.parametrize("payload, path_to_text, position", [
-    (CONVERSE, ("system", 0, "text"), "start"),
-    (CONVERSE, ("messages", 0, "content", 1, "text"), "first_user"),
-    (CHAT, ("messages", 0, "content"), "start"),
-    (CHAT, ("messages", 1, "content"), "first_user"),
-    (CHAT_PARTS, ("messages", 0, "content", 1, "text"), "start"),
-    (RESPONSES, ("instructions",), "start"),
-    (RESPONSES, ("input",), "first_user"),
-    (RESPONSES_ITEMS, ("input", 0, "content"), "start"),
-    (RESPONSES_ITEMS, ("input", 1, "content", 0, "text"), "first_user"),
-    (ANTHROPIC, ("system",), "start"),
-    (ANTHROPIC, ("messages", 0, "content", 0, "text"), "first_user"),
-    ({"prompt": "Hi", "max_gen_len": 5}, ("prompt",), "start"),
-    ({"inputText": "Hi"}, ("inputText",), "start"),
-    ({"inputs": "Hi", "parameters": {}}, ("inputs",), "first_user"),
-])
+@pytest.mark.parametrize(
+    "payload, path_to_text, position",
+    [
+        (CONVERSE, ("system", 0, "text"), "start"),
+        (CONVERSE, ("messages", 0, "content", 1, "text"), "first_user"),
+        (CHAT, ("messages", 0, "content"), "start"),
+        (CHAT, ("messages", 1, "content"), "first_user"),
+        (CHAT_PARTS, ("messages", 0, "content", 1, "text"), "start"),
+        (RESPONSES, ("instructions",), "start"),
+        (RESPONSES, ("input",), "first_user"),
+        (RESPONSES_ITEMS, ("input", 0, "content"), "start"),
+        (RESPONSES_ITEMS, ("input", 1, "content", 0, "text"), "first_user"),
+        (ANTHROPIC, ("system",), "start"),
+        (ANTHROPIC, ("messages", 0, "content", 0, "text"), "first_user"),
+        ({"prompt": "Hi", "max_gen_len": 5}, ("prompt",), "start"),
+        ({"inputText": "Hi"}, ("inputText",), "start"),
+        ({"inputs": "Hi", "parameters": {}}, ("inputs",), "first_user"),
+    ],
+)
 def test_marker_goes_before_the_right_text(payload, path_to_text, position):
     original = copy.deepcopy(payload)
     busted = bust_payload(payload, M, position)
@@ -88,8 +103,14 @@ def test_settings_are_validated():
 async def test_runner_sends_unique_payloads_with_the_buster():
     sent = []
     endpoint = FakeEndpoint(tokens=1, on_payload=sent.append)
-    result = await Runner(endpoint, {"prompt": "same prompt"}, clients=3, n_requests=4,
-                          callbacks=[CacheBuster(template="<{nonce}> ")], handle_signals=False).run()
+    result = await Runner(
+        endpoint,
+        {"prompt": "same prompt"},
+        clients=3,
+        n_requests=4,
+        callbacks=[CacheBuster(template="<{nonce}> ")],
+        handle_signals=False,
+    ).run()
     assert result.total_requests == 12
     prompts = [p["prompt"] for p in sent]
     assert len(set(prompts)) == 12 and all(p.endswith("> same prompt") for p in prompts)

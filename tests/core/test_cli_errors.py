@@ -82,7 +82,11 @@ def test_huge_bounds_are_refused_before_any_request(tmp_path):
     code = "import sys; from llmeter_core.cli import app; sys.argv = ['llmeter-flows', *sys.argv[1:]]; app()"
     done = subprocess.run(
         [sys.executable, "-c", code, "run", str(tmp_path / "spec.yaml"), "--no-display", "-o", str(tmp_path / "out")],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
         preexec_fn=_limit_memory,
     )
     assert done.returncode == 2, done.stderr[-2000:]

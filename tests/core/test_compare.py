@@ -17,8 +17,15 @@ from llmeter_core.samples import RunSamples
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc)
 
 
-def synthetic_run(seed: int, n: int = 300, clients: int = 4, ttft_scale: float = 1.0, error_rate: float = 0.0,
-                  error_type: str = "http_500", url: str | None = None) -> RunSamples:
+def synthetic_run(
+    seed: int,
+    n: int = 300,
+    clients: int = 4,
+    ttft_scale: float = 1.0,
+    error_rate: float = 0.0,
+    error_type: str = "http_500",
+    url: str | None = None,
+) -> RunSamples:
     """A closed-loop run of ``n`` requests: lognormal TTFT (median 50 ms), 20 tokens at ~5 ms."""
     rng = np.random.default_rng(seed)
     clocks = [0.0] * clients
@@ -33,12 +40,20 @@ def synthetic_run(seed: int, n: int = 300, clients: int = 4, ttft_scale: float =
         if rng.random() < error_rate:
             responses.append(InvocationResponse(error="server error", error_type=error_type, request_time=sent))
             continue
-        responses.append(InvocationResponse(time_to_first_token=ttft, time_to_last_token=ttlt,
-                                            time_per_output_token=itl, num_tokens_output=20, num_tokens_input=5,
-                                            request_time=sent))
+        responses.append(
+            InvocationResponse(
+                time_to_first_token=ttft,
+                time_to_last_token=ttlt,
+                time_per_output_token=itl,
+                num_tokens_output=20,
+                num_tokens_input=5,
+                request_time=sent,
+            )
+        )
     end = T0 + timedelta(seconds=max(clocks))
-    return RunSamples.from_responses(responses, end_time=end, url=url or f"memory://run-{seed}", endpoint="model-a",
-                                     clients=clients)
+    return RunSamples.from_responses(
+        responses, end_time=end, url=url or f"memory://run-{seed}", endpoint="model-a", clients=clients
+    )
 
 
 def test_identical_settings_different_seeds_are_unchanged_in_at_least_19_of_20_trials():
@@ -136,13 +151,16 @@ def test_every_compared_metric_has_a_verdict():
     assert all(m.verdict in ("unchanged", "improved", "regressed") for m in result.metrics)
 
 
-@pytest.mark.parametrize("thresholds, confidence, field", [
-    ({"ttft": 0.1}, 0.99, "regression.threshold.ttft"),
-    ({"time_to_first_token-p90": -1}, 0.99, "regression.threshold.time_to_first_token-p90"),
-    ({"default": "x"}, 0.99, "regression.threshold.default"),
-    ({}, 1.0, "regression.confidence"),
-    ({}, 0.2, "regression.confidence"),
-])
+@pytest.mark.parametrize(
+    "thresholds, confidence, field",
+    [
+        ({"ttft": 0.1}, 0.99, "regression.threshold.ttft"),
+        ({"time_to_first_token-p90": -1}, 0.99, "regression.threshold.time_to_first_token-p90"),
+        ({"default": "x"}, 0.99, "regression.threshold.default"),
+        ({}, 1.0, "regression.confidence"),
+        ({}, 0.2, "regression.confidence"),
+    ],
+)
 def test_bad_settings_name_the_field(thresholds, confidence, field):
     with pytest.raises(ConfigError) as caught:
         CompareSettings.build(thresholds, confidence)
@@ -169,4 +187,6 @@ def test_other_replicates():
     assert abs(proportion_replicates(10, 100, 20_000, rng).mean() - 0.1) < 0.005
     single = np.arange(5.0)
     assert median_over_runs([single], rng) is single
-    assert median_over_runs([np.zeros(1000), np.ones(1000), np.full(1000, 2.0)], rng).mean() == pytest.approx(1.0, abs=0.1)
+    assert median_over_runs([np.zeros(1000), np.ones(1000), np.full(1000, 2.0)], rng).mean() == pytest.approx(
+        1.0, abs=0.1
+    )

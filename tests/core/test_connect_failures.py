@@ -35,11 +35,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _run_in_child(endpoint_class: str, **options) -> tuple[dict, str, float]:
     """Run ``Runner(<endpoint_class>(), PAYLOADS, **options)`` in a child: (stats, stderr, seconds)."""
-    code = (f"import asyncio, sys, orjson; from llmeter_core import Runner; "
-            f"from tests.core.test_connect_failures import {endpoint_class}, PAYLOADS; "
-            f"endpoint = {endpoint_class}(); "
-            f"result = asyncio.run(Runner(endpoint, PAYLOADS, **{options!r}).run()); "
-            f"sys.stdout.buffer.write(orjson.dumps({{**result.stats, 'calls': endpoint.calls}}))")
+    code = (
+        f"import asyncio, sys, orjson; from llmeter_core import Runner; "
+        f"from tests.core.test_connect_failures import {endpoint_class}, PAYLOADS; "
+        f"endpoint = {endpoint_class}(); "
+        f"result = asyncio.run(Runner(endpoint, PAYLOADS, **{options!r}).run()); "
+        f"sys.stdout.buffer.write(orjson.dumps({{**result.stats, 'calls': endpoint.calls}}))"
+    )
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -107,8 +109,14 @@ def test_the_classification_covers_every_transport():
 
 
 def test_failures_that_never_yield_still_let_the_duration_end(tmp_path):
-    stats, _, _ = _run_in_child("NoFilesEndpoint", clients=4, run_duration=0.5, output_path=str(tmp_path),
-                                run_name="emfile", max_consecutive_connect_failures=0)
+    stats, _, _ = _run_in_child(
+        "NoFilesEndpoint",
+        clients=4,
+        run_duration=0.5,
+        output_path=str(tmp_path),
+        run_name="emfile",
+        max_consecutive_connect_failures=0,
+    )
     assert stats["total_test_time"] < 0.5 + 2 * BACKOFF_MAX_S  # the duration won, then a last back-off
     assert stats["errors"] == {"ConnectError": stats["total_requests"]}
     # 4 clients backing off to 0.1 s: tens of attempts each, not millions
@@ -126,8 +134,14 @@ def test_refused_payloads_yield_too():
 
 
 def test_consecutive_connect_failures_stop_the_run_with_the_reason(tmp_path):
-    stats, stderr, _ = _run_in_child("NoFilesEndpoint", clients=3, run_duration=60, output_path=str(tmp_path),
-                                     run_name="down", max_consecutive_connect_failures=25)
+    stats, stderr, _ = _run_in_child(
+        "NoFilesEndpoint",
+        clients=3,
+        run_duration=60,
+        output_path=str(tmp_path),
+        run_name="down",
+        max_consecutive_connect_failures=25,
+    )
     reason = stats["stop_reason"]
     assert reason.startswith("endpoint unreachable: 25 consecutive connection failures: ConnectError: ")
     assert "out of file descriptors" in reason
@@ -150,9 +164,11 @@ def test_the_spec_field_reaches_the_runner(tmp_path):
     from llmeter_core.spec import load_spec
 
     spec = tmp_path / "spec.yaml"
-    body = ("endpoint: {type: openai-chat, model: m, base_url: 'http://127.0.0.1:1/v1'}\n"
-            "load: {clients: 1, n_requests: 1, max_consecutive_connect_failures: %s}\n"
-            "payloads: {prompts: [hi]}\n")
+    body = (
+        "endpoint: {type: openai-chat, model: m, base_url: 'http://127.0.0.1:1/v1'}\n"
+        "load: {clients: 1, n_requests: 1, max_consecutive_connect_failures: %s}\n"
+        "payloads: {prompts: [hi]}\n"
+    )
     spec.write_text(body % 5)
     assert load_spec(spec).runner(output_path=None).max_consecutive_connect_failures == 5
     spec.write_text(body % -1)

@@ -21,16 +21,22 @@ def test_request_cost_is_uncached_cached_and_output_tokens_at_their_prices():
     assert Pricing(instance_per_hour=7.2, instances=2).instance_cost(90.0) == pytest.approx(0.36)
 
 
-@pytest.mark.parametrize("prices, field", [
-    ({}, "endpoint.pricing"),
-    ({"input_per_1m": -1}, "endpoint.pricing.input_per_1m"),
-    ({"cached_input_per_1m": 1}, "endpoint.pricing"),
-    ({"input_per_1m": 1, "instances": 2}, "endpoint.pricing"),
-    ({"input_per_1m": 1, "per_token": 2}, "endpoint.pricing.per_token"),
-])
+@pytest.mark.parametrize(
+    "prices, field",
+    [
+        ({}, "endpoint.pricing"),
+        ({"input_per_1m": -1}, "endpoint.pricing.input_per_1m"),
+        ({"cached_input_per_1m": 1}, "endpoint.pricing"),
+        ({"input_per_1m": 1, "instances": 2}, "endpoint.pricing"),
+        ({"input_per_1m": 1, "per_token": 2}, "endpoint.pricing.per_token"),
+    ],
+)
 def test_bad_pricing_is_named(prices, field):
-    spec = {"endpoint": {"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1", "pricing": prices},
-            "load": {"n_requests": 1}, "payloads": {"prompts": ["a"]}}
+    spec = {
+        "endpoint": {"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1", "pricing": prices},
+        "load": {"n_requests": 1},
+        "payloads": {"prompts": ["a"]},
+    }
     with pytest.raises(ConfigError) as caught:
         parse_spec(spec)
     assert caught.value.field == field, str(caught.value)
@@ -40,8 +46,13 @@ def _spec(url: str, out, pricing: dict, stream: bool = True) -> dict:
     return {
         "run_name": "priced",
         "output": str(out),
-        "endpoint": {"type": "openai-chat", "model": "m", "base_url": url + "/v1", "stream": stream,
-                     "pricing": pricing},
+        "endpoint": {
+            "type": "openai-chat",
+            "model": "m",
+            "base_url": url + "/v1",
+            "stream": stream,
+            "pricing": pricing,
+        },
         "load": {"clients": 2, "n_requests": 5},
         "payloads": {"prompts": ["one two three four five six seven eight nine ten"], "max_tokens": 50},
     }

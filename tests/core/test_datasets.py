@@ -14,8 +14,15 @@ from llmeter_core.payloads import load_payloads
 from llmeter_core.spec import parse_spec
 
 SHAREGPT = [
-    {"id": "a", "conversations": [{"from": "system", "value": "be kind"}, {"from": "human", "value": "one two"},
-                                  {"from": "gpt", "value": "three"}, {"from": "human", "value": "four five six"}]},
+    {
+        "id": "a",
+        "conversations": [
+            {"from": "system", "value": "be kind"},
+            {"from": "human", "value": "one two"},
+            {"from": "gpt", "value": "three"},
+            {"from": "human", "value": "four five six"},
+        ],
+    },
     {"id": "b", "conversations": [{"from": "gpt", "value": "no user here"}]},
     {"id": "c", "messages": [{"role": "user", "content": "seven"}, {"role": "assistant", "content": "eight"}]},
 ]
@@ -29,8 +36,11 @@ def test_user_turns_first_or_each_and_skipped():
 
 
 def _spec(payloads: dict, url: str = "http://127.0.0.1:1/v1", endpoint_type: str = "openai-chat", out=None) -> dict:
-    spec = {"endpoint": {"type": endpoint_type, "model": "m", "base_url": url}, "load": {"n_requests": 3},
-            "payloads": payloads}
+    spec = {
+        "endpoint": {"type": endpoint_type, "model": "m", "base_url": url},
+        "load": {"n_requests": 3},
+        "payloads": payloads,
+    }
     if out is not None:
         spec.update(output=str(out), run_name="dataset")
     return spec
@@ -43,16 +53,23 @@ def test_a_local_dataset_drives_any_endpoint_type(tmp_path):
         spec = parse_spec(_spec(payloads, emu.url, "anthropic-messages", tmp_path / "out"), base_dir=tmp_path)
         result = spec.runner().run_sync()
     assert result.stats["failed_requests"] == 0
-    assert {r.input_payload["messages"][0]["content"] for r in result.responses} <= {"one two", "four five six", "seven"}
+    assert {r.input_payload["messages"][0]["content"] for r in result.responses} <= {
+        "one two",
+        "four five six",
+        "seven",
+    }
     assert all(r.num_tokens_output == 7 for r in result.responses)
 
 
-@pytest.mark.parametrize("dataset, message", [
-    ({"path": "missing.json"}, "missing.json: no such file"),
-    ({"path": "empty.json"}, "no conversation has a user turn"),
-    ({"path": "object.json"}, "must hold a list of conversations"),
-    ({"path": "bad.jsonl"}, "line 2"),
-])
+@pytest.mark.parametrize(
+    "dataset, message",
+    [
+        ({"path": "missing.json"}, "missing.json: no such file"),
+        ({"path": "empty.json"}, "no conversation has a user turn"),
+        ({"path": "object.json"}, "must hold a list of conversations"),
+        ({"path": "bad.jsonl"}, "line 2"),
+    ],
+)
 def test_bad_datasets_are_named_before_anything_is_sent(tmp_path, dataset, message):
     (tmp_path / "empty.json").write_text(json.dumps([SHAREGPT[1]]))
     (tmp_path / "object.json").write_text("{}")
@@ -84,8 +101,15 @@ def test_suite_dataset_paths_are_relative_to_the_suite_file(tmp_path):
 
     (tmp_path / "chats.json").write_text(json.dumps(SHAREGPT))
     suite = tmp_path / "suite.yaml"
-    suite.write_text(json.dumps({"endpoints": [{"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1"}],
-                                 "payloads": {"dataset": {"path": "chats.json"}}, "load": {"n_requests": 1}}))
+    suite.write_text(
+        json.dumps(
+            {
+                "endpoints": [{"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1"}],
+                "payloads": {"dataset": {"path": "chats.json"}},
+                "load": {"n_requests": 1},
+            }
+        )
+    )
     loaded = load_suite(suite)
     assert loaded.payloads.dataset.path == str((tmp_path / "chats.json").resolve())
     check_plan(loaded)

@@ -9,13 +9,28 @@ from llmeter_core.display import LiveDisplay
 from llmeter_core.live import LiveSnapshot, format_value, grouped_rows
 from tests.fakes import FakeEndpoint
 
-STATS = {"requests_per_minute": 1281.0, "time_to_first_token-p50": 0.107, "failed_requests": 2,
-         "failed_requests_rate": 0.01, "errors": {"http_429": 2}, "total_output_tokens": 4000}
+STATS = {
+    "requests_per_minute": 1281.0,
+    "time_to_first_token-p50": 0.107,
+    "failed_requests": 2,
+    "failed_requests_rate": 0.01,
+    "errors": {"http_429": 2},
+    "total_output_tokens": 4000,
+}
 
 
 def snap(**kw):
-    base = dict(run_name="r", elapsed_s=3.0, requests_sent=10, responses_done=8, in_flight=2, expected_requests=20,
-                run_duration=None, progress=0.4, stats=STATS)
+    base = dict(
+        run_name="r",
+        elapsed_s=3.0,
+        requests_sent=10,
+        responses_done=8,
+        in_flight=2,
+        expected_requests=20,
+        run_duration=None,
+        progress=0.4,
+        stats=STATS,
+    )
     base.update(kw)
     return LiveSnapshot(**base)
 
@@ -62,8 +77,14 @@ def test_jupyter_display_updates_one_cell(monkeypatch):
 
 
 def test_display_in_a_run_does_not_change_results(capsys):
-    result = Runner(FakeEndpoint(ttft=0.01, tokens=2), [{"prompt": "a b"}], clients=2, run_duration=0.5,
-                    live_interval=0.1, display=True).run_sync()
+    result = Runner(
+        FakeEndpoint(ttft=0.01, tokens=2),
+        [{"prompt": "a b"}],
+        clients=2,
+        run_duration=0.5,
+        live_interval=0.1,
+        display=True,
+    ).run_sync()
     assert result.total_requests > 10
     shown = capsys.readouterr().out
     assert "[done]" in shown and f"{result.total_requests}" in shown

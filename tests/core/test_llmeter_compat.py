@@ -41,18 +41,36 @@ def llmeter_020() -> Path:
     python = CACHE / "bin" / "python"
     if (CACHE / ".ready").exists() and python.exists():
         return python
-    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--clear", str(CACHE)],
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", "--clear", str(CACHE)], capture_output=True, text=True
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot create a venv for llmeter 0.2.0: {made.stderr.strip()[-300:]}")
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (Path(site) / "llmeter-flows-env.pth").write_text("\n".join(sorted(ours)) + "\n")
     try:
         installed = subprocess.run(
-            [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check",
-             "llmeter==0.2.0"], capture_output=True, text=True, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(python),
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "llmeter==0.2.0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     except subprocess.TimeoutExpired:
         pytest.skip("installing llmeter==0.2.0 took more than 10 minutes")
     if installed.returncode != 0:
@@ -63,8 +81,9 @@ def llmeter_020() -> Path:
 
 def read_with_llmeter(python: Path, *folders: Path) -> dict:
     """Load each folder with LLMeter 0.2.0 (one subprocess: importing it takes seconds)."""
-    done = subprocess.run([str(python), "-c", READ_WITH_LLMETER, *map(str, folders)], capture_output=True, text=True,
-                          timeout=240)
+    done = subprocess.run(
+        [str(python), "-c", READ_WITH_LLMETER, *map(str, folders)], capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -87,8 +106,15 @@ class StopAfter(Callback):
 def test_llmeter_020_loads_folders_written_here(llmeter_020, tmp_path):
     ours = {}
     for name, callbacks in (("complete", []), ("interrupted", [StopAfter(5)])):
-        runner = Runner(FakeEndpoint(ttft=0.001, tokens=3, fail_every=4), [{"prompt": "a b"}], clients=2, n_requests=8,
-                        output_path=tmp_path, run_name=name, callbacks=callbacks)
+        runner = Runner(
+            FakeEndpoint(ttft=0.001, tokens=3, fail_every=4),
+            [{"prompt": "a b"}],
+            clients=2,
+            n_requests=8,
+            output_path=tmp_path,
+            run_name=name,
+            callbacks=callbacks,
+        )
         ours[name] = runner.run_sync()
     assert ours["complete"].total_requests == 16 and not ours["complete"].interrupted
     assert ours["interrupted"].total_requests == 6 and ours["interrupted"].interrupted

@@ -28,21 +28,24 @@ def test_a_ramp_lowers_the_offered_rate_over_the_run():
     assert plan.offered_rate() == pytest.approx(75.0)  # 100 req over the ramp's 2 s, then 200
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"rate": 10.0, "clients": 2}, "rate"),
-    ({"rate": 10.0, "burstiness": 2.0}, "burstiness"),
-    ({"rate": 10.0, "arrival": "gamma"}, "burstiness"),
-    ({"rate": 10.0, "ramp_up": 9.0}, "ramp_up"),
-    ({"rate": 10.0, "warmup_requests": 2}, "warmup_requests"),
-    ({"rate": 0.0}, "rate"),
-    ({"rate": float("inf")}, "rate"),
-    ({"rate": True}, "rate"),
-    ({"rate": 10.0, "arrival": "uniform"}, "arrival"),
-    ({"rate": 10.0, "max_concurrency": 0}, "max_concurrency"),
-    ({"clients": 2, "max_concurrency": 3}, "max_concurrency"),
-    ({"clients": 2, "arrival": "poisson"}, "arrival"),
-    ({"clients": 2, "warmup_seconds": 1.0}, "warmup_seconds"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"rate": 10.0, "clients": 2}, "rate"),
+        ({"rate": 10.0, "burstiness": 2.0}, "burstiness"),
+        ({"rate": 10.0, "arrival": "gamma"}, "burstiness"),
+        ({"rate": 10.0, "ramp_up": 9.0}, "ramp_up"),
+        ({"rate": 10.0, "warmup_requests": 2}, "warmup_requests"),
+        ({"rate": 0.0}, "rate"),
+        ({"rate": float("inf")}, "rate"),
+        ({"rate": True}, "rate"),
+        ({"rate": 10.0, "arrival": "uniform"}, "arrival"),
+        ({"rate": 10.0, "max_concurrency": 0}, "max_concurrency"),
+        ({"clients": 2, "max_concurrency": 3}, "max_concurrency"),
+        ({"clients": 2, "arrival": "poisson"}, "arrival"),
+        ({"clients": 2, "warmup_seconds": 1.0}, "warmup_seconds"),
+    ],
+)
 def test_each_bad_combination_names_its_field(kwargs, field):
     with pytest.raises(ConfigError) as caught:
         build(**kwargs)

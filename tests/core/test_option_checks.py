@@ -18,22 +18,25 @@ PAYLOAD = {"prompt": "hi"}
 URL = "http://127.0.0.1:9/v1"
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"n_requests": 1, "clients": 1_000_000_000_000}, "clients"),
-    ({"n_requests": 1, "clients": MAX_CLIENTS + 1}, "clients"),
-    ({"n_requests": 1e30}, "n_requests"),
-    ({"n_requests": 10**30}, "n_requests"),
-    ({"n_requests": MAX_REQUESTS_PER_CLIENT + 1}, "n_requests"),
-    ({"run_duration": float("inf")}, "run_duration"),
-    ({"run_duration": float("nan")}, "run_duration"),
-    ({"run_duration": timedelta(days=8)}, "run_duration"),
-    ({"n_requests": 1, "timeout": float("inf")}, "timeout"),
-    ({"n_requests": 1, "grace_period": float("inf")}, "grace_period"),
-    ({"n_requests": 1, "live_interval": float("inf")}, "live_interval"),
-    ({"n_requests": 1, "live_interval": 1e-9}, "live_interval"),
-    ({"n_requests": 1, "warmup_requests": 10**12}, "warmup_requests"),
-    ({"n_requests": 1, "seed": 2**64}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"n_requests": 1, "clients": 1_000_000_000_000}, "clients"),
+        ({"n_requests": 1, "clients": MAX_CLIENTS + 1}, "clients"),
+        ({"n_requests": 1e30}, "n_requests"),
+        ({"n_requests": 10**30}, "n_requests"),
+        ({"n_requests": MAX_REQUESTS_PER_CLIENT + 1}, "n_requests"),
+        ({"run_duration": float("inf")}, "run_duration"),
+        ({"run_duration": float("nan")}, "run_duration"),
+        ({"run_duration": timedelta(days=8)}, "run_duration"),
+        ({"n_requests": 1, "timeout": float("inf")}, "timeout"),
+        ({"n_requests": 1, "grace_period": float("inf")}, "grace_period"),
+        ({"n_requests": 1, "live_interval": float("inf")}, "live_interval"),
+        ({"n_requests": 1, "live_interval": 1e-9}, "live_interval"),
+        ({"n_requests": 1, "warmup_requests": 10**12}, "warmup_requests"),
+        ({"n_requests": 1, "seed": 2**64}, "seed"),
+    ],
+)
 def test_limits_are_refused_before_anything_is_sent(kwargs, field):
     endpoint = FakeEndpoint()
     with pytest.raises(ConfigError) as info:
@@ -43,23 +46,33 @@ def test_limits_are_refused_before_anything_is_sent(kwargs, field):
 
 
 def test_the_largest_allowed_values_are_accepted():
-    runner = Runner(FakeEndpoint(), PAYLOAD, clients=MAX_CLIENTS, run_duration=timedelta(days=7),
-                    timeout=86_400, grace_period=86_400, live_interval=86_400)
+    runner = Runner(
+        FakeEndpoint(),
+        PAYLOAD,
+        clients=MAX_CLIENTS,
+        run_duration=timedelta(days=7),
+        timeout=86_400,
+        grace_period=86_400,
+        live_interval=86_400,
+    )
     assert runner.clients == MAX_CLIENTS and runner.run_duration == 7 * 86_400
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"clients": True}, "clients"),
-    ({"clients": 2.0}, "clients"),
-    ({"low_memory": "no"}, "low_memory"),
-    ({"display": 1}, "display"),
-    ({"handle_signals": "false"}, "handle_signals"),
-    ({"live_sinks": [1]}, "live_sinks"),
-    ({"live_sinks": print}, "live_sinks"),
-    ({"timeout": "60"}, "timeout"),
-    ({"output_path": 5}, "output_path"),
-    ({"run_description": ["x"]}, "run_description"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"clients": True}, "clients"),
+        ({"clients": 2.0}, "clients"),
+        ({"low_memory": "no"}, "low_memory"),
+        ({"display": 1}, "display"),
+        ({"handle_signals": "false"}, "handle_signals"),
+        ({"live_sinks": [1]}, "live_sinks"),
+        ({"live_sinks": print}, "live_sinks"),
+        ({"timeout": "60"}, "timeout"),
+        ({"output_path": 5}, "output_path"),
+        ({"run_description": ["x"]}, "run_description"),
+    ],
+)
 def test_runner_options_of_the_wrong_type_are_refused(kwargs, field):
     with pytest.raises(ConfigError) as info:
         Runner(FakeEndpoint(), PAYLOAD, **{"n_requests": 1, **kwargs})
@@ -72,14 +85,17 @@ def test_every_runner_problem_is_listed_at_once():
     assert [f for f, _ in info.value.problems] == ["clients", "n_requests", "timeout", "end_mode"]
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"api_key": 123}, "endpoint.api_key"),
-    ({"stream": "maybe"}, "endpoint.stream"),
-    ({"headers": {"Authorization": 42}}, "endpoint.headers"),
-    ({"headers": ["Authorization: x"]}, "endpoint.headers"),
-    ({"max_connections": True}, "endpoint.max_connections"),
-    ({"extra_body": "temperature=0"}, "endpoint.extra_body"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"api_key": 123}, "endpoint.api_key"),
+        ({"stream": "maybe"}, "endpoint.stream"),
+        ({"headers": {"Authorization": 42}}, "endpoint.headers"),
+        ({"headers": ["Authorization: x"]}, "endpoint.headers"),
+        ({"max_connections": True}, "endpoint.max_connections"),
+        ({"extra_body": "temperature=0"}, "endpoint.extra_body"),
+    ],
+)
 def test_endpoint_options_of_the_wrong_type_are_refused(kwargs, field):
     with pytest.raises(ConfigError) as info:
         OpenAIChatEndpoint("m", URL, **kwargs)

@@ -6,19 +6,40 @@ import pytest
 from llmeter_core import Result
 
 LLMETER_020_SUMMARY = {
-    "total_requests": 3, "clients": 1, "n_requests": 3, "total_test_time": 1.5, "model_id": "m",
-    "output_path": None, "endpoint_name": "e", "provider": "openai", "run_name": "old",
-    "run_description": None, "start_time": "2026-01-01T00:00:00Z", "first_request_time": "2026-01-01T00:00:00Z",
-    "last_request_time": "2026-01-01T00:00:01Z", "end_time": "2026-01-01T00:00:01Z",
+    "total_requests": 3,
+    "clients": 1,
+    "n_requests": 3,
+    "total_test_time": 1.5,
+    "model_id": "m",
+    "output_path": None,
+    "endpoint_name": "e",
+    "provider": "openai",
+    "run_name": "old",
+    "run_description": None,
+    "start_time": "2026-01-01T00:00:00Z",
+    "first_request_time": "2026-01-01T00:00:00Z",
+    "last_request_time": "2026-01-01T00:00:01Z",
+    "end_time": "2026-01-01T00:00:01Z",
 }
 
 
 def response(ttft, t, error=None):
     return {
-        "response_text": "a b", "input_payload": {"messages": []}, "id": "x", "input_prompt": "hi",
-        "time_to_first_token": ttft, "time_to_last_token": ttft + 0.1, "num_tokens_input": 1, "num_tokens_output": 2,
-        "num_tokens_input_cached": None, "num_tokens_output_reasoning": None, "time_per_output_token": 0.1,
-        "error": error, "retries": 0, "request_time": t, "annotations": {"k": 1},
+        "response_text": "a b",
+        "input_payload": {"messages": []},
+        "id": "x",
+        "input_prompt": "hi",
+        "time_to_first_token": ttft,
+        "time_to_last_token": ttft + 0.1,
+        "num_tokens_input": 1,
+        "num_tokens_output": 2,
+        "num_tokens_input_cached": None,
+        "num_tokens_output_reasoning": None,
+        "time_per_output_token": 0.1,
+        "error": error,
+        "retries": 0,
+        "request_time": t,
+        "annotations": {"k": 1},
     }
 
 
@@ -27,8 +48,11 @@ def test_llmeter_020_run_folder_loads(tmp_path):
     folder.mkdir()
     (folder / "summary.json").write_bytes(orjson.dumps(LLMETER_020_SUMMARY))
     (folder / "stats.json").write_bytes(orjson.dumps({**LLMETER_020_SUMMARY, "cost_total": 2.0}))
-    rows = [response(0.1, "2026-01-01T00:00:00"), response(0.3, "2026-01-01T00:00:00.5"),
-            response(0.2, "2026-01-01T00:00:01", error="Throttled")]
+    rows = [
+        response(0.1, "2026-01-01T00:00:00"),
+        response(0.3, "2026-01-01T00:00:00.5"),
+        response(0.2, "2026-01-01T00:00:01", error="Throttled"),
+    ]
     (folder / "responses.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
     result = Result.load(str(folder))
     assert result.run_name == "old" and len(result.responses) == 3
@@ -46,8 +70,9 @@ def written_run(tmp_path, n=6, name="r"):
     from llmeter_core import Runner
     from tests.fakes import FakeEndpoint
 
-    return Runner(FakeEndpoint(tokens=2), [{"prompt": "a b"}], clients=2, n_requests=n // 2, output_path=tmp_path,
-                  run_name=name).run_sync()
+    return Runner(
+        FakeEndpoint(tokens=2), [{"prompt": "a b"}], clients=2, n_requests=n // 2, output_path=tmp_path, run_name=name
+    ).run_sync()
 
 
 def test_a_torn_last_line_is_skipped_with_a_warning_and_every_intact_line_loads(tmp_path, caplog):
@@ -108,12 +133,25 @@ def llmeter_folder(tmp_path):
     """A 0.2.0 folder as LLMeter writes it: times truncated to whole seconds, its own stats."""
     folder = tmp_path / "old020"
     folder.mkdir()
-    summary = {**LLMETER_020_SUMMARY, "total_requests": 4, "start_time": "2026-01-01T00:00:00Z",
-               "first_request_time": "2026-01-01T00:00:00Z", "last_request_time": "2026-01-01T00:00:02Z",
-               "end_time": "2026-01-01T00:00:03Z"}
-    stored = {**summary, "failed_requests": 0, "failed_requests_rate": 0.0, "total_input_tokens": 4.0,
-              "total_output_tokens": 8.0, "time_to_first_token-p50": 0.25, "requests_per_minute": 128.1,
-              "output_tps": 2.9, "cost_total": 2.0}
+    summary = {
+        **LLMETER_020_SUMMARY,
+        "total_requests": 4,
+        "start_time": "2026-01-01T00:00:00Z",
+        "first_request_time": "2026-01-01T00:00:00Z",
+        "last_request_time": "2026-01-01T00:00:02Z",
+        "end_time": "2026-01-01T00:00:03Z",
+    }
+    stored = {
+        **summary,
+        "failed_requests": 0,
+        "failed_requests_rate": 0.0,
+        "total_input_tokens": 4.0,
+        "total_output_tokens": 8.0,
+        "time_to_first_token-p50": 0.25,
+        "requests_per_minute": 128.1,
+        "output_tps": 2.9,
+        "cost_total": 2.0,
+    }
     (folder / "summary.json").write_bytes(orjson.dumps(summary))
     (folder / "stats.json").write_bytes(orjson.dumps(stored))
     times = ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"]

@@ -22,7 +22,12 @@ async def test_count_bound_sends_n_per_client_and_saves(tmp_path):
     assert endpoint.opened == 1 and endpoint.closed == 1
     folder = tmp_path / "r1"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "payload.jsonl", "responses.jsonl", "run_config.json", "stats.json", "summary.json"]
+        "payload.jsonl",
+        "responses.jsonl",
+        "run_config.json",
+        "stats.json",
+        "summary.json",
+    ]
     lines = (folder / "responses.jsonl").read_bytes().splitlines()
     assert len(lines) == 15
     stats = orjson.loads((folder / "stats.json").read_bytes())
@@ -81,8 +86,9 @@ async def test_duration_run_ends_on_time_and_drains():
 async def test_duration_cancel_mode_records_incomplete():
     """Each client always has a request in flight (0.3 s each, back to back), so the end of the
     duration cancels exactly one per client, whatever completed before it."""
-    result = await Runner(FakeEndpoint(ttft=0.3, tokens=1), PAYLOADS, clients=3, run_duration=0.4,
-                          end_mode="cancel").run()
+    result = await Runner(
+        FakeEndpoint(ttft=0.3, tokens=1), PAYLOADS, clients=3, run_duration=0.4, end_mode="cancel"
+    ).run()
     assert result.stats["errors"] == {INCOMPLETE: 3}
     assert result.stats["failed_requests"] == 0
     done = [r for r in result.responses if r.ok]
@@ -106,8 +112,14 @@ async def test_timeout_is_recorded_and_the_run_goes_on():
 
 
 async def test_request_stop_from_another_thread_stops_within_a_second(tmp_path):
-    runner = Runner(FakeEndpoint(ttft=0.02, tokens=1), PAYLOADS, clients=4, run_duration=30,
-                    output_path=tmp_path, run_name="stopped")
+    runner = Runner(
+        FakeEndpoint(ttft=0.02, tokens=1),
+        PAYLOADS,
+        clients=4,
+        run_duration=30,
+        output_path=tmp_path,
+        run_name="stopped",
+    )
     stopped_at: list[float] = []
 
     def stop() -> None:
@@ -138,8 +150,13 @@ async def test_clients_send_different_seeded_orders():
     first = list(seen)
     assert sorted(first) == sorted(p["prompt"] for p in PAYLOADS)  # one pass covers every payload
     seen.clear()
-    await Runner(FakeEndpoint(on_payload=lambda p: seen.append(p["prompt"]), tokens=1), PAYLOADS, clients=1,
-                 n_requests=10, seed=3).run()
+    await Runner(
+        FakeEndpoint(on_payload=lambda p: seen.append(p["prompt"]), tokens=1),
+        PAYLOADS,
+        clients=1,
+        n_requests=10,
+        seed=3,
+    ).run()
     assert seen == first  # deterministic
     from llmeter_core.payloads import client_order
 
@@ -171,8 +188,14 @@ class Tagger(Callback):
 async def test_callbacks_change_payloads_and_contribute_stats(tmp_path):
     sent: list[dict] = []
     tagger = Tagger()
-    await Runner(FakeEndpoint(on_payload=sent.append, tokens=1), PAYLOADS, n_requests=3, callbacks=[tagger],
-                 output_path=tmp_path, run_name="cb").run()
+    await Runner(
+        FakeEndpoint(on_payload=sent.append, tokens=1),
+        PAYLOADS,
+        n_requests=3,
+        callbacks=[tagger],
+        output_path=tmp_path,
+        run_name="cb",
+    ).run()
     assert all(p["tag"] == "x" for p in sent) and tagger.after == 3 and tagger.ran == ["before", "after"]
     assert orjson.loads((tmp_path / "cb" / "stats.json").read_bytes())["cost_total"] == 1.25
     assert Result.load(str(tmp_path / "cb")).stats["cost_total"] == 1.25
@@ -199,8 +222,14 @@ class CostPerToken(Callback):
 
 async def test_after_invoke_sees_the_completed_response_and_its_changes_are_recorded(tmp_path):
     cost = CostPerToken()
-    result = await Runner(NoUsageEndpoint(ttft=0.001, itl=0.002, tokens=4), PAYLOADS, n_requests=3,
-                          callbacks=[cost], output_path=tmp_path, run_name="cost").run()
+    result = await Runner(
+        NoUsageEndpoint(ttft=0.001, itl=0.002, tokens=4),
+        PAYLOADS,
+        n_requests=3,
+        callbacks=[cost],
+        output_path=tmp_path,
+        run_name="cost",
+    ).run()
     assert len(cost.seen) == 3
     for (n_in, n_out, tpot), response in zip(cost.seen, result.responses, strict=True):
         assert n_out == 4 and n_in == 3  # the tokenizer over "w0 w1 w2 w3" and "hello number i"
@@ -210,16 +239,18 @@ async def test_after_invoke_sees_the_completed_response_and_its_changes_are_reco
 
 
 async def test_low_memory_keeps_responses_on_disk_only(tmp_path):
-    result = await Runner(FakeEndpoint(tokens=1), PAYLOADS, clients=2, n_requests=50, low_memory=True,
-                          output_path=tmp_path, run_name="lm").run()
+    result = await Runner(
+        FakeEndpoint(tokens=1), PAYLOADS, clients=2, n_requests=50, low_memory=True, output_path=tmp_path, run_name="lm"
+    ).run()
     assert result.responses == [] and result.total_requests == 100
     assert len((tmp_path / "lm" / "responses.jsonl").read_bytes().splitlines()) == 100
     assert Result.load(str(tmp_path / "lm")).stats["total_requests"] == 100
 
 
 async def test_secrets_never_reach_the_run_folder(tmp_path):
-    await Runner(FakeEndpoint(api_key="sk-fake-test-key-0001"), PAYLOADS, n_requests=1, output_path=tmp_path,
-                 run_name="s").run()
+    await Runner(
+        FakeEndpoint(api_key="sk-fake-test-key-0001"), PAYLOADS, n_requests=1, output_path=tmp_path, run_name="s"
+    ).run()
     for file in (tmp_path / "s").iterdir():
         assert b"sk-fake-test-key" not in file.read_bytes()
 
@@ -238,8 +269,14 @@ async def test_live_snapshots_reach_sync_and_async_sinks():
     async def async_sink(snap):
         async_seen.append(snap)
 
-    result = await Runner(FakeEndpoint(ttft=0.01, tokens=1), PAYLOADS, clients=2, run_duration=0.65,
-                          live_interval=0.2, live_sinks=[sync_seen.append, async_sink]).run()
+    result = await Runner(
+        FakeEndpoint(ttft=0.01, tokens=1),
+        PAYLOADS,
+        clients=2,
+        run_duration=0.65,
+        live_interval=0.2,
+        live_sinks=[sync_seen.append, async_sink],
+    ).run()
     for seen in (sync_seen, async_seen):
         assert len(seen) >= 3 and seen[-1].final and not seen[0].final
         assert seen[0].stats["total_requests"] > 0 and 0 < seen[0].progress < 1

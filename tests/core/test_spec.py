@@ -37,11 +37,24 @@ def test_good_spec_builds_a_runner(tmp_path):
 def test_every_load_and_run_field_reaches_the_runner_under_its_own_name():
     """RunSpec.runner derives the Runner's options from the fields: a field added to LoadSpec
     or RunSpec reaches the Runner (and run_config.json) without a line to copy it."""
-    spec = parse_spec({
-        **GOOD, "run_description": "d", "live_interval": 0.5, "low_memory": True, "seed": 7,
-        "load": {"clients": 3, "run_duration": 2.5, "timeout": 9, "warmup_requests": 1, "end_mode": "cancel",
-                 "grace_period": 4, "max_consecutive_connect_failures": 5},
-    })
+    spec = parse_spec(
+        {
+            **GOOD,
+            "run_description": "d",
+            "live_interval": 0.5,
+            "low_memory": True,
+            "seed": 7,
+            "load": {
+                "clients": 3,
+                "run_duration": 2.5,
+                "timeout": 9,
+                "warmup_requests": 1,
+                "end_mode": "cancel",
+                "grace_period": 4,
+                "max_consecutive_connect_failures": 5,
+            },
+        }
+    )
     runner = spec.runner(output_path=None, handle_signals=False)
     config = runner.run_config()
     for name, value in spec.load.model_dump().items():
@@ -139,12 +152,15 @@ def test_huge_and_infinite_values_are_refused(path, value, field):
     assert info.value.field == field and "\n" not in str(info.value), str(info.value)
 
 
-@pytest.mark.parametrize("text, field", [
-    ("run_duration: .inf", "load.run_duration"),
-    ("run_duration: 604801", "load.run_duration"),   # a week and a second
-    ("n_requests: 1e30", "load.n_requests"),         # YAML reads this as a string
-    ("n_requests: 1.0e+30", "load.n_requests"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("run_duration: .inf", "load.run_duration"),
+        ("run_duration: 604801", "load.run_duration"),  # a week and a second
+        ("n_requests: 1e30", "load.n_requests"),  # YAML reads this as a string
+        ("n_requests: 1.0e+30", "load.n_requests"),
+    ],
+)
 def test_bounds_in_a_spec_file_are_refused_in_one_line(tmp_path, text, field):
     data = with_("load.n_requests", None)
     spec = yaml.safe_dump(data).replace("load:\n", f"load:\n  {text}\n")
@@ -155,12 +171,15 @@ def test_bounds_in_a_spec_file_are_refused_in_one_line(tmp_path, text, field):
 
 
 # -- unreadable files (item 13) ---------------------------------------------------------------
-@pytest.mark.parametrize("content, expected", [
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "not a UTF-8 text file"),
-    (b"run_name: caf\xe9\n", "not a UTF-8 text file"),
-    (b"run_name: x\x00\x01\x02\n", "NUL bytes"),
-    (b"load: {clients: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "not a UTF-8 text file"),
+        (b"run_name: caf\xe9\n", "not a UTF-8 text file"),
+        (b"run_name: x\x00\x01\x02\n", "NUL bytes"),
+        (b"load: {clients: [\n", "not valid YAML"),
+    ],
+)
 def test_binary_and_broken_spec_files_are_one_line_errors(tmp_path, content, expected):
     (tmp_path / "spec.yaml").write_bytes(content)
     with pytest.raises(ConfigError) as info:
@@ -172,16 +191,23 @@ def test_binary_and_broken_spec_files_are_one_line_errors(tmp_path, content, exp
 # -- every problem at once (item 14) ------------------------------------------------------------
 def test_fields_bounds_typos_endpoint_options_and_payload_files_are_reported_together(tmp_path):
     data = with_("load.clients", 0)
-    data["load"]["run_duration"] = 5          # both bounds
-    data["load"]["tiemout"] = 3               # a typo
+    data["load"]["run_duration"] = 5  # both bounds
+    data["load"]["tiemout"] = 3  # a typo
     data["endpoint"].update(colour="red", stream="maybe", max_connections=-1)
     data["payloads"] = {"file": "missing.jsonl"}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError) as info:
         load_spec(tmp_path / "spec.yaml")
     fields = [field for field, _ in info.value.problems]
-    assert fields == ["load.clients", "load.tiemout", "load", "endpoint.colour", "endpoint.stream",
-                      "endpoint.max_connections", "payloads.file"], str(info.value)
+    assert fields == [
+        "load.clients",
+        "load.tiemout",
+        "load",
+        "endpoint.colour",
+        "endpoint.stream",
+        "endpoint.max_connections",
+        "payloads.file",
+    ], str(info.value)
     assert str(info.value).startswith("invalid spec: 7 problems\n")
 
 
@@ -192,25 +218,33 @@ def test_a_valid_spec_reports_every_endpoint_and_payload_problem_when_built(tmp_
     data["payloads"] = {"file": str(tmp_path / "missing.jsonl")}
     with pytest.raises(ConfigError) as info:
         parse_spec(data).runner()
-    assert [f for f, _ in info.value.problems] == ["endpoint.colour", "endpoint.stream", "endpoint.http_client",
-                                                   "endpoint.max_connections", "payloads.file"], str(info.value)
+    assert [f for f, _ in info.value.problems] == [
+        "endpoint.colour",
+        "endpoint.stream",
+        "endpoint.http_client",
+        "endpoint.max_connections",
+        "payloads.file",
+    ], str(info.value)
 
 
 # -- no silent coercions (item 15) ---------------------------------------------------------------
-@pytest.mark.parametrize("path, value, field", [
-    ("endpoint.stream", "maybe", "endpoint.stream"),
-    ("endpoint.stream", 1, "endpoint.stream"),
-    ("endpoint.max_connections", True, "endpoint.max_connections"),
-    ("endpoint.headers", {"X-Count": 5}, "endpoint.headers"),
-    ("load.clients", True, "load.clients"),
-    ("load.n_requests", "3", "load.n_requests"),
-    ("load.n_requests", 3.0, "load.n_requests"),
-    ("load.timeout", "60", "load.timeout"),
-    ("low_memory", "no", "low_memory"),
-    ("cache_buster", 1, "cache_buster"),
-    ("seed", False, "seed"),
-    ("payloads.max_tokens", "8", "payloads.max_tokens"),
-])
+@pytest.mark.parametrize(
+    "path, value, field",
+    [
+        ("endpoint.stream", "maybe", "endpoint.stream"),
+        ("endpoint.stream", 1, "endpoint.stream"),
+        ("endpoint.max_connections", True, "endpoint.max_connections"),
+        ("endpoint.headers", {"X-Count": 5}, "endpoint.headers"),
+        ("load.clients", True, "load.clients"),
+        ("load.n_requests", "3", "load.n_requests"),
+        ("load.n_requests", 3.0, "load.n_requests"),
+        ("load.timeout", "60", "load.timeout"),
+        ("low_memory", "no", "low_memory"),
+        ("cache_buster", 1, "cache_buster"),
+        ("seed", False, "seed"),
+        ("payloads.max_tokens", "8", "payloads.max_tokens"),
+    ],
+)
 def test_values_of_the_wrong_type_are_refused_not_coerced(path, value, field):
     with pytest.raises(ConfigError) as info:
         parse_spec(with_(path, value)).runner()

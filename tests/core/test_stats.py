@@ -13,8 +13,12 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 def ok(ttft, ttlt, n_in=10, n_out=5, at=0.0, cached=None):
     return InvocationResponse(
-        time_to_first_token=ttft, time_to_last_token=ttlt, num_tokens_input=n_in, num_tokens_output=n_out,
-        num_tokens_input_cached=cached, request_time=T0 + timedelta(seconds=at),
+        time_to_first_token=ttft,
+        time_to_last_token=ttlt,
+        num_tokens_input=n_in,
+        num_tokens_output=n_out,
+        num_tokens_input_cached=cached,
+        request_time=T0 + timedelta(seconds=at),
     )
 
 
@@ -54,8 +58,11 @@ def test_every_metric_has_every_aggregate_key():
 
 def test_failures_are_counted_not_mixed_into_latency():
     responses = [ok(0.1, 0.2, at=0), ok(0.1, 0.2, at=1)]
-    responses.append(InvocationResponse(time_to_first_token=9.0, time_to_last_token=9.0, error="boom",
-                                        error_type="http_500", request_time=T0))
+    responses.append(
+        InvocationResponse(
+            time_to_first_token=9.0, time_to_last_token=9.0, error="boom", error_type="http_500", request_time=T0
+        )
+    )
     responses.append(
         InvocationResponse(error="cancelled", error_type=INCOMPLETE, request_time=T0 + timedelta(seconds=2))
     )

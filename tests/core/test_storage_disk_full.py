@@ -32,8 +32,11 @@ def tiny_disk(tmp_path):
     """A 200 KiB tmpfs mounted at a fresh folder; yields its path."""
     mount_point = tmp_path / "tiny"
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", f"tiny-{uuid.uuid4().hex[:6]}", str(mount_point)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", f"tiny-{uuid.uuid4().hex[:6]}", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
     try:

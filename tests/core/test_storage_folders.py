@@ -55,8 +55,11 @@ def read_only_dir(tmp_path):
     """A read-only tmpfs (root only; skipped otherwise)."""
     mount_point = tmp_path / "ro"
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", f"ro-{uuid.uuid4().hex[:6]}", str(mount_point)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", f"ro-{uuid.uuid4().hex[:6]}", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a read-only tmpfs here (needs root): {done.stderr.strip()}")
     try:
@@ -87,8 +90,10 @@ def test_bad_output_paths_are_refused_when_the_runner_is_built(tmp_path, read_on
 
 def test_the_cli_exits_2_with_one_line_for_a_bad_output(tmp_path, read_only_dir):
     spec = tmp_path / "spec.yaml"
-    spec.write_text("endpoint: {type: openai-chat, model: m, base_url: 'http://127.0.0.1:9/v1'}\n"
-                    "load: {n_requests: 1}\npayloads: {prompts: [hi]}\n")
+    spec.write_text(
+        "endpoint: {type: openai-chat, model: m, base_url: 'http://127.0.0.1:9/v1'}\n"
+        "load: {n_requests: 1}\npayloads: {prompts: [hi]}\n"
+    )
     for case, (output, says) in bad_outputs(tmp_path, read_only_dir).items():
         outcome = CliRunner().invoke(app, ["run", str(spec), "--no-display", "--output", output])
         assert outcome.exit_code == EXIT_BAD_INPUT, (case, outcome.output)
@@ -98,9 +103,11 @@ def test_the_cli_exits_2_with_one_line_for_a_bad_output(tmp_path, read_only_dir)
 
 def test_the_cli_exits_2_when_the_run_name_is_taken(tmp_path, emulator_url):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"run_name: once\noutput: {tmp_path / 'out'}\n"
-                    f"endpoint: {{type: openai-chat, model: m, base_url: '{emulator_url}'}}\n"
-                    "load: {n_requests: 1}\npayloads: {prompts: [hi], max_tokens: 4}\n")
+    spec.write_text(
+        f"run_name: once\noutput: {tmp_path / 'out'}\n"
+        f"endpoint: {{type: openai-chat, model: m, base_url: '{emulator_url}'}}\n"
+        "load: {n_requests: 1}\npayloads: {prompts: [hi], max_tokens: 4}\n"
+    )
     assert CliRunner().invoke(app, ["run", str(spec), "--no-display"]).exit_code == 0
     again = CliRunner().invoke(app, ["run", str(spec), "--no-display"])
     assert again.exit_code == EXIT_BAD_INPUT and "run_name" in again.output and "already holds a run" in again.output

@@ -28,8 +28,9 @@ def test_run_folder_on_s3_round_trips(s3_server, s3_bucket, tmp_path, monkeypatc
     assert result.output_path == f"{url}/r"
     s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"])
-    assert keys == [f"nightly/r/{n}" for n in
-                    ("payload.jsonl", "responses.jsonl", "run_config.json", "stats.json", "summary.json")]
+    assert keys == [
+        f"nightly/r/{n}" for n in ("payload.jsonl", "responses.jsonl", "run_config.json", "stats.json", "summary.json")
+    ]
     loaded = Result.load(result.output_path)
     assert loaded.stats == result.stats and len(loaded.responses) == 10
     assert list((tmp_path / "staging").iterdir()) == []  # verified upload: the staged copy is gone
@@ -52,8 +53,14 @@ class DropBucket(Callback):
 
 def test_failed_upload_keeps_the_local_copy_and_says_where(s3_server, s3_bucket, tmp_path, monkeypatch):
     monkeypatch.setenv("LLMETER_STAGING_DIR", str(tmp_path / "staging"))
-    runner = Runner(FakeEndpoint(tokens=2), PAYLOADS, n_requests=4, output_path=f"s3://{s3_bucket}/x", run_name="r",
-                    callbacks=[DropBucket(s3_server, s3_bucket)])
+    runner = Runner(
+        FakeEndpoint(tokens=2),
+        PAYLOADS,
+        n_requests=4,
+        output_path=f"s3://{s3_bucket}/x",
+        run_name="r",
+        callbacks=[DropBucket(s3_server, s3_bucket)],
+    )
     runner._folder.backoff_s = 0.01
     with pytest.raises(StorageError) as info:
         runner.run_sync()
@@ -65,14 +72,31 @@ def test_failed_upload_keeps_the_local_copy_and_says_where(s3_server, s3_bucket,
 
 
 def test_ctrl_c_during_a_failing_upload_names_the_local_copy_and_a_second_one_stops_it(
-        s3_server, emulator_url, tmp_path):
+    s3_server, emulator_url, tmp_path
+):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"run_name: r\nendpoint: {{type: openai-chat, model: m, base_url: '{emulator_url}'}}\n"
-                    "load: {n_requests: 2}\npayloads: {prompts: [hi], max_tokens: 4}\n")
+    spec.write_text(
+        f"run_name: r\nendpoint: {{type: openai-chat, model: m, base_url: '{emulator_url}'}}\n"
+        "load: {n_requests: 2}\npayloads: {prompts: [hi], max_tokens: 4}\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO), "LLMETER_STAGING_DIR": str(tmp_path / "staging")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "llmeter_core.cli", "run", str(spec), "--no-display", "--output", "s3://no-such-bucket/x"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "llmeter_core.cli",
+            "run",
+            str(spec),
+            "--no-display",
+            "--output",
+            "s3://no-such-bucket/x",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
     seen: list[str] = []

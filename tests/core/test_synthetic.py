@@ -43,51 +43,77 @@ def test_prompts_have_the_asked_token_count(n):
 
 def test_shared_prefix_is_the_same_text_in_every_prompt():
     endpoint = create_endpoint("openai-chat", model_id="m", base_url="http://127.0.0.1:1/v1")
-    spec = SyntheticSpec(input_tokens={"mean": 100, "stdev": 20, "min": 40}, output_tokens={"mean": 10}, count=20,
-                         shared_prefix_tokens=32)
+    spec = SyntheticSpec(
+        input_tokens={"mean": 100, "stdev": 20, "min": 40},
+        output_tokens={"mean": 10},
+        count=20,
+        shared_prefix_tokens=32,
+    )
     hf = load_tokenizer(f"hf:{TINY}")
     payloads, _ = build_synthetic(spec, endpoint, hf)
     prompts = [p["messages"][0]["content"] for p in payloads]
     prefix = hf.decode(hf.encode(prompts[0])[:32])
     assert all(p.startswith(prefix) for p in prompts)
-    assert len({p[len(prefix):len(prefix) + 40] for p in prompts}) == 20  # the rest differs
+    assert len({p[len(prefix) : len(prefix) + 40] for p in prompts}) == 20  # the rest differs
     again, _ = build_synthetic(spec, endpoint, hf)
     assert again == payloads  # seeded
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"input_tokens": {"mean": 10}, "output_tokens": {"mean": 5}, "shared_prefix_tokens": 10}, "payloads.synthetic"),
-    ({"input_tokens": {"mean": 10, "min": 9, "max": 3}, "output_tokens": {"mean": 5}},
-     "payloads.synthetic.input_tokens"),
-    ({"input_tokens": {"mean": 0}, "output_tokens": {"mean": 5}}, "payloads.synthetic.input_tokens.mean"),
-    ({"output_tokens": {"mean": 5}}, "payloads.synthetic.input_tokens"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        (
+            {"input_tokens": {"mean": 10}, "output_tokens": {"mean": 5}, "shared_prefix_tokens": 10},
+            "payloads.synthetic",
+        ),
+        (
+            {"input_tokens": {"mean": 10, "min": 9, "max": 3}, "output_tokens": {"mean": 5}},
+            "payloads.synthetic.input_tokens",
+        ),
+        ({"input_tokens": {"mean": 0}, "output_tokens": {"mean": 5}}, "payloads.synthetic.input_tokens.mean"),
+        ({"output_tokens": {"mean": 5}}, "payloads.synthetic.input_tokens"),
+    ],
+)
 def test_bad_synthetic_specs_are_named(data, field):
-    spec = {"endpoint": {"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1"},
-            "load": {"n_requests": 1}, "payloads": {"synthetic": data}}
+    spec = {
+        "endpoint": {"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1"},
+        "load": {"n_requests": 1},
+        "payloads": {"synthetic": data},
+    }
     with pytest.raises(ConfigError) as caught:
         parse_spec(spec)
     assert caught.value.field == field, str(caught.value)
 
 
 def test_exact_output_is_refused_where_the_api_has_no_minimum():
-    spec = {"endpoint": {"type": "anthropic-messages", "model": "m", "base_url": "http://127.0.0.1:1"},
-            "load": {"n_requests": 1},
-            "payloads": {"synthetic": {"input_tokens": {"mean": 10}, "output_tokens": {"mean": 5},
-                                       "exact_output": True}}}
+    spec = {
+        "endpoint": {"type": "anthropic-messages", "model": "m", "base_url": "http://127.0.0.1:1"},
+        "load": {"n_requests": 1},
+        "payloads": {"synthetic": {"input_tokens": {"mean": 10}, "output_tokens": {"mean": 5}, "exact_output": True}},
+    }
     with pytest.raises(ConfigError) as caught:
         parse_spec(spec).runner()
     assert caught.value.field == "payloads.synthetic.exact_output"
 
 
 def _spec(endpoint: dict, out, synthetic: dict, **more) -> dict:
-    return {"run_name": "synthetic", "output": str(out), "endpoint": endpoint,
-            "load": {"clients": 4, "n_requests": 10}, "payloads": {"synthetic": synthetic}, **more}
+    return {
+        "run_name": "synthetic",
+        "output": str(out),
+        "endpoint": endpoint,
+        "load": {"clients": 4, "n_requests": 10},
+        "payloads": {"synthetic": synthetic},
+        **more,
+    }
 
 
 def test_openai_synthetic_run_asked_vs_got(tmp_path):
-    synthetic = {"input_tokens": {"mean": 512, "stdev": 128, "min": 64, "max": 2048},
-                 "output_tokens": {"mean": 40, "stdev": 10, "min": 5}, "count": 50, "exact_output": True}
+    synthetic = {
+        "input_tokens": {"mean": 512, "stdev": 128, "min": 64, "max": 2048},
+        "output_tokens": {"mean": 40, "stdev": 10, "min": 5},
+        "count": 50,
+        "exact_output": True,
+    }
     with EmulatorThread("openai", ttft_ms=0, itl_ms=0, output_tokens=10_000) as emu:
         endpoint = {"type": "openai-chat", "model": "m", "base_url": emu.url + "/v1"}
         result = parse_spec(_spec(endpoint, tmp_path, synthetic)).runner().run_sync()
@@ -129,9 +155,14 @@ def test_anthropic_synthetic_512_in_256_out_with_prices(tmp_path):
 
 
 def test_bedrock_converse_synthetic_lengths(tmp_path, monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "AKIDUMMY", "AWS_SECRET_ACCESS_KEY": "dummy",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-                       "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "AKIDUMMY",
+        "AWS_SECRET_ACCESS_KEY": "dummy",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }.items():
         monkeypatch.setenv(key, value)
     synthetic = {"input_tokens": {"mean": 100, "stdev": 30, "min": 20}, "output_tokens": {"mean": 25}, "count": 10}
     with EmulatorThread("bedrock", ttft_ms=0, itl_ms=0, output_tokens=10_000) as emu:

@@ -27,11 +27,14 @@ def test_forms():
     assert len(ids) not in (0, 4) and by_folder.decode(ids) == "one two three four"
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("hf:{tmp}/missing.json", "missing.json: no such file"),
-    ("hf:{tmp}", "has no tokenizer.json"),
-    ("hf:{tmp}/garbage.json", "not a tokenizer.json file"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("hf:{tmp}/missing.json", "missing.json: no such file"),
+        ("hf:{tmp}", "has no tokenizer.json"),
+        ("hf:{tmp}/garbage.json", "not a tokenizer.json file"),
+    ],
+)
 def test_missing_or_bad_files_are_named(tmp_path, spec, message):
     (tmp_path / "garbage.json").write_text("{}")
     with pytest.raises(ConfigError) as caught:
@@ -41,8 +44,12 @@ def test_missing_or_bad_files_are_named(tmp_path, spec, message):
 
 
 def _spec(**more) -> dict:
-    return {"endpoint": {"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1"},
-            "load": {"n_requests": 1}, "payloads": {"prompts": ["a"]}, **more}
+    return {
+        "endpoint": {"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1"},
+        "load": {"n_requests": 1},
+        "payloads": {"prompts": ["a"]},
+        **more,
+    }
 
 
 def test_spec_errors_come_before_anything_is_sent(tmp_path):
@@ -75,8 +82,14 @@ class NoUsageEndpoint(FakeEndpoint):
 
 def test_the_runs_tokenizer_counts_what_the_api_does_not_report(tmp_path):
     hf = load_tokenizer(f"hf:{TINY}")
-    runner = Runner(NoUsageEndpoint(tokens=5), {"prompt": "one two three four"}, n_requests=2,
-                    tokenizer=hf, output_path=str(tmp_path), run_name="counted")
+    runner = Runner(
+        NoUsageEndpoint(tokens=5),
+        {"prompt": "one two three four"},
+        n_requests=2,
+        tokenizer=hf,
+        output_path=str(tmp_path),
+        run_name="counted",
+    )
     result = runner.run_sync()
     r = result.responses[0]
     assert r.num_tokens_output == len(hf.encode(r.response_text)) != len(r.response_text.split())
@@ -91,9 +104,16 @@ def test_suite_tokenizer_paths_are_relative_to_the_suite_file(tmp_path):
     (tmp_path / "tok").mkdir()
     (tmp_path / "tok" / "tokenizer.json").write_bytes((TINY / "tokenizer.json").read_bytes())
     suite = tmp_path / "suite.yaml"
-    suite.write_text(json.dumps({
-        "endpoints": [{"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1"}],
-        "payloads": {"prompts": ["a"]}, "load": {"n_requests": 1}, "tokenizer": "hf:tok"}))
+    suite.write_text(
+        json.dumps(
+            {
+                "endpoints": [{"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:1/v1"}],
+                "payloads": {"prompts": ["a"]},
+                "load": {"n_requests": 1},
+                "tokenizer": "hf:tok",
+            }
+        )
+    )
     loaded = load_suite(suite)
     assert loaded.tokenizer == f"hf:{(tmp_path / 'tok').resolve()}"
     from flows.params import check_plan

@@ -19,8 +19,10 @@ async def _timed_post(url: str, path: str, body: dict, marker: bytes, timeout: f
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     data = orjson.dumps(body)
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Connection: close\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Connection: close\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode()
     start = time.perf_counter()
     writer.write(head + data)
     times: list[float] = []
@@ -74,9 +76,16 @@ def aws_client():
     clients = []
 
     def make(service: str, url: str):
-        clients.append(boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
-                                    aws_secret_access_key="x",
-                                    config=Config(retries={"max_attempts": 1, "mode": "standard"})))
+        clients.append(
+            boto3.client(
+                service,
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id="x",
+                aws_secret_access_key="x",
+                config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+            )
+        )
         return clients[-1]
 
     yield make

@@ -71,8 +71,9 @@ async def test_faults_are_anthropic_errors(emulator):
 
 async def test_disconnect_sends_an_error_event_half_way(emulator, timed_post):
     emu = await emulator("anthropic", ttft_ms=0, itl_ms=0, output_tokens=6, rate_disconnect=1.0)
-    _, raw = await timed_post(emu.url, "/v1/messages", {"messages": MESSAGES, "max_tokens": 10, "stream": True},
-                              b"text_delta")
+    _, raw = await timed_post(
+        emu.url, "/v1/messages", {"messages": MESSAGES, "max_tokens": 10, "stream": True}, b"text_delta"
+    )
     assert raw.count(b'"text_delta"') == 3
     assert b"event: error" in raw and b"overloaded_error" in raw and b"message_stop" not in raw
 
@@ -86,7 +87,12 @@ async def test_missing_max_tokens_is_a_400(emulator, timed_post):
 
 async def test_stream_token_times_follow_the_schedule(emulator, timed_post):
     emu = await emulator("anthropic", ttft_ms=80, itl_ms=10, output_tokens=5, reasoning_tokens=2)
-    body = {"messages": MESSAGES, "max_tokens": 10, "stream": True, "thinking": {"type": "enabled", "budget_tokens": 64}}
+    body = {
+        "messages": MESSAGES,
+        "max_tokens": 10,
+        "stream": True,
+        "thinking": {"type": "enabled", "budget_tokens": 64},
+    }
     thinking, raw = await timed_post(emu.url, "/v1/messages", body, b'"thinking_delta"')
     text, _ = await timed_post(emu.url, "/v1/messages", body, b'"text_delta"')
     assert len(thinking) == 2 and len(text) == 5

@@ -56,8 +56,9 @@ def test_converse_stream_events(emulator_thread, aws_client):
 async def test_converse_stream_ttft_and_no_drift(emulator, timed_post):
     emu = await emulator("bedrock", ttft_ms=100, itl_ms=10, output_tokens=20)
     async with LoopLag() as lag:  # the loop's own lateness in this test: the allowance on a busy machine
-        times, raw = await timed_post(emu.url, "/model/anthropic.claude-v2%3A1/converse-stream",
-                                      {"messages": MESSAGES}, b"contentBlockDelta")
+        times, raw = await timed_post(
+            emu.url, "/model/anthropic.claude-v2%3A1/converse-stream", {"messages": MESSAGES}, b"contentBlockDelta"
+        )
     assert len(times) == 20
     assert 100 <= times[0] <= 130 + lag.worst_ms
     assert 290 <= times[-1] <= 315 + lag.worst_ms
@@ -78,26 +79,49 @@ def _dechunk(body: bytes) -> bytes:
         if size == 0:
             break
         out += body[:size]
-        body = body[size + 2:]
+        body = body[size + 2 :]
     return out
 
 
 FAMILY_CASES = [
-    ("anthropic.claude-3-haiku-20240307-v1:0",
-     {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": [{"role": "user", "content": "a b c"}]},
-     lambda b: b["content"][0]["text"], lambda b: (b["usage"]["input_tokens"], b["usage"]["output_tokens"])),
-    ("meta.llama3-70b-instruct-v1:0", {"prompt": "a b c", "max_gen_len": 50},
-     lambda b: b["generation"], lambda b: (b["prompt_token_count"], b["generation_token_count"])),
-    ("amazon.nova-micro-v1:0",
-     {"schemaVersion": "messages-v1", "messages": [{"role": "user", "content": [{"text": "a b c"}]}],
-      "inferenceConfig": {"max_new_tokens": 50}},
-     lambda b: b["output"]["message"]["content"][0]["text"],
-     lambda b: (b["usage"]["inputTokens"], b["usage"]["outputTokens"])),
-    ("amazon.titan-text-express-v1", {"inputText": "a b c", "textGenerationConfig": {"maxTokenCount": 50}},
-     lambda b: b["results"][0]["outputText"], lambda b: (b["inputTextTokenCount"], b["results"][0]["tokenCount"])),
-    ("openai.gpt-oss-20b-1:0", {"messages": [{"role": "user", "content": "a b c"}], "max_tokens": 50},
-     lambda b: b["choices"][0]["message"]["content"],
-     lambda b: (b["usage"]["prompt_tokens"], b["usage"]["completion_tokens"])),
+    (
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "a b c"}],
+        },
+        lambda b: b["content"][0]["text"],
+        lambda b: (b["usage"]["input_tokens"], b["usage"]["output_tokens"]),
+    ),
+    (
+        "meta.llama3-70b-instruct-v1:0",
+        {"prompt": "a b c", "max_gen_len": 50},
+        lambda b: b["generation"],
+        lambda b: (b["prompt_token_count"], b["generation_token_count"]),
+    ),
+    (
+        "amazon.nova-micro-v1:0",
+        {
+            "schemaVersion": "messages-v1",
+            "messages": [{"role": "user", "content": [{"text": "a b c"}]}],
+            "inferenceConfig": {"max_new_tokens": 50},
+        },
+        lambda b: b["output"]["message"]["content"][0]["text"],
+        lambda b: (b["usage"]["inputTokens"], b["usage"]["outputTokens"]),
+    ),
+    (
+        "amazon.titan-text-express-v1",
+        {"inputText": "a b c", "textGenerationConfig": {"maxTokenCount": 50}},
+        lambda b: b["results"][0]["outputText"],
+        lambda b: (b["inputTextTokenCount"], b["results"][0]["tokenCount"]),
+    ),
+    (
+        "openai.gpt-oss-20b-1:0",
+        {"messages": [{"role": "user", "content": "a b c"}], "max_tokens": 50},
+        lambda b: b["choices"][0]["message"]["content"],
+        lambda b: (b["usage"]["prompt_tokens"], b["usage"]["completion_tokens"]),
+    ),
 ]
 
 
@@ -112,8 +136,9 @@ def test_invoke_model_body_by_family(emulator_thread, model_id, body, text_of, c
     headers = reply["ResponseMetadata"]["HTTPHeaders"]
     assert headers["x-amzn-bedrock-output-token-count"] == "5"
     assert headers["x-amzn-bedrock-input-token-count"] == "3"
-    cut = json.loads(client.invoke_model(modelId=model_id, body=json.dumps(
-        {**body, **_cap(model_id, 2)}))["body"].read())
+    cut = json.loads(
+        client.invoke_model(modelId=model_id, body=json.dumps({**body, **_cap(model_id, 2)}))["body"].read()
+    )
     assert text_of(cut) == "tok0 tok1"
 
 
@@ -195,8 +220,7 @@ def test_mid_stream_exception_keeps_the_first_half(emulator_thread, aws_client):
 
 
 def test_dropped_connection_mid_stream(emulator_thread, aws_client):
-    emu = emulator_thread("bedrock", ttft_ms=1, itl_ms=1, output_tokens=8, rate_disconnect=1.0,
-                          disconnect_mode="drop")
+    emu = emulator_thread("bedrock", ttft_ms=1, itl_ms=1, output_tokens=8, rate_disconnect=1.0, disconnect_mode="drop")
     client = aws_client("bedrock-runtime", emu.url)
     texts = []
     with pytest.raises((ProtocolError, ResponseStreamingError)):
@@ -209,14 +233,17 @@ def test_dropped_connection_mid_stream(emulator_thread, aws_client):
 
 
 async def test_slow_first_byte_and_invoke_chunk_encoding(emulator, timed_post):
-    emu = await emulator("bedrock", ttft_ms=10, itl_ms=0, output_tokens=3, rate_slow_first_byte=1.0,
-                                 slow_first_byte_ms=120)
+    emu = await emulator(
+        "bedrock", ttft_ms=10, itl_ms=0, output_tokens=3, rate_slow_first_byte=1.0, slow_first_byte_ms=120
+    )
     async with LoopLag() as lag:
-        times, raw = await timed_post(emu.url, "/model/meta.llama3/invoke-with-response-stream", {"prompt": "x"},
-                                      b"HTTP/1.1 200")
+        times, raw = await timed_post(
+            emu.url, "/model/meta.llama3/invoke-with-response-stream", {"prompt": "x"}, b"HTTP/1.1 200"
+        )
     assert 120 <= times[0] <= 150 + lag.worst_ms
     buffer = EventStreamBuffer()
-    buffer.add_data(raw.split(b"\r\n\r\n", 1)[1] if b"chunked" not in raw[:400].lower()
-                    else _dechunk(raw.split(b"\r\n\r\n", 1)[1]))
+    buffer.add_data(
+        raw.split(b"\r\n\r\n", 1)[1] if b"chunked" not in raw[:400].lower() else _dechunk(raw.split(b"\r\n\r\n", 1)[1])
+    )
     payloads = [orjson.loads(base64.b64decode(orjson.loads(m.payload)["bytes"])) for m in buffer]
     assert "".join(p["generation"] for p in payloads) == full_text(3)

@@ -5,8 +5,8 @@ import asyncio
 import orjson
 import pytest
 
-from llmeter_core.errors import ConfigError
 from llmeter_core.emulator import EmulatorConfig
+from llmeter_core.errors import ConfigError
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
 
@@ -16,13 +16,15 @@ def _ids(raw: bytes) -> str:
     return orjson.loads(body)["id"]
 
 
-@pytest.mark.parametrize("kind, path, body", [
-    ("openai", "/v1/chat/completions", CHAT),
-    ("bedrock", "/model/m/converse", {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
-    ("sagemaker", "/endpoints/e/invocations", {"inputs": "hi", "parameters": {"max_new_tokens": 2}}),
-])
-async def test_requests_beyond_capacity_queue_fifo_and_their_ttft_includes_it(
-        emulator, timed_post, kind, path, body):
+@pytest.mark.parametrize(
+    "kind, path, body",
+    [
+        ("openai", "/v1/chat/completions", CHAT),
+        ("bedrock", "/model/m/converse", {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
+        ("sagemaker", "/endpoints/e/invocations", {"inputs": "hi", "parameters": {"max_new_tokens": 2}}),
+    ],
+)
+async def test_requests_beyond_capacity_queue_fifo_and_their_ttft_includes_it(emulator, timed_post, kind, path, body):
     service_ms = 80.0
     emulator = await emulator(kind, ttft_ms=service_ms, itl_ms=0, output_tokens=1, max_concurrency=2)
     posts = [asyncio.create_task(timed_post(emulator.url, path, body, b"}")) for _ in range(6)]

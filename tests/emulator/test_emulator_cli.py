@@ -16,8 +16,12 @@ import pytest
 @contextmanager
 def launch(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
     """The emulator CLI in a child process and its URL; its pipes are closed afterwards."""
-    with subprocess.Popen([sys.executable, "-m", "llmeter_core.emulator.cli", *args],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+    with subprocess.Popen(
+        [sys.executable, "-m", "llmeter_core.emulator.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
         line = process.stdout.readline()
         match = re.fullmatch(r"listening on (http://127\.0\.0\.1:(\d+))\n", line)
         if match is None:
@@ -28,11 +32,29 @@ def launch(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_openai_command_serves_with_its_settings_until_signalled(signum):
-    with launch("openai", "--host", "127.0.0.1", "--port", "0", "--ttft-ms", "0", "--itl-ms", "0",
-                "--output-tokens", "7", "--rate-429", "0", "--seed", "3", "--cached-tokens", "1") as (process, url):
+    with launch(
+        "openai",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--ttft-ms",
+        "0",
+        "--itl-ms",
+        "0",
+        "--output-tokens",
+        "7",
+        "--rate-429",
+        "0",
+        "--seed",
+        "3",
+        "--cached-tokens",
+        "1",
+    ) as (process, url):
         try:
-            reply = httpx.post(url + "/v1/chat/completions",
-                               json={"messages": [{"role": "user", "content": "a b"}]}, timeout=10).json()
+            reply = httpx.post(
+                url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "a b"}]}, timeout=10
+            ).json()
             assert reply["choices"][0]["message"]["content"] == "tok0 tok1 tok2 tok3 tok4 tok5 tok6"
             assert reply["usage"]["prompt_tokens_details"]["cached_tokens"] == 1
             stats = httpx.get(url + "/emulator/stats", timeout=10).json()
@@ -43,8 +65,17 @@ def test_openai_command_serves_with_its_settings_until_signalled(signum):
 
 
 def test_bedrock_command_with_a_distribution_and_faults():
-    with launch("bedrock", "--ttft-ms", '{"dist": "uniform", "low": 0, "high": 1}', "--itl-ms", "0",
-                "--rate-500", "1", "--slow-first-byte-ms", "5") as (process, url):
+    with launch(
+        "bedrock",
+        "--ttft-ms",
+        '{"dist": "uniform", "low": 0, "high": 1}',
+        "--itl-ms",
+        "0",
+        "--rate-500",
+        "1",
+        "--slow-first-byte-ms",
+        "5",
+    ) as (process, url):
         try:
             reply = httpx.post(url + "/model/anthropic.claude/converse", json={"messages": []}, timeout=10)
             assert reply.status_code == 500
@@ -56,8 +87,12 @@ def test_bedrock_command_with_a_distribution_and_faults():
 
 
 def test_bad_setting_exits_non_zero_naming_the_field():
-    result = subprocess.run([sys.executable, "-m", "llmeter_core.emulator.cli", "sagemaker", "--rate-429", "2"],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "llmeter_core.emulator.cli", "sagemaker", "--rate-429", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "rate_429" in result.stderr
     assert result.stdout == ""

@@ -19,8 +19,11 @@ def test_event_message_round_trips_with_headers_and_payload():
     data = encode_message(event_headers("contentBlockDelta"), b'{"delta":{"text":"hi"}}')
     data += encode_message(exception_headers("throttlingException"), b'{"message":"slow down"}')
     first, second = decode(data)
-    assert first.headers == {":event-type": "contentBlockDelta", ":content-type": "application/json",
-                             ":message-type": "event"}
+    assert first.headers == {
+        ":event-type": "contentBlockDelta",
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
     assert first.payload == b'{"delta":{"text":"hi"}}'
     assert second.headers[":message-type"] == "exception"
     assert second.headers[":exception-type"] == "throttlingException"

@@ -18,11 +18,14 @@ def test_fixed_values_are_returned_as_is():
     assert sample({"dist": "fixed", "value": 7}, random.Random(0)) == 7.0
 
 
-@pytest.mark.parametrize("spec, mean, tolerance", [
-    ({"dist": "normal", "mean": 100, "std": 10}, 100, 2),
-    ({"dist": "uniform", "low": 50, "high": 150}, 100, 4),
-    ({"dist": "lognormal", "median": 100, "sigma": 0.1}, 100.5, 2),
-])
+@pytest.mark.parametrize(
+    "spec, mean, tolerance",
+    [
+        ({"dist": "normal", "mean": 100, "std": 10}, 100, 2),
+        ({"dist": "uniform", "low": 50, "high": 150}, 100, 4),
+        ({"dist": "lognormal", "median": 100, "sigma": 0.1}, 100.5, 2),
+    ],
+)
 def test_distributions_have_the_configured_centre_and_are_seeded(spec, mean, tolerance):
     first, second = random.Random(1), random.Random(1)
     assert [sample(spec, first) for _ in range(5)] == [sample(spec, second) for _ in range(5)]
@@ -74,18 +77,21 @@ def test_at_least_one_token_is_served():
     assert plan_schedule(EmulatorConfig(), random.Random(0), 0).n_tokens == 1
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"ttft_ms": -1}, "ttft_ms"),
-    ({"itl_ms": {"dist": "gamma"}}, "itl_ms"),
-    ({"output_tokens": {"dist": "normal", "mean": 10}}, "output_tokens.std"),
-    ({"ttft_ms": {"dist": "uniform", "low": 5, "high": 1}}, "ttft_ms"),
-    ({"ttft_ms": {"dist": "fixed", "value": 1, "extra": 2}}, "ttft_ms"),
-    ({"rate_429": 1.5}, "rate_429"),
-    ({"rate_429": 0.6, "rate_500": 0.6}, "rate_429"),
-    ({"disconnect_mode": "explode"}, "disconnect_mode"),
-    ({"cached_tokens": -3}, "cached_tokens"),
-    ({"cache_write_tokens": -1}, "cache_write_tokens"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"ttft_ms": -1}, "ttft_ms"),
+        ({"itl_ms": {"dist": "gamma"}}, "itl_ms"),
+        ({"output_tokens": {"dist": "normal", "mean": 10}}, "output_tokens.std"),
+        ({"ttft_ms": {"dist": "uniform", "low": 5, "high": 1}}, "ttft_ms"),
+        ({"ttft_ms": {"dist": "fixed", "value": 1, "extra": 2}}, "ttft_ms"),
+        ({"rate_429": 1.5}, "rate_429"),
+        ({"rate_429": 0.6, "rate_500": 0.6}, "rate_429"),
+        ({"disconnect_mode": "explode"}, "disconnect_mode"),
+        ({"cached_tokens": -3}, "cached_tokens"),
+        ({"cache_write_tokens": -1}, "cache_write_tokens"),
+    ],
+)
 def test_bad_config_names_the_field(kwargs, field):
     with pytest.raises(ConfigError) as info:
         EmulatorConfig(**kwargs)

@@ -60,7 +60,8 @@ async def test_cached_tokens_never_exceed_the_prompt(emulator, sdk):
 async def test_chat_stream_with_usage_chunk(emulator, sdk):
     emu = await emulator("openai", ttft_ms=5, itl_ms=1, output_tokens=5, cached_tokens=1)
     stream = await sdk(emu).chat.completions.create(
-        model="m", messages=CHAT, stream=True, stream_options={"include_usage": True}, max_tokens=3)
+        model="m", messages=CHAT, stream=True, stream_options={"include_usage": True}, max_tokens=3
+    )
     chunks = [chunk async for chunk in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "tok0 tok1 tok2"
@@ -93,7 +94,8 @@ async def test_responses_json_and_incomplete(emulator, sdk):
     assert reply.usage.input_tokens_details.cached_tokens == 1
     assert reply.usage.output_tokens_details.reasoning_tokens == 1
     listed = await client.responses.create(
-        model="m", input=[{"role": "user", "content": [{"type": "input_text", "text": "x y"}]}], max_output_tokens=2)
+        model="m", input=[{"role": "user", "content": [{"type": "input_text", "text": "x y"}]}], max_output_tokens=2
+    )
     assert listed.output_text == "tok0 tok1"
     assert listed.status == "incomplete"
     assert listed.incomplete_details.reason == "max_output_tokens"
@@ -106,17 +108,25 @@ async def test_responses_stream_event_order_and_usage(emulator, sdk):
     events = [event async for event in stream]
     types = [event.type for event in events]
     assert types == [
-        "response.created", "response.in_progress", "response.output_item.added",
-        "response.content_part.added", "response.output_text.delta", "response.output_text.delta",
-        "response.output_text.delta", "response.output_text.done", "response.content_part.done",
-        "response.output_item.done", "response.completed",
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
     ]
     assert [event.sequence_number for event in events] == list(range(len(events)))
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "tok0 tok1 tok2"
     usage = events[-1].response.usage
     assert (usage.input_tokens, usage.output_tokens, usage.input_tokens_details.cached_tokens) == (3, 3, 2)
-    cut = [e.type async for e in await sdk(emu).responses.create(model="m", input="p", stream=True,
-                                                                  max_output_tokens=1)]
+    cut = [
+        e.type async for e in await sdk(emu).responses.create(model="m", input="p", stream=True, max_output_tokens=1)
+    ]
     assert cut[-1] == "response.incomplete"
 
 
@@ -133,7 +143,7 @@ async def test_models_and_bad_json(emulator, sdk):
 async def test_ttft_and_token_schedule_do_not_drift(emulator, timed_post):
     emu = await emulator("openai", ttft_ms=100, itl_ms=10, output_tokens=20)
     async with LoopLag() as lag:  # the loop's own lateness in this test: the allowance on a busy machine
-        times, _ = await timed_post(emu.url, "/v1/chat/completions", {"messages": CHAT, "stream": True}, b'tok')
+        times, _ = await timed_post(emu.url, "/v1/chat/completions", {"messages": CHAT, "stream": True}, b"tok")
     late = lag.worst_ms
     assert len(times) == 20
     assert 100 <= times[0] <= 130 + late
@@ -215,11 +225,13 @@ async def test_disconnect_in_error_mode_sends_an_error_chunk(emulator, sdk):
 
 
 async def test_slow_first_byte_delays_the_headers(emulator, timed_post):
-    emu = await emulator("openai", ttft_ms=20, itl_ms=0, output_tokens=2, rate_slow_first_byte=1.0,
-                                 slow_first_byte_ms=150)
+    emu = await emulator(
+        "openai", ttft_ms=20, itl_ms=0, output_tokens=2, rate_slow_first_byte=1.0, slow_first_byte_ms=150
+    )
     async with LoopLag() as lag:
-        times, raw = await timed_post(emu.url, "/v1/chat/completions", {"messages": CHAT, "stream": True},
-                                      b"HTTP/1.1 200")
+        times, raw = await timed_post(
+            emu.url, "/v1/chat/completions", {"messages": CHAT, "stream": True}, b"HTTP/1.1 200"
+        )
     assert 150 <= times[0] <= 185 + lag.worst_ms
     record = list(emu.state.truth.records.values())[0]
     assert record.fault == "slow_first_byte" and record.ttft_ms == pytest.approx(170)

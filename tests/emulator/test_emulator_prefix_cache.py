@@ -55,15 +55,23 @@ def _run(url: str, callbacks=(), endpoint_type: str = "openai-chat", base: str =
     if endpoint_type == "anthropic-messages":
         payload = {"system": system, "messages": [{"role": "user", "content": "what now"}], "max_tokens": 5}
     else:
-        payload = {"messages": [{"role": "system", "content": system}, {"role": "user", "content": "what now"}],
-                   "max_tokens": 5}
+        payload = {
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": "what now"}],
+            "max_tokens": 5,
+        }
     return Runner(endpoint, payload, clients=1, n_requests=6, callbacks=list(callbacks)).run_sync()
 
 
 @pytest.mark.parametrize("endpoint_type, base", [("openai-chat", "/v1"), ("anthropic-messages", "")])
 def test_cache_buster_shows_in_cached_tokens_and_ttft(endpoint_type, base):
-    config = dict(ttft_ms=200, itl_ms=0, output_tokens=5, prefix_cache=True, prefix_cache_block_tokens=16,
-                  prefix_cache_ttft_saving=0.75)
+    config = dict(
+        ttft_ms=200,
+        itl_ms=0,
+        output_tokens=5,
+        prefix_cache=True,
+        prefix_cache_block_tokens=16,
+        prefix_cache_ttft_saving=0.75,
+    )
     with EmulatorThread("all", **config) as emu:
         cached = _run(emu.url, endpoint_type=endpoint_type, base=base)
         emu.reset()

@@ -21,10 +21,15 @@ def _read(body: dict) -> tuple[int, int | None]:
 
 async def _handler(request: web.Request) -> web.StreamResponse:
     started = await begin_request(
-        request, "custom.api", _read, id_prefix="c-",
+        request,
+        "custom.api",
+        _read,
+        id_prefix="c-",
         invalid_body=lambda state: json_response({"error": "not json"}, status=400),
-        fault_response=lambda state, served: json_response({"error": "slow down"}, status=429)
-        if served.fault == "429" else None)
+        fault_response=lambda state, served: (
+            json_response({"error": "slow down"}, status=429) if served.fault == "429" else None
+        ),
+    )
     if started.response is not None:
         return started.response
     served = started.served

@@ -10,8 +10,11 @@ from botocore.exceptions import ClientError, EventStreamError
 from llmeter_core.emulator.tokens import full_text
 
 TGI = {"inputs": "one two three", "parameters": {"max_new_tokens": 50, "details": True}}
-CHAT = {"messages": [{"role": "user", "content": "one two three"}], "max_tokens": 50,
-        "stream_options": {"include_usage": True}}
+CHAT = {
+    "messages": [{"role": "user", "content": "one two three"}],
+    "max_tokens": 50,
+    "stream_options": {"include_usage": True},
+}
 
 
 def _sse_json(raw: bytes) -> list[dict]:
@@ -34,8 +37,11 @@ def test_invoke_endpoint_tgi_and_chat(emulator_thread, aws_client):
     assert body[0]["details"]["generated_tokens"] == 5 and body[0]["details"]["finish_reason"] == "eos_token"
     assert reply["InvokedProductionVariant"] == "AllTraffic"
     assert emu.request_truth(reply["ResponseMetadata"]["RequestId"])["input_tokens"] == 3
-    plain = json.loads(client.invoke_endpoint(
-        EndpointName="e", Body=json.dumps({"inputs": "x", "parameters": {"max_new_tokens": 2}}))["Body"].read())
+    plain = json.loads(
+        client.invoke_endpoint(EndpointName="e", Body=json.dumps({"inputs": "x", "parameters": {"max_new_tokens": 2}}))[
+            "Body"
+        ].read()
+    )
     assert plain == [{"generated_text": "tok0 tok1"}]
     chat = json.loads(client.invoke_endpoint(EndpointName="e", Body=json.dumps(CHAT))["Body"].read())
     assert chat["choices"][0]["message"]["content"] == full_text(5)
@@ -69,8 +75,9 @@ def test_chat_stream_with_usage(emulator_thread, aws_client):
     assert text == "tok0 tok1 tok2"
     assert chunks[-1]["usage"]["completion_tokens"] == 3
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "length"
-    no_usage = client.invoke_endpoint_with_response_stream(EndpointName="e", Body=json.dumps(
-        {"messages": CHAT["messages"]}))
+    no_usage = client.invoke_endpoint_with_response_stream(
+        EndpointName="e", Body=json.dumps({"messages": CHAT["messages"]})
+    )
     assert b'"usage"' not in b"".join(event["PayloadPart"]["Bytes"] for event in no_usage["Body"])
 
 

@@ -41,8 +41,9 @@ def test_a_bad_scale_is_a_config_error_naming_the_field(bad):
 
 def test_served_ttft_follows_the_scale():
     with EmulatorThread("openai", ttft_ms=40, itl_ms=1, output_tokens=2, latency_scale=1.5) as emulator:
-        reply = httpx.post(emulator.url + "/v1/chat/completions",
-                           json={"messages": [{"role": "user", "content": "hi"}]}, timeout=10).json()
+        reply = httpx.post(
+            emulator.url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]}, timeout=10
+        ).json()
         truth = emulator.request_truth(reply["id"])
     assert truth["ttft_ms"] == pytest.approx(60.0)
     assert truth["itl_ms"] == pytest.approx(1.5)

@@ -87,8 +87,9 @@ async def canned_eventstream(aws_env):
     async def start(messages: list[bytes], request_id: str = "canned-request-1", delay: float = 0.0) -> str:
         async def handler(request: web.Request) -> web.StreamResponse:
             await request.read()
-            response = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream",
-                                                   "x-amzn-RequestId": request_id})
+            response = web.StreamResponse(
+                headers={"Content-Type": "application/vnd.amazon.eventstream", "x-amzn-RequestId": request_id}
+            )
             await response.prepare(request)
             for message in messages:
                 if delay:

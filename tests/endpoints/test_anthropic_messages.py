@@ -48,8 +48,12 @@ async def test_stream_timings_text_usage_and_id(anthropic_emulator):
     assert out.annotations["finish_reason"] == "end_turn"
     truth = emu.state.truth.get(out.id)
     assert truth is not None and truth.completed
-    assert out.input_payload == {"messages": [{"role": "user", "content": PROMPT}], "max_tokens": 100,
-                                 "model": "claude", "stream": True}
+    assert out.input_payload == {
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": 100,
+        "model": "claude",
+        "stream": True,
+    }
 
 
 async def test_non_stream(anthropic_emulator):
@@ -84,8 +88,15 @@ async def test_key_and_version_headers(monkeypatch, serve):
 
     async def handler(request: web.Request) -> web.Response:
         seen.update(request.headers)
-        return web.json_response({"id": "msg_1", "type": "message", "content": [{"type": "text", "text": "hi"}],
-                                  "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}})
+        return web.json_response(
+            {
+                "id": "msg_1",
+                "type": "message",
+                "content": [{"type": "text", "text": "hi"}],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": 1, "output_tokens": 1},
+            }
+        )
 
     base = await serve(handler)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
@@ -130,8 +141,11 @@ def _sse(*events: tuple[str, str]) -> list[bytes]:
 
 async def test_pings_cache_writes_and_cumulative_usage(canned):
     pieces = _sse(
-        ("message_start", '{"type":"message_start","message":{"id":"msg_9","usage":{"input_tokens":4,'
-                          '"cache_creation_input_tokens":10,"cache_read_input_tokens":20,"output_tokens":1}}}'),
+        (
+            "message_start",
+            '{"type":"message_start","message":{"id":"msg_9","usage":{"input_tokens":4,'
+            '"cache_creation_input_tokens":10,"cache_read_input_tokens":20,"output_tokens":1}}}',
+        ),
         ("content_block_start", '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'),
         ("ping", '{"type": "ping"}'),
         ("content_block_delta", '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}'),

@@ -22,10 +22,16 @@ def _typed_headers() -> bytes:
     """Headers of every type: bool true/false, byte, short, int, long, bytes, string, timestamp, uuid."""
     out = b""
     for name, kind, value in [
-        (b"t", 0, b""), (b"f", 1, b""), (b"b", 2, b"\xff"), (b"s", 3, struct.pack(">h", -2)),
-        (b"i", 4, struct.pack(">i", 7)), (b"l", 5, struct.pack(">q", 2**40)),
-        (b"y", 6, struct.pack(">H", 3) + b"abc"), (b":event-type", 7, struct.pack(">H", 4) + b"ping"),
-        (b"ts", 8, struct.pack(">q", 1700000000000)), (b"u", 9, bytes(range(16))),
+        (b"t", 0, b""),
+        (b"f", 1, b""),
+        (b"b", 2, b"\xff"),
+        (b"s", 3, struct.pack(">h", -2)),
+        (b"i", 4, struct.pack(">i", 7)),
+        (b"l", 5, struct.pack(">q", 2**40)),
+        (b"y", 6, struct.pack(">H", 3) + b"abc"),
+        (b":event-type", 7, struct.pack(">H", 4) + b"ping"),
+        (b"ts", 8, struct.pack(">q", 1700000000000)),
+        (b"u", 9, bytes(range(16))),
     ]:
         out += bytes([len(name)]) + name + bytes([kind]) + value
     return out
@@ -43,8 +49,18 @@ def test_decodes_what_botocore_decodes():
 def test_all_header_types():
     message = encode_message(_typed_headers(), b"{}")
     [(headers, payload)] = EventStreamDecoder().feed(message)
-    assert headers == {"t": True, "f": False, "b": -1, "s": -2, "i": 7, "l": 2**40, "y": b"abc",
-                       ":event-type": "ping", "ts": 1700000000000, "u": int.from_bytes(bytes(range(16)), "big")}
+    assert headers == {
+        "t": True,
+        "f": False,
+        "b": -1,
+        "s": -2,
+        "i": 7,
+        "l": 2**40,
+        "y": b"abc",
+        ":event-type": "ping",
+        "ts": 1700000000000,
+        "u": int.from_bytes(bytes(range(16)), "big"),
+    }
     assert payload == b"{}"
 
 
@@ -93,8 +109,11 @@ class _RawStream:
 async def test_read_events_from_socket_bytes():
     data = DELTA + PART + STOP
     events = [(t, b) async for _, t, b in read_events(_RawStream([data[:30], data[30:]]), "ConverseStream")]
-    assert events == [("contentBlockDelta", {"delta": {"text": "hi"}}), ("PayloadPart", b'data: {"x"'),
-                      ("messageStop", {"stopReason": "end_turn"})]
+    assert events == [
+        ("contentBlockDelta", {"delta": {"text": "hi"}}),
+        ("PayloadPart", b'data: {"x"'),
+        ("messageStop", {"stopReason": "end_turn"}),
+    ]
 
 
 async def test_exception_message_raises_event_stream_error_with_its_code():

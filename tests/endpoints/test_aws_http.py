@@ -45,13 +45,15 @@ async def test_content_length_body_and_keep_alive(raw_server):
 
 
 async def test_chunked_body_split_byte_by_byte_with_1xx_first(raw_server):
-    wire = (b"HTTP/1.1 100 Continue\r\n\r\n"
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Amzn-RequestId: r2\r\n\r\n"
-            b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n")
+    wire = (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Amzn-RequestId: r2\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+    )
 
     async def handler(reader, writer, n):
         for i in range(len(wire)):
-            writer.write(wire[i:i + 1])
+            writer.write(wire[i : i + 1])
             await writer.drain()
 
     url, connections = await raw_server(handler)
@@ -163,6 +165,7 @@ async def test_unreachable_endpoint():
 async def test_closing_a_finished_response_leaves_its_reused_connection_alone(raw_server):
     """Regression: closing response 1 (read to its end) must not abort request 2, which the
     pool had already given the same connection."""
+
     async def handler(reader, writer, n):
         if n == 1:
             await asyncio.sleep(0.05)
@@ -276,9 +279,29 @@ def tls_files(tmp_path):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
-                    "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return str(cert), str(key)
 
 

@@ -26,13 +26,15 @@ CASES = [
 @pytest.mark.parametrize("kind, type_name, model, options, extra", CASES, ids=[c[1] for c in CASES])
 async def test_spec_runs(emulator, tmp_path, kind, type_name, model, options, extra):
     emu = await emulator(kind, ttft_ms=5, itl_ms=1, output_tokens=6)
-    spec = parse_spec({
-        "run_name": "spec-run",
-        "output": str(tmp_path),
-        "endpoint": {"type": type_name, "model": model, "endpoint_url": emu.url, **options},
-        "load": {"clients": 2, "n_requests": 3, "timeout": 10},
-        "payloads": {"prompts": ["one two three", "four five"], "max_tokens": 4, "extra": extra},
-    })
+    spec = parse_spec(
+        {
+            "run_name": "spec-run",
+            "output": str(tmp_path),
+            "endpoint": {"type": type_name, "model": model, "endpoint_url": emu.url, **options},
+            "load": {"clients": 2, "n_requests": 3, "timeout": 10},
+            "payloads": {"prompts": ["one two three", "four five"], "max_tokens": 4, "extra": extra},
+        }
+    )
     result = await spec.runner(handle_signals=False).run()
     assert result.total_requests == 6
     assert result.stats["failed_requests"] == 0, result.stats.get("errors")
@@ -51,5 +53,6 @@ async def test_example_spec(emulator, tmp_path):
     result = await parse_spec(data).runner(handle_signals=False).run()
     assert result.total_requests == 16 * 2 and result.stats["failed_requests"] == 0
     # the emulator caches min(8, prompt words) tokens of each prompt
-    assert result.stats["total_cached_input_tokens"] == sum(min(8, len(r.input_prompt.split()))
-                                                            for r in result.responses)
+    assert result.stats["total_cached_input_tokens"] == sum(
+        min(8, len(r.input_prompt.split())) for r in result.responses
+    )

@@ -53,8 +53,9 @@ async def test_first_request_is_not_slower_than_the_next(emulator):
     emu = await emulator("bedrock", ttft_ms=30, itl_ms=0, output_tokens=1)
     async with BedrockConverseStream("m", endpoint_url=emu.url) as endpoint:
         async with LoopLag() as lag:
-            ttfts = [(await endpoint.call(endpoint.create_payload("a"), timeout=5)).time_to_first_token
-                     for _ in range(4)]
+            ttfts = [
+                (await endpoint.call(endpoint.create_payload("a"), timeout=5)).time_to_first_token for _ in range(4)
+            ]
     assert ttfts[0] < min(ttfts[1:]) + 0.025 + lag.worst_ms / 1000, (ttfts, lag.worst_ms)
 
 
@@ -76,15 +77,23 @@ async def test_sagemaker_endpoint_url_from_the_environment(emulator, monkeypatch
 
 
 def test_public_url_strips_user_info_and_query():
-    assert public_url("https://user:pa55@bedrock.example.com:8443/base?token=abc#x") == \
-        "https://bedrock.example.com:8443/base"
+    assert (
+        public_url("https://user:pa55@bedrock.example.com:8443/base?token=abc#x")
+        == "https://bedrock.example.com:8443/base"
+    )
     assert public_url(None) is None
 
 
-@pytest.mark.parametrize("field, value", [
-    ("retry_mode", "sometimes"), ("max_attempts", 0), ("max_pool_connections", 0),
-    ("read_timeout", 0), ("prewarm_connections", -1),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("retry_mode", "sometimes"),
+        ("max_attempts", 0),
+        ("max_pool_connections", 0),
+        ("read_timeout", 0),
+        ("prewarm_connections", -1),
+    ],
+)
 def test_settings_are_validated(aws_env, field, value):
     with pytest.raises(ConfigError) as info:
         create_endpoint("bedrock-converse-stream", model_id="m", **{field: value})
@@ -125,8 +134,10 @@ async def test_signature_still_matches_the_bytes_on_the_wire(aws_env):
         body = await reader.readexactly(int(headers["Content-Length"]))
         received.update(request_line=lines[0], headers=headers, body=body)
         error = b'{"message":"no"}'
-        writer.write(b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: ValidationException\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (len(error), error))
+        writer.write(
+            b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: ValidationException\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(error), error)
+        )
         await writer.drain()
         writer.close()
 
@@ -145,8 +156,12 @@ async def test_signature_still_matches_the_bytes_on_the_wire(aws_env):
     headers = received["headers"]
     authorization = headers["Authorization"]
     signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
-    request = AWSRequest(method=method, url=url + target, data=received["body"],
-                         headers={k: v for k, v in headers.items() if k.lower() in signed})
+    request = AWSRequest(
+        method=method,
+        url=url + target,
+        data=received["body"],
+        headers={k: v for k, v in headers.items() if k.lower() in signed},
+    )
     request.context["timestamp"] = headers["X-Amz-Date"]
     signer = SigV4Auth(Credentials("AKIDUMMY", SECRET_KEY, SECRET_KEY + "-token"), "bedrock", "us-east-1")
     expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)

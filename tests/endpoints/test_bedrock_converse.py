@@ -18,8 +18,9 @@ PROMPT = "one two three four five six"  # 6 words = 6 emulated input tokens
 
 
 def test_create_payload_is_a_converse_request():
-    payload = BedrockConverseStream.create_payload("hi", 64, system="be brief", temperature=0.2,
-                                                   additionalModelRequestFields={"top_k": 5})
+    payload = BedrockConverseStream.create_payload(
+        "hi", 64, system="be brief", temperature=0.2, additionalModelRequestFields={"top_k": 5}
+    )
     assert payload == {
         "messages": [{"role": "user", "content": [{"text": "hi"}]}],
         "system": [{"text": "be brief"}],
@@ -116,9 +117,21 @@ async def test_reasoning_deltas_and_unknown_events_are_skipped(canned_eventstrea
         event("contentBlockDelta", b'{"contentBlockIndex":1,"delta":{"text":"Hello"}}'),
         event("contentBlockDelta", b'{"contentBlockIndex":1,"delta":{"text":" world"}}'),
         event("messageStop", b'{"stopReason":"end_turn"}'),
-        event("metadata", orjson.dumps({"usage": {"inputTokens": 7, "outputTokens": 3, "totalTokens": 10,
-                                                  "cacheReadInputTokens": 5, "cacheWriteInputTokens": 2},
-                                        "metrics": {"latencyMs": 42}})),
+        event(
+            "metadata",
+            orjson.dumps(
+                {
+                    "usage": {
+                        "inputTokens": 7,
+                        "outputTokens": 3,
+                        "totalTokens": 10,
+                        "cacheReadInputTokens": 5,
+                        "cacheWriteInputTokens": 2,
+                    },
+                    "metrics": {"latencyMs": 42},
+                }
+            ),
+        ),
     ]
     url = await canned_eventstream(messages, request_id="req-canned-7", delay=0.02)
     async with BedrockConverseStream("m", endpoint_url=url) as endpoint:

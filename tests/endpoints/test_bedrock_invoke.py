@@ -78,7 +78,10 @@ def test_create_payload_by_family():
     assert BedrockInvokeModel.create_payload("hi", 9)["anthropic_version"] == "bedrock-2023-05-31"
     assert BedrockInvokeModel.create_payload("hi", 9, model_id="meta.llama3") == {"prompt": "hi", "max_gen_len": 9}
     assert BedrockInvokeModel.create_payload("hi", 9, output_format="titan", temperature=0) == {
-        "inputText": "hi", "textGenerationConfig": {"maxTokenCount": 9}, "temperature": 0}
+        "inputText": "hi",
+        "textGenerationConfig": {"maxTokenCount": 9},
+        "temperature": 0,
+    }
     assert BedrockInvokeModelStream.create_payload("hi", output_format="openai")["stream"] is True
     with pytest.raises(ConfigError):
         BedrockInvokeModel.create_payload("hi", output_format="nope")
@@ -99,12 +102,17 @@ def test_format_from_model_id_arn_and_profile(aws_env):
 
 async def test_path_overrides_apply_to_stream_chunks(canned_eventstream):
     chunks = [{"out": {"piece": "Hel"}}, {"out": {"piece": "lo"}}, {"done": True, "n": {"in": 3, "out": 2}}]
-    messages = [event("chunk", orjson.dumps({"bytes": base64.b64encode(orjson.dumps(c)).decode()}))
-                for c in chunks]
+    messages = [event("chunk", orjson.dumps({"bytes": base64.b64encode(orjson.dumps(c)).decode()})) for c in chunks]
     url = await canned_eventstream(messages, request_id="req-1")
-    endpoint = create_endpoint("bedrock-invoke-stream", model_id="custom.model", endpoint_url=url,
-                               output_format="openai", text_path="out.piece", input_tokens_path="n.in",
-                               output_tokens_path="n.out")
+    endpoint = create_endpoint(
+        "bedrock-invoke-stream",
+        model_id="custom.model",
+        endpoint_url=url,
+        output_format="openai",
+        text_path="out.piece",
+        input_tokens_path="n.in",
+        output_tokens_path="n.out",
+    )
     async with endpoint:
         out = await endpoint.call({"anything": 1}, timeout=5)
         config = endpoint.to_config()

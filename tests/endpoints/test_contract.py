@@ -79,29 +79,70 @@ class Case:
 
 def _openai(api: str, stream: bool, client: str) -> Case:
     cut = {"drop": {"direct": "ServerDisconnected", "aiohttp": "ClientPayloadError"}[client], "error": "stream_error"}
-    return Case(f"openai-{api}", "openai", {"model_id": "m", "stream": stream, "http_client": client},
-                "http_429", "http_500", cut if stream else {})
+    return Case(
+        f"openai-{api}",
+        "openai",
+        {"model_id": "m", "stream": stream, "http_client": client},
+        "http_429",
+        "http_500",
+        cut if stream else {},
+    )
 
 
 def _aws(kind: str, emulator: str, options: dict[str, Any], client: str, server_error: str, in_band: str) -> Case:
     stream = kind.endswith("stream")
     dropped = {"direct": "ResponseStreamingError", "aiohttp": "ClientPayloadError"}[client]
-    return Case(kind, emulator, {**options, "http_client": client}, "ThrottlingException", server_error,
-                {"error": in_band, "drop": dropped} if stream else {})
+    return Case(
+        kind,
+        emulator,
+        {**options, "http_client": client},
+        "ThrottlingException",
+        server_error,
+        {"error": in_band, "drop": dropped} if stream else {},
+    )
 
 
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
 CASES = [
-    *[_openai(api, stream, client) for api in ("chat", "responses") for stream in (True, False) for client in HTTP_CLIENTS],
-    *[_aws(kind, "bedrock", {"model_id": CLAUDE}, client, "InternalServerException", "modelStreamErrorException")
-      for kind in ("bedrock-converse", "bedrock-converse-stream", "bedrock-invoke", "bedrock-invoke-stream")
-      for client in HTTP_CLIENTS],
-    *[_aws(kind, "sagemaker", {"endpoint_name": "my-endpoint"}, client, "InternalFailure", "ModelStreamError")
-      for kind in ("sagemaker", "sagemaker-stream") for client in HTTP_CLIENTS],
-    *[Case("anthropic-messages", "anthropic", {"model_id": "claude", "stream": stream}, "http_429", "http_500",
-           {"drop": None, "error": "overloaded_error"} if stream else {}) for stream in (True, False)],
-    *[Case("litellm", "openai", {"model_id": "openai/emulator-model", "stream": stream}, "RateLimitError", None,
-           {"drop": None, "error": None} if stream else {}, server_id=False) for stream in (True, False)],
+    *[
+        _openai(api, stream, client)
+        for api in ("chat", "responses")
+        for stream in (True, False)
+        for client in HTTP_CLIENTS
+    ],
+    *[
+        _aws(kind, "bedrock", {"model_id": CLAUDE}, client, "InternalServerException", "modelStreamErrorException")
+        for kind in ("bedrock-converse", "bedrock-converse-stream", "bedrock-invoke", "bedrock-invoke-stream")
+        for client in HTTP_CLIENTS
+    ],
+    *[
+        _aws(kind, "sagemaker", {"endpoint_name": "my-endpoint"}, client, "InternalFailure", "ModelStreamError")
+        for kind in ("sagemaker", "sagemaker-stream")
+        for client in HTTP_CLIENTS
+    ],
+    *[
+        Case(
+            "anthropic-messages",
+            "anthropic",
+            {"model_id": "claude", "stream": stream},
+            "http_429",
+            "http_500",
+            {"drop": None, "error": "overloaded_error"} if stream else {},
+        )
+        for stream in (True, False)
+    ],
+    *[
+        Case(
+            "litellm",
+            "openai",
+            {"model_id": "openai/emulator-model", "stream": stream},
+            "RateLimitError",
+            None,
+            {"drop": None, "error": None} if stream else {},
+            server_id=False,
+        )
+        for stream in (True, False)
+    ],
 ]
 STREAMS = [case for case in CASES if case.cut]
 
@@ -140,8 +181,9 @@ async def test_a_refused_request_is_recorded_with_its_error_type_and_not_retried
 @pytest.mark.parametrize("mode", ["drop", "error"])
 @pytest.mark.usefixtures("needs")
 async def test_a_stream_cut_midway_keeps_the_partial_text_and_the_next_request_works(emulator, case, mode):
-    emu = await emulator(case.emulator, ttft_ms=10, itl_ms=2, output_tokens=10, rate_disconnect=1.0,
-                         disconnect_mode=mode)
+    emu = await emulator(
+        case.emulator, ttft_ms=10, itl_ms=2, output_tokens=10, rate_disconnect=1.0, disconnect_mode=mode
+    )
     async with case.endpoint(emu.url) as endpoint:
         out = await endpoint.call(endpoint.payload_for(PROMPT, 10), timeout=10)
         again = await endpoint.call(endpoint.payload_for(PROMPT, 10), timeout=10)  # faulted too: half again
@@ -249,16 +291,22 @@ TOKEN_CASES = [
 
 
 def _url_options(kind: str, url: str) -> dict[str, str]:
-    return {"base_url": url + "/v1", "api_key": "sk-fake-contract-test"} if kind.startswith("openai") else {
-        "endpoint_url": url}
+    return (
+        {"base_url": url + "/v1", "api_key": "sk-fake-contract-test"}
+        if kind.startswith("openai")
+        else {"endpoint_url": url}
+    )
 
 
-@pytest.mark.parametrize("kind, options, apart", TOKEN_CASES,
-                         ids=[f"{k}-{o.get('model_id') or o['output_format']}-{o.get('stream', '')}"
-                              for k, o, _ in TOKEN_CASES])
+@pytest.mark.parametrize(
+    "kind, options, apart",
+    TOKEN_CASES,
+    ids=[f"{k}-{o.get('model_id') or o['output_format']}-{o.get('stream', '')}" for k, o, _ in TOKEN_CASES],
+)
 async def test_num_tokens_input_is_the_whole_prompt(emulator, kind, options, apart):
-    emu = await emulator("all", ttft_ms=0, itl_ms=0, output_tokens=3, cached_tokens=CACHE_READ,
-                         cache_write_tokens=CACHE_WRITE)
+    emu = await emulator(
+        "all", ttft_ms=0, itl_ms=0, output_tokens=3, cached_tokens=CACHE_READ, cache_write_tokens=CACHE_WRITE
+    )
     async with create_endpoint(kind, **options, **_url_options(kind, emu.url)) as endpoint:
         out = await endpoint.call(endpoint.payload_for(PROMPT, 10), timeout=10)
     assert out.error is None, out.error

@@ -41,20 +41,25 @@ def parse(reads: list[bytes], no_body: bool = False, eof: bool = False) -> Recor
 
 
 BODY = b'data: {"a": 1}\n\ndata: [DONE]\n\n'
-CHUNKED = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nX-A: 2\r\n\r\n"
-           b"7;ext=1\r\n" + BODY[:7] + b"\r\n" + b"%x\r\n" % (len(BODY) - 7) + BODY[7:] + b"\r\n"
-           b"0\r\nTrailer: t\r\n\r\n")
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nX-A: 2\r\n\r\n"
+    b"7;ext=1\r\n" + BODY[:7] + b"\r\n" + b"%x\r\n" % (len(BODY) - 7) + BODY[7:] + b"\r\n"
+    b"0\r\nTrailer: t\r\n\r\n"
+)
 LENGTH = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY
 CLOSE = b"HTTP/1.0 200 OK\r\n\r\n" + BODY
 
 
 def splits(wire: bytes) -> list[list[bytes]]:
     """The wire in one read, byte by byte, and cut at every single offset."""
-    return [[wire], [wire[i:i + 1] for i in range(len(wire))]] + [[wire[:i], wire[i:]] for i in range(1, len(wire))]
+    return [[wire], [wire[i : i + 1] for i in range(len(wire))]] + [[wire[:i], wire[i:]] for i in range(1, len(wire))]
 
 
-@pytest.mark.parametrize("wire, eof, reusable", [(CHUNKED, False, True), (LENGTH, False, True), (CLOSE, True, False)],
-                         ids=["chunked", "content-length", "until-close"])
+@pytest.mark.parametrize(
+    "wire, eof, reusable",
+    [(CHUNKED, False, True), (LENGTH, False, True), (CLOSE, True, False)],
+    ids=["chunked", "content-length", "until-close"],
+)
 def test_every_framing_however_the_reads_are_split(wire, eof, reusable):
     for reads in splits(wire):
         recorder = parse(reads, eof=eof)
@@ -77,10 +82,15 @@ def test_the_body_of_one_read_is_one_piece_and_1xx_is_skipped():
     assert recorder.events[0][1] == 200
 
 
-@pytest.mark.parametrize("head, no_body", [(b"HTTP/1.1 204 No Content\r\n\r\n", False),
-                                           (b"HTTP/1.1 304 Not Modified\r\n\r\n", False),
-                                           (b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", True),
-                                           (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", False)])
+@pytest.mark.parametrize(
+    "head, no_body",
+    [
+        (b"HTTP/1.1 204 No Content\r\n\r\n", False),
+        (b"HTTP/1.1 304 Not Modified\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", False),
+    ],
+)
 def test_responses_without_a_body_end_with_their_head(head, no_body):
     assert [event[0] for event in parse([head], no_body=no_body).events] == ["head", "end"]
 
@@ -115,12 +125,18 @@ def test_two_responses_in_turn_on_one_parser():
     assert [event[0] for event in recorder.events] == ["head", "body", "end"] * 2
 
 
-@pytest.mark.parametrize("wire", [b"SPDY/9 what\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                                  b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc",
-                                  b"HTTP/1.1 200 OK\r\n" + b"X: " + b"y" * 70_000])
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b"SPDY/9 what\r\n\r\n",
+        b"HTTP/1.1 abc OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc",
+        b"HTTP/1.1 200 OK\r\n" + b"X: " + b"y" * 70_000,
+    ],
+)
 def test_malformed_responses_are_protocol_errors(wire):
     with pytest.raises(ProtocolError):
         parse([wire])
@@ -133,11 +149,15 @@ def test_bytes_before_any_request_are_a_protocol_error():
 
 def test_request_head_and_origin_key():
     parts = urlsplit("https://user:pw@api.example.com:443/v1/chat?x=1")
-    head = request_head("POST", parts, [("Authorization", "Bearer k"), ("Content-Length", "9"),
-                                        ("Transfer-Encoding", "chunked")])
-    assert head == ("POST /v1/chat?x=1 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: llmeter-flows\r\n"
-                    "Accept-Encoding: identity\r\nAuthorization: Bearer k\r\n")
+    head = request_head(
+        "POST", parts, [("Authorization", "Bearer k"), ("Content-Length", "9"), ("Transfer-Encoding", "chunked")]
+    )
+    assert head == (
+        "POST /v1/chat?x=1 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: llmeter-flows\r\n"
+        "Accept-Encoding: identity\r\nAuthorization: Bearer k\r\n"
+    )
     assert request_head("GET", urlsplit("http://h:8080"), [("host", "other"), ("User-Agent", "me")]) == (
-        "GET / HTTP/1.1\r\nAccept-Encoding: identity\r\nhost: other\r\nUser-Agent: me\r\n")
+        "GET / HTTP/1.1\r\nAccept-Encoding: identity\r\nhost: other\r\nUser-Agent: me\r\n"
+    )
     assert origin_key(parts) == ("https", "api.example.com", 443)
     assert origin_key(urlsplit("HTTP://h:8080/x")) == ("http", "h", 8080)

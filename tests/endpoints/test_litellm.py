@@ -26,8 +26,10 @@ def litellm():
 
 
 def test_building_the_endpoint_does_not_import_litellm():
-    code = ("import sys; from llmeter_core.endpoints import create_endpoint; "
-            "create_endpoint('litellm', model_id='openai/m'); assert 'litellm' not in sys.modules")
+    code = (
+        "import sys; from llmeter_core.endpoints import create_endpoint; "
+        "create_endpoint('litellm', model_id='openai/m'); assert 'litellm' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -38,11 +40,20 @@ async def test_open_without_litellm_is_a_config_error(monkeypatch):
 
 
 def test_payload_and_config():
-    endpoint = create_endpoint("litellm", model_id="openai/m", api_key=SECRET, api_base="http://127.0.0.1:9/v1",
-                               extra_params={"temperature": 0})
+    endpoint = create_endpoint(
+        "litellm",
+        model_id="openai/m",
+        api_key=SECRET,
+        api_base="http://127.0.0.1:9/v1",
+        extra_params={"temperature": 0},
+    )
     prepared = endpoint.prepare_payload(LiteLLMEndpoint.create_payload("hi", 7))
-    assert prepared == {"temperature": 0, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 7,
-                        "stream_options": {"include_usage": True}}
+    assert prepared == {
+        "temperature": 0,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 7,
+        "stream_options": {"include_usage": True},
+    }
     config = endpoint.to_config()
     assert SECRET not in str(config) and config["api_base"] == "http://127.0.0.1:9/v1"
     with pytest.raises(ConfigError):
@@ -77,12 +88,11 @@ async def test_stream(litellm, emulator):
 
 async def test_non_stream(litellm, emulator):
     emu = await emulator("openai", ttft_ms=20, itl_ms=5, output_tokens=4)
-    async with LiteLLMEndpoint("openai/emulator-model", stream=False, api_base=emu.url + "/v1",
-                               api_key=SECRET) as endpoint:
+    async with LiteLLMEndpoint(
+        "openai/emulator-model", stream=False, api_base=emu.url + "/v1", api_key=SECRET
+    ) as endpoint:
         out = await endpoint.call(endpoint.create_payload(PROMPT, 3), timeout=10)
     assert out.error is None, out.error
     assert out.response_text == full_text(3)
     assert out.time_to_first_token is None and out.time_to_last_token >= 0.030
     assert (out.num_tokens_input, out.num_tokens_output) == (4, 3)
-
-

@@ -90,14 +90,17 @@ def _chunk(delta: dict | None = None, finish: str | None = None, usage: dict | N
 async def test_role_chunk_skipped_parts_content_and_no_usage(canned):
     """llama.cpp-like: no usage chunk (counts stay None for the tokenizer), content as parts,
     keep-alive comments and unknown fields ignored."""
-    url = await canned("/v1/chat/completions", [
-        b": keep-alive\n\n",
-        _chunk({"role": "assistant", "content": ""}),
-        _chunk({"content": [{"type": "text", "text": "Hello"}]}),
-        _chunk({"content": " world"}),
-        _chunk({}, finish="stop"),
-        b"data: [DONE]\n\n",
-    ])
+    url = await canned(
+        "/v1/chat/completions",
+        [
+            b": keep-alive\n\n",
+            _chunk({"role": "assistant", "content": ""}),
+            _chunk({"content": [{"type": "text", "text": "Hello"}]}),
+            _chunk({"content": " world"}),
+            _chunk({}, finish="stop"),
+            b"data: [DONE]\n\n",
+        ],
+    )
     out = await call(url)
     assert out.ok, out.error
     assert out.response_text == "Hello world"
@@ -121,8 +124,7 @@ async def test_stream_with_finish_reason_but_no_done_is_complete(canned):
 
 
 def test_prepare_payload_adds_model_stream_flags_and_extra_body_without_mutating():
-    endpoint = OpenAIChatEndpoint(model_id="m", base_url="http://127.0.0.1:1/v1",
-                                  extra_body={"temperature": 0})
+    endpoint = OpenAIChatEndpoint(model_id="m", base_url="http://127.0.0.1:1/v1", extra_body={"temperature": 0})
     payload = {"messages": [], "model": "other", "stream_options": {"continuous_usage_stats": True}}
     body = endpoint.prepare_payload(payload)
     assert body["model"] == "m" and body["stream"] is True and body["temperature"] == 0
@@ -132,7 +134,10 @@ def test_prepare_payload_adds_model_stream_flags_and_extra_body_without_mutating
 
 def test_create_payload_and_registry():
     assert OpenAIChatEndpoint.create_payload("hi", max_tokens=5, temperature=0.2) == {
-        "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5, "temperature": 0.2}
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 5,
+        "temperature": 0.2,
+    }
     assert "max_tokens" not in OpenAIChatEndpoint.create_payload("hi")
     endpoint = create_endpoint("openai-chat", model_id="m", base_url="http://127.0.0.1:1/v1", stream=False)
     assert isinstance(endpoint, OpenAIChatEndpoint)

@@ -32,8 +32,9 @@ async def echo_server():
 
     async def handler(request: web.Request) -> web.Response:
         seen.append(dict(request.headers))
-        return web.json_response({"error": {"message": f"bad auth: {request.headers.get('Authorization')}"}},
-                                 status=401)
+        return web.json_response(
+            {"error": {"message": f"bad auth: {request.headers.get('Authorization')}"}}, status=401
+        )
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", handler)
@@ -117,8 +118,7 @@ async def test_max_connections_caps_the_pool(emulator, count_connects):
     assert len(count_connects) == 2
 
 
-@pytest.mark.parametrize("http_client, error_type", [("direct", "ConnectError"),
-                                                     ("aiohttp", "ClientConnectorError")])
+@pytest.mark.parametrize("http_client, error_type", [("direct", "ConnectError"), ("aiohttp", "ClientConnectorError")])
 async def test_connection_refused_is_an_error_response(http_client, error_type):
     async with OpenAIChatEndpoint(model_id="m", base_url="http://127.0.0.1:9/v1", http_client=http_client) as endpoint:
         out = await endpoint.call({"messages": []}, timeout=5)
@@ -141,16 +141,19 @@ async def test_call_without_open_opens_lazily_and_aclose_closes(fast_emulator):
     assert session.closed and endpoint._transport.closed
 
 
-@pytest.mark.parametrize("field, kwargs", [
-    ("endpoint.base_url", {"base_url": "127.0.0.1:8000"}),
-    ("endpoint.http_client", {"base_url": "http://h/v1", "http_client": "httpx"}),
-    ("endpoint.base_url", {"base_url": "http://h:port/v1"}),
-    ("endpoint.api_key", {"base_url": "http://h/v1", "api_key": "sk-1\r\nx-injected: 2"}),
-    ("endpoint.headers", {"base_url": "http://h/v1", "headers": {"x-a": "1\r\nx-injected: 2"}}),
-    ("endpoint.max_connections", {"base_url": "http://h/v1", "max_connections": -1}),
-    ("endpoint.extra_body", {"base_url": "http://h/v1", "extra_body": ["x"]}),
-    ("endpoint.base_url", {}),
-])
+@pytest.mark.parametrize(
+    "field, kwargs",
+    [
+        ("endpoint.base_url", {"base_url": "127.0.0.1:8000"}),
+        ("endpoint.http_client", {"base_url": "http://h/v1", "http_client": "httpx"}),
+        ("endpoint.base_url", {"base_url": "http://h:port/v1"}),
+        ("endpoint.api_key", {"base_url": "http://h/v1", "api_key": "sk-1\r\nx-injected: 2"}),
+        ("endpoint.headers", {"base_url": "http://h/v1", "headers": {"x-a": "1\r\nx-injected: 2"}}),
+        ("endpoint.max_connections", {"base_url": "http://h/v1", "max_connections": -1}),
+        ("endpoint.extra_body", {"base_url": "http://h/v1", "extra_body": ["x"]}),
+        ("endpoint.base_url", {}),
+    ],
+)
 def test_bad_settings_name_the_field(field, kwargs):
     with pytest.raises(ConfigError) as info:
         create_endpoint("openai-chat", model_id="m", **kwargs)
@@ -166,11 +169,13 @@ def test_error_message_shapes():
 
 
 # -- the direct client on the wire ------------------------------------------------------------
-SSE_BODY = (b'data: {"id":"c1","choices":[{"delta":{"role":"assistant"}}]}\n\n'
-            b'data: {"id":"c1","choices":[{"delta":{"content":"alpha "}}]}\n\n'
-            b'data: {"id":"c1","choices":[{"delta":{"content":"beta"},"finish_reason":"stop"}]}\n\n'
-            b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2}}\n\n'
-            b"data: [DONE]\n\n")
+SSE_BODY = (
+    b'data: {"id":"c1","choices":[{"delta":{"role":"assistant"}}]}\n\n'
+    b'data: {"id":"c1","choices":[{"delta":{"content":"alpha "}}]}\n\n'
+    b'data: {"id":"c1","choices":[{"delta":{"content":"beta"},"finish_reason":"stop"}]}\n\n'
+    b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2}}\n\n'
+    b"data: [DONE]\n\n"
+)
 
 
 def _framed(framing: str, body: bytes = SSE_BODY) -> bytes:
@@ -181,7 +186,7 @@ def _framed(framing: str, body: bytes = SSE_BODY) -> bytes:
         return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
     if framing == "close":
         return head + b"Connection: close\r\n\r\n" + body
-    chunks = b"".join(b"%x;x=y\r\n%s\r\n" % (len(body[i:i + 37]), body[i:i + 37]) for i in range(0, len(body), 37))
+    chunks = b"".join(b"%x;x=y\r\n%s\r\n" % (len(body[i : i + 37]), body[i : i + 37]) for i in range(0, len(body), 37))
     return head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\nX-Trailer: t\r\n\r\n"
 
 
@@ -369,9 +374,14 @@ def _clear_proxy_env(monkeypatch):
         monkeypatch.delenv(name.upper(), raising=False)
 
 
-@pytest.mark.parametrize("variable, base_url", [("HTTP_PROXY", "http://127.0.0.1:8000/v1"),
-                                                ("HTTPS_PROXY", "https://api.example.com/v1"),
-                                                ("ALL_PROXY", "http://api.example.com/v1")])
+@pytest.mark.parametrize(
+    "variable, base_url",
+    [
+        ("HTTP_PROXY", "http://127.0.0.1:8000/v1"),
+        ("HTTPS_PROXY", "https://api.example.com/v1"),
+        ("ALL_PROXY", "http://api.example.com/v1"),
+    ],
+)
 def test_direct_client_refuses_a_url_behind_a_proxy(variable, base_url, monkeypatch):
     _clear_proxy_env(monkeypatch)
     monkeypatch.setenv(variable, "http://user:pw@proxy.internal:3128")

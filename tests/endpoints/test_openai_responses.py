@@ -67,30 +67,54 @@ async def test_cut_by_max_output_tokens_is_a_success(emulator, stream):
 
 
 async def test_response_failed_event(canned):
-    url = await canned("/v1/responses", [
-        event("response.output_text.delta", {"delta": "Hi"}),
-        event("response.failed", {"response": {"id": "resp_1", "status": "failed",
-                                                "error": {"code": "server_error", "message": "boom"}}}),
-    ])
+    url = await canned(
+        "/v1/responses",
+        [
+            event("response.output_text.delta", {"delta": "Hi"}),
+            event(
+                "response.failed",
+                {
+                    "response": {
+                        "id": "resp_1",
+                        "status": "failed",
+                        "error": {"code": "server_error", "message": "boom"},
+                    }
+                },
+            ),
+        ],
+    )
     out = await call(url)
     assert out.error_type == "response_failed"
     assert "boom" in out.error and out.response_text == "Hi" and out.id == "resp_1"
 
 
 async def test_incomplete_for_another_reason_is_an_error(canned):
-    url = await canned("/v1/responses", [
-        event("response.output_text.delta", {"delta": "Hi"}),
-        event("response.incomplete", {"response": {"id": "resp_2", "status": "incomplete",
-                                                    "incomplete_details": {"reason": "content_filter"}}}),
-    ])
+    url = await canned(
+        "/v1/responses",
+        [
+            event("response.output_text.delta", {"delta": "Hi"}),
+            event(
+                "response.incomplete",
+                {
+                    "response": {
+                        "id": "resp_2",
+                        "status": "incomplete",
+                        "incomplete_details": {"reason": "content_filter"},
+                    }
+                },
+            ),
+        ],
+    )
     out = await call(url)
     assert out.error_type == "response_incomplete"
     assert "content_filter" in out.error
 
 
 async def test_stream_without_final_event_is_incomplete(canned):
-    url = await canned("/v1/responses", [event("response.output_text.delta", {"delta": "Hel"}),
-                        event("response.output_text.delta", {"delta": "lo"})])
+    url = await canned(
+        "/v1/responses",
+        [event("response.output_text.delta", {"delta": "Hel"}), event("response.output_text.delta", {"delta": "lo"})],
+    )
     out = await call(url)
     assert out.error_type == "incomplete_stream"
     assert out.response_text == "Hello"
@@ -99,15 +123,17 @@ async def test_stream_without_final_event_is_incomplete(canned):
 async def test_data_only_stream_and_unknown_events(canned):
     """A server without ``event:`` lines (type only inside the data) and events this
     endpoint does not know (including one whose data is not even JSON) still work."""
-    completed = {"id": "resp_3", "status": "completed",
-                 "usage": {"input_tokens": 4, "output_tokens": 2}}
-    url = await canned("/v1/responses", [
-        b"event: response.something_new\ndata: not json at all\n\n",
-        event(None, {"type": "response.output_text.delta", "delta": "Hi"}),
-        event(None, {"type": "response.reasoning_summary_text.delta", "delta": "thinking"}),
-        event(None, {"type": "response.output_text.delta", "delta": " there"}),
-        event(None, {"type": "response.completed", "response": completed}),
-    ])
+    completed = {"id": "resp_3", "status": "completed", "usage": {"input_tokens": 4, "output_tokens": 2}}
+    url = await canned(
+        "/v1/responses",
+        [
+            b"event: response.something_new\ndata: not json at all\n\n",
+            event(None, {"type": "response.output_text.delta", "delta": "Hi"}),
+            event(None, {"type": "response.reasoning_summary_text.delta", "delta": "thinking"}),
+            event(None, {"type": "response.output_text.delta", "delta": " there"}),
+            event(None, {"type": "response.completed", "response": completed}),
+        ],
+    )
     out = await call(url)
     assert out.ok, out.error
     assert out.response_text == "Hi there"
@@ -116,9 +142,13 @@ async def test_data_only_stream_and_unknown_events(canned):
 
 def test_create_payload_prepare_and_registry():
     assert OpenAIResponsesEndpoint.create_payload("hi", max_tokens=7, instructions="be brief") == {
-        "input": "hi", "max_output_tokens": 7, "instructions": "be brief"}
-    endpoint = create_endpoint("openai-responses", model_id="m", base_url="http://127.0.0.1:1/v1/",
-                               stream=False, extra_body={"store": False})
+        "input": "hi",
+        "max_output_tokens": 7,
+        "instructions": "be brief",
+    }
+    endpoint = create_endpoint(
+        "openai-responses", model_id="m", base_url="http://127.0.0.1:1/v1/", stream=False, extra_body={"store": False}
+    )
     assert isinstance(endpoint, OpenAIResponsesEndpoint)
     assert endpoint.url == "http://127.0.0.1:1/v1/responses"
     payload = {"input": "hi", "model": "x"}

@@ -44,6 +44,7 @@ async def _read_all(response) -> list[tuple[int, bytes]]:
 async def test_pieces_keep_the_time_they_arrived_not_the_time_they_were_read(server):
     """Two body pieces 30 ms apart, read 100 ms after the second: each carries its own
     arrival time, taken when the bytes reached the connection."""
+
     async def handler(writer, n):
         writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
         await writer.drain()
@@ -77,14 +78,18 @@ async def test_body_framings_split_byte_by_byte_with_1xx_first(framing, server):
     head = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\n"
     wire = {
         "length": head + b"Content-Length: %d\r\n\r\n" % len(body) + body,
-        "chunked": head + b"Transfer-Encoding: chunked\r\n\r\n7;e=1\r\n" + body[:7] + b"\r\n%x\r\n" % (len(body) - 7)
-        + body[7:] + b"\r\n0\r\nT: x\r\n\r\n",
+        "chunked": head
+        + b"Transfer-Encoding: chunked\r\n\r\n7;e=1\r\n"
+        + body[:7]
+        + b"\r\n%x\r\n" % (len(body) - 7)
+        + body[7:]
+        + b"\r\n0\r\nT: x\r\n\r\n",
         "close": head + b"\r\n" + body,
     }[framing]
 
     async def handler(writer, n):
         for i in range(len(wire)):
-            writer.write(wire[i:i + 1])
+            writer.write(wire[i : i + 1])
             await writer.drain()
         return framing != "close"
 
@@ -193,7 +198,6 @@ async def test_abandoned_body_closes_its_connection_and_the_next_request_opens_a
     finally:
         await pool.close()
     assert len(connections) == 2
-
 
 
 async def test_a_big_body_left_unread_does_not_stall_the_next_request_on_its_connection(server):

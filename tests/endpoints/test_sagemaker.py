@@ -62,8 +62,10 @@ async def test_model_id_from_a_spec_is_the_endpoint_name(emulator):
 
 
 async def test_routing_options_are_sent_and_recorded(canned_eventstream):
-    messages = [event("PayloadPart", b'{"token": {"text": "ok", "spec', "application/octet-stream"),
-                event("PayloadPart", b'ial": false}}\n', "application/octet-stream")]
+    messages = [
+        event("PayloadPart", b'{"token": {"text": "ok", "spec', "application/octet-stream"),
+        event("PayloadPart", b'ial": false}}\n', "application/octet-stream"),
+    ]
     url = await canned_eventstream(messages, request_id="sm-1")
     endpoint = SageMakerStreamEndpoint("ep", endpoint_url=url, inference_component="ic-1", target_variant="v2")
     params = endpoint._params({"inputs": "x"})
@@ -75,8 +77,9 @@ async def test_routing_options_are_sent_and_recorded(canned_eventstream):
 
 
 async def test_stream_ending_inside_a_json_value_is_an_error_with_partial_text(canned_eventstream):
-    messages = [event("PayloadPart", b'{"token": {"text": "a", "special": false}}\n{"token": {"te',
-                      "application/octet-stream")]
+    messages = [
+        event("PayloadPart", b'{"token": {"text": "a", "special": false}}\n{"token": {"te', "application/octet-stream")
+    ]
     url = await canned_eventstream(messages)
     async with SageMakerStreamEndpoint("ep", endpoint_url=url) as endpoint:
         out = await endpoint.call({"inputs": "x"}, timeout=5)
@@ -85,7 +88,9 @@ async def test_stream_ending_inside_a_json_value_is_an_error_with_partial_text(c
 
 def test_create_payload():
     assert SageMakerEndpoint.create_payload("hi", 9) == {
-        "inputs": "hi", "parameters": {"details": True, "max_new_tokens": 9}}
+        "inputs": "hi",
+        "parameters": {"details": True, "max_new_tokens": 9},
+    }
     assert SageMakerStreamEndpoint.create_payload("hi", 9)["stream"] is True
     body = SageMakerStreamEndpoint.create_payload("hi", 9, output_format="openai")
     assert body["stream_options"] == {"include_usage": True} and body["max_tokens"] == 9

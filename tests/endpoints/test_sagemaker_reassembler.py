@@ -8,10 +8,12 @@ import pytest
 
 from llmeter_core.endpoints.sagemaker import PayloadReassembler
 
-SSE = (b'data:{"token":{"text":"Hi","special":false}}\n\n'
-       b'data: {"token":{"text":" th\xc3\xa9re","special":false}}\n\n'
-       b'data:{"token":{"text":"</s>","special":true},"details":{"generated_tokens":3}}\n\n'
-       b"data: [DONE]\n\n")
+SSE = (
+    b'data:{"token":{"text":"Hi","special":false}}\n\n'
+    b'data: {"token":{"text":" th\xc3\xa9re","special":false}}\n\n'
+    b'data:{"token":{"text":"</s>","special":true},"details":{"generated_tokens":3}}\n\n'
+    b"data: [DONE]\n\n"
+)
 EXPECTED = [
     {"token": {"text": "Hi", "special": False}},
     {"token": {"text": " th\u00e9re", "special": False}},
@@ -39,7 +41,7 @@ def test_whole_stream_in_one_part():
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 13, 50])
 def test_fixed_size_parts(size):
-    parts = [SSE[i:i + size] for i in range(0, len(SSE), size)]
+    parts = [SSE[i : i + size] for i in range(0, len(SSE), size)]
     assert _feed_all(parts)[0] == EXPECTED
 
 
@@ -57,9 +59,9 @@ def test_cut_inside_a_multibyte_character():
 def test_values_are_returned_as_soon_as_their_line_is_complete():
     reassembler = PayloadReassembler()
     assert reassembler.feed(b'data:{"a":') == []
-    assert reassembler.feed(b'1}') == []  # no newline yet: it may still be cut
+    assert reassembler.feed(b"1}") == []  # no newline yet: it may still be cut
     assert reassembler.feed(b'\n\ndata:{"b"') == [{"a": 1}]
-    assert reassembler.feed(b':2}\n') == [{"b": 2}]
+    assert reassembler.feed(b":2}\n") == [{"b": 2}]
 
 
 def test_json_lines_without_sse_and_a_last_line_without_newline():
@@ -76,7 +78,7 @@ def test_crlf_and_sse_fields_and_comments_are_skipped():
 
 
 def test_concatenated_objects_on_one_line():
-    values, _ = _feed_all([b'{"a": 1}{"a": 2}', b'{"a"', b': 3}\n'])
+    values, _ = _feed_all([b'{"a": 1}{"a": 2}', b'{"a"', b": 3}\n"])
     assert values == [{"a": 1}, {"a": 2}, {"a": 3}]
 
 

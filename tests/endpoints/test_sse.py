@@ -49,13 +49,19 @@ async def test_lines_split_across_chunks_crlf_and_long_lines():
     newline is not lost."""
     long_value = b"x" * 300_000
     stream = b"event: big\r\ndata: " + long_value + b"\r\n\r\ndata: two\n\ndata: tail"
-    pieces = [stream[start:start + 7001] for start in range(0, len(stream), 7001)]  # odd cuts
+    pieces = [stream[start : start + 7001] for start in range(0, len(stream), 7001)]  # odd cuts
     items = [item async for item in sse_events(Pieces(pieces))]
     assert [(event, data[:3], len(data)) for _, event, data in items] == [
-        (b"big", b"xxx", 300_000), (None, b"two", 3), (None, b"tai", 4)]
+        (b"big", b"xxx", 300_000),
+        (None, b"two", 3),
+        (None, b"tai", 4),
+    ]
 
 
 async def test_a_line_takes_the_arrival_time_of_the_piece_that_completes_it():
     body = Pieces([b"data: on", b"e\n\ndata: two\n\nda", b"ta: three\n\n"])
     assert [(arrival, data) async for arrival, _, data in sse_events(body)] == [
-        (2000, b"one"), (2000, b"two"), (3000, b"three")]
+        (2000, b"one"),
+        (2000, b"two"),
+        (3000, b"three"),
+    ]

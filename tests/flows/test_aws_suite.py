@@ -17,8 +17,11 @@ SUITE = Path(__file__).parents[2] / "deployments" / "suites" / "bedrock-emulator
 def aws_emulator(monkeypatch):
     with EmulatorThread("all", ttft_ms=10, itl_ms=1, output_tokens=8, seed=3) as emu:
         monkeypatch.setenv("LLMETER_AWS_EMULATOR_URL", emu.url)
-        for key, value in {"AWS_ACCESS_KEY_ID": "dummy", "AWS_SECRET_ACCESS_KEY": "dummy",
-                           "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "dummy",
+            "AWS_SECRET_ACCESS_KEY": "dummy",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
             monkeypatch.setenv(key, value)
         yield emu
 
@@ -26,8 +29,14 @@ def aws_emulator(monkeypatch):
 @pytest.mark.usefixtures("prefect_harness")
 async def test_bedrock_suite_sweeps_every_aws_endpoint(aws_emulator, tmp_path):
     suite = load_suite(SUITE)
-    suite = suite.model_copy(update={"clients": [1, 2], "results": str(tmp_path), "live_interval": 0.5,
-                                     "load": suite.load.model_copy(update={"n_requests": 2})})
+    suite = suite.model_copy(
+        update={
+            "clients": [1, 2],
+            "results": str(tmp_path),
+            "live_interval": 0.5,
+            "load": suite.load.model_copy(update={"n_requests": 2}),
+        }
+    )
     out = await model_sweep(suite)
     folder = Path(out["folder"])
     stats_files = sorted(folder.rglob("stats.json"))

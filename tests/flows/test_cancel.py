@@ -125,15 +125,17 @@ async def test_cancelling_a_served_deployment_run_saves_the_partial_run_and_ends
     server = subprocess.Popen(
         [sys.executable, str(script), name], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
     )
-    parameters = {"sweep": {
-        "name": name,
-        "endpoint": {"type": "openai-chat", "model": "m", "base_url": emulator_url},
-        "payloads": {"prompts": ["hello"], "max_tokens": 12},
-        "load": {"run_duration": 60, "timeout": 10},
-        "clients": [3, 6],
-        "results": str(tmp_path),
-        "live_interval": 0.5,
-    }}
+    parameters = {
+        "sweep": {
+            "name": name,
+            "endpoint": {"type": "openai-chat", "model": "m", "base_url": emulator_url},
+            "payloads": {"prompts": ["hello"], "max_tokens": 12},
+            "load": {"run_duration": 60, "timeout": 10},
+            "clients": [3, 6],
+            "results": str(tmp_path),
+            "live_interval": 0.5,
+        }
+    }
     try:
         async with get_client() as client:
             deadline = time.monotonic() + 60

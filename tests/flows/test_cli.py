@@ -43,7 +43,8 @@ def test_the_flows_app_is_its_own_and_leaves_the_core_app_alone():
 
     def names(typer_app) -> set[str]:
         return {c.name or c.callback.__name__ for c in typer_app.registered_commands} | {
-            g.name for g in typer_app.registered_groups}
+            g.name for g in typer_app.registered_groups
+        }
 
     assert app is not core.app
     assert names(core.app) == {"run", "emulator"}
@@ -92,7 +93,11 @@ def test_demo_sweeps_the_built_in_emulator(harness_api, tmp_path):
     frame = pd.read_parquet(folder / "sweep-summary.parquet")
     assert frame["clients"].tolist() == [1, 2] and (frame["failed_requests"] == 0).all()
     assert sorted(p.name for p in (folder / "charts").iterdir()) == [
-        "error-rate.png", "output-tps.png", "requests-per-minute.png", "ttft.png", "ttlt.png",
+        "error-rate.png",
+        "output-tps.png",
+        "requests-per-minute.png",
+        "ttft.png",
+        "ttlt.png",
     ]
     assert str(folder) in result.output.replace("\n", "")
 
@@ -157,8 +162,10 @@ def test_sweep_refuses_bad_endpoint_options_before_any_flow_run(tmp_path, monkey
 
 def test_a_suite_that_sets_load_clients_is_refused(tmp_path):
     suite = tmp_path / "s.yaml"
-    suite.write_text("name: s\nendpoints: [{type: openai-chat, model: a, base_url: 'http://127.0.0.1:9/v1'}]\n"
-                     "payloads: {prompts: [hi]}\nload: {n_requests: 1, clients: 64}\nclients: [1]\n")
+    suite.write_text(
+        "name: s\nendpoints: [{type: openai-chat, model: a, base_url: 'http://127.0.0.1:9/v1'}]\n"
+        "payloads: {prompts: [hi]}\nload: {n_requests: 1, clients: 64}\nclients: [1]\n"
+    )
     result = runner.invoke(app, ["sweep", str(suite)])
     assert result.exit_code == 2
     (line,) = _lines(result)
@@ -169,9 +176,11 @@ def test_demo_refuses_bad_numbers_in_one_line(tmp_path):
     result = runner.invoke(app, ["demo", "--results", str(tmp_path), "--clients", "1,0", "--n-requests", "0"])
     assert result.exit_code == 2
     lines = _lines(result)
-    assert lines == ["error invalid parameters: 2 problems",
-                     "  load.n_requests: Input should be greater than or equal to 1",
-                     "  clients[1]: Input should be greater than or equal to 1"], result.output
+    assert lines == [
+        "error invalid parameters: 2 problems",
+        "  load.n_requests: Input should be greater than or equal to 1",
+        "  clients[1]: Input should be greater than or equal to 1",
+    ], result.output
 
 
 def test_serve_refuses_a_missing_or_binary_prefect_file(tmp_path):

@@ -21,12 +21,22 @@ PAYLOAD = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens
 LATENCY = {"ttft_ms": {"dist": "lognormal", "median": 60, "sigma": 0.2}, "itl_ms": 6, "output_tokens": 5}
 
 
-def make_run(output: Path, run_name: str, scale: float = 1.0, clients: int = 4, seed: int = 0, model: str = "m",
-             rate_500: float = 0.0) -> str:
+def make_run(
+    output: Path,
+    run_name: str,
+    scale: float = 1.0,
+    clients: int = 4,
+    seed: int = 0,
+    model: str = "m",
+    rate_500: float = 0.0,
+) -> str:
     with EmulatorThread("openai", LATENCY, latency_scale=scale, seed=seed, rate_500=rate_500) as emulator:
         endpoint = create_endpoint("openai-chat", model_id=model, base_url=emulator.url + "/v1", stream=True)
-        return Runner(endpoint, PAYLOAD, clients=clients, n_requests=25, output_path=str(output),
-                      run_name=run_name).run_sync().output_path
+        return (
+            Runner(endpoint, PAYLOAD, clients=clients, n_requests=25, output_path=str(output), run_name=run_name)
+            .run_sync()
+            .output_path
+        )
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +85,21 @@ def test_a_slowdown_exits_1_and_writes_json_and_markdown(runs, tmp_path):
 def test_new_errors_exit_1_and_a_threshold_can_loosen_a_metric(runs):
     result = invoke("compare", runs["base"], runs["errors"])
     assert result.exit_code == 1 and "new error type http_500" in result.output
-    loose = invoke("compare", runs["base"], runs["slow"], "--threshold", "time_to_first_token=5",
-                   "--threshold", "time_to_last_token=5", "--threshold", "time_per_output_token=5",
-                   "--threshold", "requests_per_minute=5", "--threshold", "output_tps=5")
+    loose = invoke(
+        "compare",
+        runs["base"],
+        runs["slow"],
+        "--threshold",
+        "time_to_first_token=5",
+        "--threshold",
+        "time_to_last_token=5",
+        "--threshold",
+        "time_per_output_token=5",
+        "--threshold",
+        "requests_per_minute=5",
+        "--threshold",
+        "output_tps=5",
+    )
     assert loose.exit_code == 0, loose.output
 
 
@@ -89,13 +111,16 @@ def test_different_settings_are_refused_unless_forced(runs):
     assert forced.exit_code in (0, 1) and "differs clients: 4 -> 2" in forced.output
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["compare", "/nonexistent/a", "/nonexistent/b"], "no such folder"),
-    (["compare", "{base}", "{base}", "--threshold", "ttft=0.1"], "--threshold ttft"),
-    (["compare", "{base}", "{base}", "--threshold", "nonsense"], "METRIC=FRACTION"),
-    (["compare", "{base}", "{base}", "--confidence", "1.5"], "--confidence"),
-    (["compare", "{night1}", "{base}"], "compare two run folders or two sweep folders"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["compare", "/nonexistent/a", "/nonexistent/b"], "no such folder"),
+        (["compare", "{base}", "{base}", "--threshold", "ttft=0.1"], "--threshold ttft"),
+        (["compare", "{base}", "{base}", "--threshold", "nonsense"], "METRIC=FRACTION"),
+        (["compare", "{base}", "{base}", "--confidence", "1.5"], "--confidence"),
+        (["compare", "{night1}", "{base}"], "compare two run folders or two sweep folders"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(runs, args, needle):
     folder = str(Path(runs["base"]).parent)
     result = invoke(*[a.format(base=runs["base"], night1=folder) for a in args])

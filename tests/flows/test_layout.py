@@ -31,5 +31,8 @@ def test_run_names_follow_llmeter_loadtest_and_prefix_the_label():
 
 
 def test_sweep_folder_layout():
-    assert sweep_folder("s3://b/p", "Nightly Suite", "2025-11-28T02-00-00Z") == "s3://b/p/nightly-suite/2025-11-28T02-00-00Z"
+    assert (
+        sweep_folder("s3://b/p", "Nightly Suite", "2025-11-28T02-00-00Z")
+        == "s3://b/p/nightly-suite/2025-11-28T02-00-00Z"
+    )
     assert join_url("/tmp/x/", "a/", "/b") == "/tmp/x/a/b"

@@ -108,10 +108,14 @@ async def test_the_plan_is_checked_once_per_flow_entry(emulator_url, tmp_path, m
 
 @pytest.mark.usefixtures("prefect_harness")
 async def test_model_sweep_refuses_every_bad_endpoint_before_sending(emulator_url, tmp_path):
-    suite = _suite(emulator_url, str(tmp_path), endpoints=[
-        {"type": "openai-chat", "model": "a", "base_url": "ftp://nope"},
-        {"type": "openai-chat", "model": "b", "base_url": emulator_url, "stream": True, "bogus": 1},
-    ])
+    suite = _suite(
+        emulator_url,
+        str(tmp_path),
+        endpoints=[
+            {"type": "openai-chat", "model": "a", "base_url": "ftp://nope"},
+            {"type": "openai-chat", "model": "b", "base_url": emulator_url, "stream": True, "bogus": 1},
+        ],
+    )
     with pytest.raises(ConfigError) as caught:
         await model_sweep(suite)
     assert "endpoints[0].base_url" in str(caught.value) and "endpoints[1].bogus" in str(caught.value)

@@ -59,8 +59,9 @@ async def artifacts_of(flow_run_id) -> list:
 async def regression_events(flow_run_id) -> list:
     """The events a flow run emitted, read back through the Prefect client (they are sent
     in the background: poll for a few seconds)."""
-    wanted = EventFilter(event=EventNameFilter(name=[EVENT]),
-                         related=EventRelatedFilter(id=[f"prefect.flow-run.{flow_run_id}"]))
+    wanted = EventFilter(
+        event=EventNameFilter(name=[EVENT]), related=EventRelatedFilter(id=[f"prefect.flow-run.{flow_run_id}"])
+    )
     async with get_client() as client:
         for _ in range(40):
             page = await client.read_events(filter=wanted, limit=50)
@@ -70,7 +71,9 @@ async def regression_events(flow_run_id) -> list:
     return []
 
 
-async def test_three_nights_on_s3_the_third_regresses_fails_the_run_and_emits_the_event(tmp_path, s3_results, monkeypatch):
+async def test_three_nights_on_s3_the_third_regresses_fails_the_run_and_emits_the_event(
+    tmp_path, s3_results, monkeypatch
+):
     name = f"nightly-{uuid.uuid4().hex[:6]}"
     suite = write_suite(tmp_path, name)
     results = f"{s3_results}/llmeter"
@@ -183,7 +186,9 @@ def test_the_nightly_command_exits_0_then_1_on_a_slowdown(tmp_path, monkeypatch,
     suite, results = write_suite(tmp_path, name), str(tmp_path / "results")
     first = CliRunner().invoke(app, ["nightly", str(suite), "--results", results])
     assert first.exit_code == 0, first.output
-    assert "verdict: no baseline yet" in first.output and f"results: {results}/{name}/" in first.output.replace("\n", "")
+    assert "verdict: no baseline yet" in first.output and f"results: {results}/{name}/" in first.output.replace(
+        "\n", ""
+    )
     monkeypatch.setenv("NIGHT_SCALE", "1.4")
     slower = CliRunner().invoke(app, ["nightly", str(suite), "--results", results])
     assert slower.exit_code == 1, slower.output

@@ -20,8 +20,13 @@ def test_sweep_defaults_and_descriptions_for_the_ui_form():
 
 def test_every_field_error_is_listed():
     with pytest.raises(ValidationError) as caught:
-        SweepConfig(name="bad name!", endpoint={"type": "openai-chat"}, payloads={"prompts": []},
-                    load={"clients": 0, "n_requests": 1}, clients=[0])
+        SweepConfig(
+            name="bad name!",
+            endpoint={"type": "openai-chat"},
+            payloads={"prompts": []},
+            load={"clients": 0, "n_requests": 1},
+            clients=[0],
+        )
     locations = {".".join(map(str, e["loc"])) for e in caught.value.errors()}
     assert {"name", "endpoint.model", "payloads.prompts", "load.clients", "clients.0"} <= locations
 
@@ -72,8 +77,10 @@ def test_env_expansion(monkeypatch):
 def test_suite_file_errors_name_the_field_and_payload_files_resolve(tmp_path):
     (tmp_path / "payloads.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     path = tmp_path / "s.yaml"
-    path.write_text("name: s\nendpoints: [{type: openai-chat, model: m, base_url: 'http://127.0.0.1:9/v1'}]\n"
-                    "payloads: {file: payloads.jsonl}\nload: {run_duration: 1}\n")
+    path.write_text(
+        "name: s\nendpoints: [{type: openai-chat, model: m, base_url: 'http://127.0.0.1:9/v1'}]\n"
+        "payloads: {file: payloads.jsonl}\nload: {run_duration: 1}\n"
+    )
     suite = load_suite(path)
     assert suite.payloads.file == str(tmp_path / "payloads.jsonl")
     with pytest.raises(ConfigError) as caught:
@@ -100,14 +107,17 @@ def test_a_sweep_runs_with_the_clients_of_its_list():
     assert spec.load.clients == 3 and spec.load.n_requests == 2
 
 
-@pytest.mark.parametrize("field, value", [
-    ("clients", [True]),
-    ("clients", [2.0]),
-    ("clients", [100_000]),
-    ("concurrent", "yes"),
-    ("live_interval", float("inf")),
-    ("seed", "1"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("clients", [True]),
+        ("clients", [2.0]),
+        ("clients", [100_000]),
+        ("concurrent", "yes"),
+        ("live_interval", float("inf")),
+        ("seed", "1"),
+    ],
+)
 def test_suite_fields_are_strict_and_bounded(field, value):
     with pytest.raises(ValidationError) as caught:
         SuiteSpec(endpoints=[ENDPOINT], **PLAN, **{field: value})
@@ -129,26 +139,45 @@ def test_parse_suite_reports_every_problem_at_once(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as caught:
         parse_suite(data, base_dir=tmp_path)
     fields = [field for field, _ in caught.value.problems]
-    assert fields == ["results", "load.n_requests", "load.tiemout", "load", "endpoints[0].colour",
-                      "endpoints[0].stream", "payloads.file", "endpoints[1].max_connections"], str(caught.value)
+    assert fields == [
+        "results",
+        "load.n_requests",
+        "load.tiemout",
+        "load",
+        "endpoints[0].colour",
+        "endpoints[0].stream",
+        "payloads.file",
+        "endpoints[1].max_connections",
+    ], str(caught.value)
 
 
 def test_check_plan_steps_over_each_bad_option_of_an_endpoint():
     suite = SuiteSpec(endpoints=[{**ENDPOINT, "http_client": "curl", "max_connections": -1, "extra_body": "x"}], **PLAN)
     with pytest.raises(ConfigError) as caught:
         check_plan(suite)
-    assert [f for f, _ in caught.value.problems] == ["endpoints[0].extra_body", "endpoints[0].http_client",
-                                                      "endpoints[0].max_connections"], str(caught.value)
+    assert [f for f, _ in caught.value.problems] == [
+        "endpoints[0].extra_body",
+        "endpoints[0].http_client",
+        "endpoints[0].max_connections",
+    ], str(caught.value)
 
 
 def test_endpoint_options_keep_their_env_references_until_built(monkeypatch):
     monkeypatch.setenv("SUITE_TEST_TOKEN", "tok-fake-0002")
     monkeypatch.setenv("SUITE_TEST_MODEL", "model-from-env")
-    suite = parse_suite({
-        "endpoints": [{"type": "openai-chat", "model": "${SUITE_TEST_MODEL}", "base_url": "http://127.0.0.1:9/v1",
-                       "headers": {"Authorization": "Bearer ${SUITE_TEST_TOKEN}"}}],
-        **PLAN,
-    })
+    suite = parse_suite(
+        {
+            "endpoints": [
+                {
+                    "type": "openai-chat",
+                    "model": "${SUITE_TEST_MODEL}",
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "headers": {"Authorization": "Bearer ${SUITE_TEST_TOKEN}"},
+                }
+            ],
+            **PLAN,
+        }
+    )
     (endpoint,) = suite.endpoints
     assert endpoint.model_id == "model-from-env"  # names runs and folders: expanded when read
     assert "tok-fake-0002" not in suite.model_dump_json()

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from prefect.client.orchestration import get_client
 
-from flows.params import SweepConfig, parse_suite
+from flows.params import parse_suite
 from flows.sweep import load_test_sweep
 
 TOKEN = "tok-fake-suite-header-0003"
@@ -38,11 +38,17 @@ live_interval: 0.5
 def recording_server() -> Iterator[tuple[str, list[str | None]]]:
     """An OpenAI-compatible server (non-streaming) that records each request's Authorization."""
     seen: list[str | None] = []
-    reply = json.dumps({
-        "id": "r", "object": "chat.completion", "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello there"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
-    }).encode()
+    reply = json.dumps(
+        {
+            "id": "r",
+            "object": "chat.completion",
+            "model": "m",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "hello there"}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+        }
+    ).encode()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -84,14 +84,24 @@ async def test_sweep_on_s3_writes_runs_summary_charts_and_artifacts(emulator_url
 async def test_bad_input_lists_every_error_before_any_request(emulator_url, tmp_path):
     emulator_requests = _emulator_requests(emulator_url)
     with pytest.raises(ParameterTypeError) as caught:
-        await load_test_sweep({"name": "x", "endpoint": {"type": "openai-chat"}, "payloads": {"prompts": []},
-                               "load": {"clients": 0, "n_requests": 1}, "clients": [0]})
+        await load_test_sweep(
+            {
+                "name": "x",
+                "endpoint": {"type": "openai-chat"},
+                "payloads": {"prompts": []},
+                "load": {"clients": 0, "n_requests": 1},
+                "clients": [0],
+            }
+        )
     message = str(caught.value)
     for field in ("sweep.endpoint.model", "sweep.payloads.prompts", "sweep.load.clients", "sweep.clients.0"):
         assert field in message
 
-    config = _config(emulator_url, str(tmp_path), endpoint={"type": "openai-chat", "model": "m",
-                                                             "base_url": emulator_url, "colour": "red"})
+    config = _config(
+        emulator_url,
+        str(tmp_path),
+        endpoint={"type": "openai-chat", "model": "m", "base_url": emulator_url, "colour": "red"},
+    )
     with pytest.raises(ConfigError, match="endpoint.colour"):
         await load_test_sweep(config)
     assert _emulator_requests(emulator_url) == emulator_requests
@@ -124,9 +134,13 @@ async def test_synthetic_anthropic_sweep_with_prices_has_cost_and_lengths(tmp_pa
     pricing = {"input_per_1m": 3.0, "output_per_1m": 15.0}
     synthetic = {"input_tokens": {"mean": 512}, "output_tokens": {"mean": 256}, "count": 10}
     with EmulatorThread("anthropic", ttft_ms=0, itl_ms=0, output_tokens=10_000) as emu:
-        config = _config(emu.url, str(tmp_path), payloads={"synthetic": synthetic}, clients=[1, 2],
-                         endpoint={"type": "anthropic-messages", "model": "claude", "base_url": emu.url,
-                                   "pricing": pricing})
+        config = _config(
+            emu.url,
+            str(tmp_path),
+            payloads={"synthetic": synthetic},
+            clients=[1, 2],
+            endpoint={"type": "anthropic-messages", "model": "claude", "base_url": emu.url, "pricing": pricing},
+        )
         out = await load_test_sweep(config)
     each = (512 * 3.0 + 256 * 15.0) / 1e6
     frame = pd.read_csv(out["csv"])
@@ -142,14 +156,21 @@ async def test_synthetic_anthropic_sweep_with_prices_has_cost_and_lengths(tmp_pa
 
 
 async def test_a_sweep_over_rates_names_runs_by_rate_and_charts_achieved_rate(emulator_url, tmp_path):
-    config = _config(emulator_url, str(tmp_path), clients=None, rates=[10, 20],
-                     load={"run_duration": 1.0, "timeout": 10, "arrival": "poisson"})
+    config = _config(
+        emulator_url,
+        str(tmp_path),
+        clients=None,
+        rates=[10, 20],
+        load={"run_duration": 1.0, "timeout": 10, "arrival": "poisson"},
+    )
     out = await load_test_sweep(config)
     assert [r["run_name"] for r in out["runs"]] == ["rate-00010", "rate-00020"]
     frame = pd.read_csv(out["csv"])
     assert frame["rate"].tolist() == [10.0, 20.0] and frame["achieved_rate"].notna().all()
     assert "achieved-rate" in out["charts"]
-    stats = json.loads((tmp_path / config.name / out["folder"].rsplit("/", 1)[-1] / "rate-00020" / "stats.json").read_text())
+    stats = json.loads(
+        (tmp_path / config.name / out["folder"].rsplit("/", 1)[-1] / "rate-00020" / "stats.json").read_text()
+    )
     assert stats["load_mode"] == "rate" and stats["offered_rate"] == 20.0
 
 

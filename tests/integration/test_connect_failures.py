@@ -58,8 +58,15 @@ def _spec(tmp_path: Path, name: str, base_url: str, **load) -> Path:
 
 def _cli(path: Path, **popen) -> subprocess.Popen:
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-fake-connect-test"}
-    return subprocess.Popen([sys.executable, "-m", "llmeter_core.cli", "run", str(path), "--no-display"], env=env,
-                            cwd=path.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmeter_core.cli", "run", str(path), "--no-display"],
+        env=env,
+        cwd=path.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def _stats(tmp_path: Path, name: str) -> dict:
@@ -68,8 +75,14 @@ def _stats(tmp_path: Path, name: str) -> dict:
 
 def test_out_of_file_descriptors_the_run_ends_with_its_duration(openai_thread, tmp_path):
     duration = 2.0
-    path = _spec(tmp_path, "emfile", openai_thread.url + "/v1", clients=100, run_duration=duration,
-                 max_consecutive_connect_failures=0)  # keep going: this is about yielding and backing off
+    path = _spec(
+        tmp_path,
+        "emfile",
+        openai_thread.url + "/v1",
+        clients=100,
+        run_duration=duration,
+        max_consecutive_connect_failures=0,
+    )  # keep going: this is about yielding and backing off
     proc = _cli(path, preexec_fn=_few_files)
     try:
         _, err = proc.communicate(timeout=60)  # a hang guard: before the fix it never ended
@@ -90,8 +103,14 @@ def test_out_of_file_descriptors_the_run_ends_with_its_duration(openai_thread, t
 
 
 def test_out_of_file_descriptors_ctrl_c_still_stops_the_run(openai_thread, tmp_path):
-    path = _spec(tmp_path, "emfile-int", openai_thread.url + "/v1", clients=100, run_duration=60,
-                 max_consecutive_connect_failures=0)
+    path = _spec(
+        tmp_path,
+        "emfile-int",
+        openai_thread.url + "/v1",
+        clients=100,
+        run_duration=60,
+        max_consecutive_connect_failures=0,
+    )
     proc = _cli(path, preexec_fn=_few_files)
     responses = tmp_path / "emfile-int" / "responses.jsonl"
     try:
@@ -112,8 +131,14 @@ def test_out_of_file_descriptors_ctrl_c_still_stops_the_run(openai_thread, tmp_p
 
 
 def test_endpoint_down_the_cli_stops_after_the_consecutive_failures(tmp_path):
-    path = _spec(tmp_path, "down", f"http://127.0.0.1:{_refused_port()}/v1", clients=2, run_duration=60,
-                 max_consecutive_connect_failures=30)
+    path = _spec(
+        tmp_path,
+        "down",
+        f"http://127.0.0.1:{_refused_port()}/v1",
+        clients=2,
+        run_duration=60,
+        max_consecutive_connect_failures=30,
+    )
     proc = _cli(path)
     try:
         out, err = proc.communicate(timeout=60)
@@ -128,16 +153,22 @@ def test_endpoint_down_the_cli_stops_after_the_consecutive_failures(tmp_path):
     assert 30 <= stats["errors"]["ConnectError"] <= stats["total_requests"] <= 30 + 2
 
 
-@pytest.mark.parametrize("kind, options, payloads, error_type", [
-    ("openai-chat", {"http_client": "direct"}, PROMPT, "ConnectError"),
-    ("openai-chat", {"http_client": "aiohttp"}, PROMPT, "ClientConnectorError"),
-    ("bedrock-converse", {"http_client": "direct"}, CONVERSE, "EndpointConnectionError"),
-    ("bedrock-converse", {"http_client": "aiohttp"}, CONVERSE, "EndpointConnectionError"),
-])
-def test_endpoint_down_every_transport_counts_as_a_connect_failure(monkeypatch, kind, options, payloads,
-                                                                   error_type):
-    for key, value in (("AWS_ACCESS_KEY_ID", "AKIDUMMY"), ("AWS_SECRET_ACCESS_KEY", "dummy"),
-                       ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_EC2_METADATA_DISABLED", "true")):
+@pytest.mark.parametrize(
+    "kind, options, payloads, error_type",
+    [
+        ("openai-chat", {"http_client": "direct"}, PROMPT, "ConnectError"),
+        ("openai-chat", {"http_client": "aiohttp"}, PROMPT, "ClientConnectorError"),
+        ("bedrock-converse", {"http_client": "direct"}, CONVERSE, "EndpointConnectionError"),
+        ("bedrock-converse", {"http_client": "aiohttp"}, CONVERSE, "EndpointConnectionError"),
+    ],
+)
+def test_endpoint_down_every_transport_counts_as_a_connect_failure(monkeypatch, kind, options, payloads, error_type):
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", "AKIDUMMY"),
+        ("AWS_SECRET_ACCESS_KEY", "dummy"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ):
         monkeypatch.setenv(key, value)
     url = f"http://127.0.0.1:{_refused_port()}"
     if kind.startswith("openai"):
@@ -145,8 +176,9 @@ def test_endpoint_down_every_transport_counts_as_a_connect_failure(monkeypatch, 
     else:
         endpoint = create_endpoint(kind, model_id="anthropic.claude-x", endpoint_url=url, **options)
     result = Runner(endpoint, payloads, clients=4, run_duration=60, max_consecutive_connect_failures=12).run_sync()
-    assert result.stats["stop_reason"].startswith(f"endpoint unreachable: 12 consecutive connection failures: "
-                                                  f"{error_type}: ")
+    assert result.stats["stop_reason"].startswith(
+        f"endpoint unreachable: 12 consecutive connection failures: {error_type}: "
+    )
     assert result.stats["errors"][error_type] >= 12 and result.total_requests <= 12 + 4
 
 
@@ -154,8 +186,15 @@ def test_a_normal_run_is_unaffected(tmp_path):
     # server errors are answers, not connect failures: even a limit of 1 never stops this run
     with EmulatorThread("openai", ttft_ms=2, itl_ms=1, output_tokens=3, rate_500=0.3, seed=2) as emu:
         endpoint = create_endpoint("openai-chat", model_id="m", base_url=emu.url + "/v1", api_key="sk-fake")
-        result = Runner(endpoint, PROMPT, clients=4, n_requests=25, max_consecutive_connect_failures=1,
-                        output_path=tmp_path, run_name="normal").run_sync()
+        result = Runner(
+            endpoint,
+            PROMPT,
+            clients=4,
+            n_requests=25,
+            max_consecutive_connect_failures=1,
+            output_path=tmp_path,
+            run_name="normal",
+        ).run_sync()
         served = emu.stats()["requests"]
     stats = result.stats
     assert stats["total_requests"] == served == 100

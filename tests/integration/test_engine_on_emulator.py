@@ -99,8 +99,12 @@ def test_cli_run_and_bad_spec(openai_thread, tmp_path):
     }
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
-    done = subprocess.run([sys.executable, "-m", "llmeter_core.cli", "run", str(path), "--no-display"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "llmeter_core.cli", "run", str(path), "--no-display"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "6 requests" in done.stdout
     assert orjson.loads((tmp_path / "cli-run" / "stats.json").read_bytes())["total_requests"] == 6
@@ -109,8 +113,9 @@ def test_cli_run_and_bad_spec(openai_thread, tmp_path):
     spec["load"]["clients"] = 0
     spec["run_name"] = "bad"
     path.write_text(yaml.safe_dump(spec))
-    done = subprocess.run([sys.executable, "-m", "llmeter_core.cli", "run", str(path)], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "llmeter_core.cli", "run", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert "load.clients" in done.stderr
     assert not (tmp_path / "bad").exists()
@@ -129,8 +134,12 @@ def test_ctrl_c_saves_the_partial_run(openai_thread, tmp_path):
     }
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
-    proc = subprocess.Popen([sys.executable, "-m", "llmeter_core.cli", "run", str(path), "--no-display"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmeter_core.cli", "run", str(path), "--no-display"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     responses = tmp_path / "interrupted" / "responses.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (responses.exists() and responses.stat().st_size > 0):

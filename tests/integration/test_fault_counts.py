@@ -44,16 +44,20 @@ def _endpoint(kind: str, type_name: str, model: str, options: dict, url: str):
 
 
 @pytest.mark.parametrize("http_client", ["direct", "aiohttp"])
-@pytest.mark.parametrize("kind, type_name, model, options", CASES,
-                         ids=[f"{c[1]}-{c[3].get('stream', '')}".rstrip("-") for c in CASES])
-async def test_server_count_equals_recorded_count_under_disconnects(emulator, kind, type_name, model, options,
-                                                                    http_client):
-    emu = await emulator(kind, ttft_ms=1, itl_ms=0, output_tokens=4, rate_disconnect=0.3,
-                         disconnect_mode="drop", seed=3)
+@pytest.mark.parametrize(
+    "kind, type_name, model, options", CASES, ids=[f"{c[1]}-{c[3].get('stream', '')}".rstrip("-") for c in CASES]
+)
+async def test_server_count_equals_recorded_count_under_disconnects(
+    emulator, kind, type_name, model, options, http_client
+):
+    emu = await emulator(
+        kind, ttft_ms=1, itl_ms=0, output_tokens=4, rate_disconnect=0.3, disconnect_mode="drop", seed=3
+    )
     endpoint = _endpoint(kind, type_name, model, {**options, "http_client": http_client}, emu.url)
     payloads = [endpoint.payload_for(f"prompt number {i} please", max_tokens=4) for i in range(5)]
-    result = await Runner(endpoint, payloads, clients=CLIENTS, n_requests=PER_CLIENT, timeout=10,
-                          handle_signals=False).run()
+    result = await Runner(
+        endpoint, payloads, clients=CLIENTS, n_requests=PER_CLIENT, timeout=10, handle_signals=False
+    ).run()
     served = emu.stats()
     stats = result.stats
     recorded = len(result.responses)

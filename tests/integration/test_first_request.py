@@ -46,8 +46,15 @@ async def test_every_client_finds_a_warm_connection(emulator, count_connects, ki
     emu = await emulator(kind, ttft_ms=20, itl_ms=1, output_tokens=3)
     endpoint = _endpoint(kind, type_name, model, emu.url, http_client=http_client)
     watch = _ConnectsAtStart(count_connects)
-    result = await Runner(endpoint, [endpoint.payload_for("one two three", max_tokens=3)], clients=CLIENTS,
-                          n_requests=3, timeout=10, callbacks=[watch], handle_signals=False).run()
+    result = await Runner(
+        endpoint,
+        [endpoint.payload_for("one two three", max_tokens=3)],
+        clients=CLIENTS,
+        n_requests=3,
+        timeout=10,
+        callbacks=[watch],
+        handle_signals=False,
+    ).run()
     assert result.stats["failed_requests"] == 0, result.stats["errors"]
     assert watch.at_start == CLIENTS  # one per client, opened by open()
     assert len(count_connects) == CLIENTS  # none during the run: no first request paid a connect
@@ -74,13 +81,16 @@ def test_the_default_is_one_per_client_capped():
     assert prewarm_count(5, 100) == 5
 
 
-@pytest.mark.parametrize("kind, type_name, options", [
-    ("openai", "openai-chat", {"prewarm_connections": MAX_PREWARM_CONNECTIONS + 1}),
-    ("openai", "openai-chat", {"prewarm_connections": True}),
-    ("openai", "openai-chat", {"prewarm_connections": 5, "max_connections": 4}),
-    ("bedrock", "bedrock-converse", {"prewarm_connections": -1}),
-    ("bedrock", "bedrock-converse", {"prewarm_connections": 9, "max_pool_connections": 8}),
-])
+@pytest.mark.parametrize(
+    "kind, type_name, options",
+    [
+        ("openai", "openai-chat", {"prewarm_connections": MAX_PREWARM_CONNECTIONS + 1}),
+        ("openai", "openai-chat", {"prewarm_connections": True}),
+        ("openai", "openai-chat", {"prewarm_connections": 5, "max_connections": 4}),
+        ("bedrock", "bedrock-converse", {"prewarm_connections": -1}),
+        ("bedrock", "bedrock-converse", {"prewarm_connections": 9, "max_pool_connections": 8}),
+    ],
+)
 def test_bad_settings_are_refused_by_name(kind, type_name, options):
     with pytest.raises(ConfigError) as info:
         _endpoint(kind, type_name, "m", "http://127.0.0.1:9", **options)
@@ -89,8 +99,14 @@ def test_bad_settings_are_refused_by_name(kind, type_name, options):
 
 async def test_aiohttp_warm_up_requests_carry_no_api_key(unused_server):
     url, seen = unused_server
-    endpoint = create_endpoint("openai-chat", model_id="m", base_url=url + "/v1", api_key="sk-fake-warm-key",
-                               headers={"x-team-token": "fake-team-token"}, http_client="aiohttp")
+    endpoint = create_endpoint(
+        "openai-chat",
+        model_id="m",
+        base_url=url + "/v1",
+        api_key="sk-fake-warm-key",
+        headers={"x-team-token": "fake-team-token"},
+        http_client="aiohttp",
+    )
     await endpoint.open(clients=3)
     await endpoint.aclose()
     assert [method for method, _ in seen] == ["HEAD"] * 3

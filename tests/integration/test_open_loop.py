@@ -108,8 +108,12 @@ def test_a_starved_generator_is_marked_client_bound():
 
 def _emulator_process(*args: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "llmeter_core.emulator.cli", "openai", "--port", "0", *args],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmeter_core.emulator.cli", "openai", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     line = proc.stdout.readline()  # type: ignore[union-attr]
     assert line.startswith("listening on "), line
     return proc, line.split()[-1]
@@ -126,8 +130,13 @@ def test_a_normal_run_is_not_client_bound_and_a_spec_file_runs_from_the_cli(tmp_
             "payloads: {prompts: ['hello there'], max_tokens: 4}\n"
             "output: %s\nrun_name: rate-run\n" % (url, tmp_path / "out")
         )
-        done = subprocess.run([sys.executable, "-m", "llmeter_core.cli", "run", str(spec), "--no-display"],
-                              capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        done = subprocess.run(
+            [sys.executable, "-m", "llmeter_core.cli", "run", str(spec), "--no-display"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
     finally:
         proc.terminate()
         proc.wait(10)

@@ -48,8 +48,14 @@ def test_metrics_table_fits_one_page_with_percentiles_and_rates():
     ttft = by_metric["time_to_first_token (s)"]
     assert (ttft["p50"], ttft["p90"], ttft["p99"]) == (0.1071, 0.2, 0.3)
     assert by_metric["num_tokens_output (tokens)"]["average"] is None
-    assert by_metric["requests_per_minute"] == {"metric": "requests_per_minute", "average": 1281.2346,
-                                                "p50": None, "p90": None, "p99": None, "max": None}
+    assert by_metric["requests_per_minute"] == {
+        "metric": "requests_per_minute",
+        "average": 1281.2346,
+        "p50": None,
+        "p90": None,
+        "p99": None,
+        "max": None,
+    }
     assert all(set(r) == set(rows[0]) for r in rows)  # one set of columns
     json.dumps(rows)
 
@@ -61,8 +67,17 @@ def test_metrics_description_counts_and_errors():
 
 
 def _snapshot(**kw) -> LiveSnapshot:
-    base = dict(run_name="00004-clients", elapsed_s=2.5, requests_sent=22, responses_done=20, in_flight=2,
-                expected_requests=40, run_duration=None, progress=0.5, stats=STATS)
+    base = dict(
+        run_name="00004-clients",
+        elapsed_s=2.5,
+        requests_sent=22,
+        responses_done=20,
+        in_flight=2,
+        expected_requests=40,
+        run_duration=None,
+        progress=0.5,
+        stats=STATS,
+    )
     base.update(kw)
     return LiveSnapshot(**base)
 

@@ -63,15 +63,29 @@ class _BotocoreErrors(ErrorMapper):
 class DirectHTTPSession:
     """aiobotocore ``http_session_cls``: see the module docstring."""
 
-    def __init__(self, verify: Any = True, proxies: dict[str, str] | None = None, timeout: Any = None,
-                 max_pool_connections: int = 10, socket_options: Any = None, client_cert: Any = None,
-                 proxies_config: dict[str, Any] | None = None, connector_args: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        verify: Any = True,
+        proxies: dict[str, str] | None = None,
+        timeout: Any = None,
+        max_pool_connections: int = 10,
+        socket_options: Any = None,
+        client_cert: Any = None,
+        proxies_config: dict[str, Any] | None = None,
+        connector_args: dict[str, Any] | None = None,
+    ):
         from botocore.httpsession import ProxyConfiguration
 
-        self._init_args = dict(verify=verify, proxies=proxies, timeout=timeout,
-                               max_pool_connections=max_pool_connections, socket_options=socket_options,
-                               client_cert=client_cert, proxies_config=proxies_config,
-                               connector_args=connector_args)
+        self._init_args = dict(
+            verify=verify,
+            proxies=proxies,
+            timeout=timeout,
+            max_pool_connections=max_pool_connections,
+            socket_options=socket_options,
+            client_cert=client_cert,
+            proxies_config=proxies_config,
+            connector_args=connector_args,
+        )
         self._verify = verify
         self._client_cert = client_cert
         self._proxy_config = ProxyConfiguration(proxies=proxies, proxies_settings=proxies_config)
@@ -79,9 +93,13 @@ class DirectHTTPSession:
             connect_timeout, self._read_timeout = timeout
         else:
             connect_timeout = self._read_timeout = timeout
-        self._pool = ConnectionPool(max_connections=max_pool_connections, connect_timeout=connect_timeout,
-                                    idle_limit_s=_IDLE_LIMIT_S, ssl_context=self._build_ssl_context,
-                                    errors=_BotocoreErrors())
+        self._pool = ConnectionPool(
+            max_connections=max_pool_connections,
+            connect_timeout=connect_timeout,
+            idle_limit_s=_IDLE_LIMIT_S,
+            ssl_context=self._build_ssl_context,
+            errors=_BotocoreErrors(),
+        )
         self._fallback: Any = None
 
     async def __aenter__(self) -> "DirectHTTPSession":
@@ -131,8 +149,9 @@ class DirectHTTPSession:
         key = origin_key(parts)
         data = request_bytes(request, parts)
         try:
-            raw = await self._pool.request(key, url, data, request.method,
-                                           _request_read_timeout(request, self._read_timeout))
+            raw = await self._pool.request(
+                key, url, data, request.method, _request_read_timeout(request, self._read_timeout)
+            )
         except ConnectTimeout as exc:
             raise boto.ConnectTimeoutError(endpoint_url=url, error=exc.__cause__ or exc) from None
         except TLSError as exc:

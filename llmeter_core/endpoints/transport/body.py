@@ -38,8 +38,17 @@ class Body:
     """A response body: ``read_stamped`` for readers that time what they read, and the parts
     of ``aiohttp.StreamReader`` that aiobotocore uses."""
 
-    __slots__ = ("_connection", "_read_timeout", "_chunks", "_stamps", "_size", "_eof", "_exc",
-                 "_waiter", "last_arrival_ns")
+    __slots__ = (
+        "_connection",
+        "_read_timeout",
+        "_chunks",
+        "_stamps",
+        "_size",
+        "_eof",
+        "_exc",
+        "_waiter",
+        "last_arrival_ns",
+    )
 
     def __init__(self, connection: BodySource, read_timeout: float | None):
         self._connection = connection

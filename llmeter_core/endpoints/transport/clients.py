@@ -37,8 +37,15 @@ from .http1 import origin_key, request_head
 from .pool import ConnectionPool
 from .sse import Response
 
-__all__ = ["HttpClient", "HTTP_CLIENTS", "HTTPTransport", "DirectTransport", "AiohttpTransport", "TRANSPORTS",
-           "environment_proxy"]
+__all__ = [
+    "HttpClient",
+    "HTTP_CLIENTS",
+    "HTTPTransport",
+    "DirectTransport",
+    "AiohttpTransport",
+    "TRANSPORTS",
+    "environment_proxy",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +111,8 @@ class DirectTransport(HTTPTransport):
                 "endpoint.http_client",
                 f"a proxy from the environment (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY, not excluded by "
                 f"NO_PROXY) applies to {parts.hostname}, and the direct client does not use proxies: "
-                f"set http_client: aiohttp to go through the proxy, or add the host to NO_PROXY")
+                f"set http_client: aiohttp to go through the proxy, or add the host to NO_PROXY",
+            )
         self._key = origin_key(parts)
         # a request is this head, its length and the body, in one bytes formatting
         self._head = (request_head("POST", parts, headers.items()) + "Content-Length: ").encode("utf-8")
@@ -192,8 +200,12 @@ class AiohttpTransport(HTTPTransport):
         origin = urlsplit(self._url)._replace(path="/", query="", fragment="").geturl()
         with warnings.catch_warnings():  # proxy_auth: see open
             warnings.simplefilter("ignore", DeprecationWarning)
-            warm = aiohttp.ClientSession(connector=self._session.connector, connector_owner=False,
-                                         cookie_jar=aiohttp.DummyCookieJar(), **self._proxy_options)
+            warm = aiohttp.ClientSession(
+                connector=self._session.connector,
+                connector_owner=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                **self._proxy_options,
+            )
 
         async def one() -> None:
             async with warm.head(origin, allow_redirects=False) as response:

@@ -53,8 +53,13 @@ def _never() -> bool:
 class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: writes requests, feeds responses to ``Body`` readers."""
 
-    def __init__(self, key: Key, on_idle: Callable[["Connection"], None],
-                 on_closed: Callable[["Connection"], None], errors: ErrorMapper | None = None):
+    def __init__(
+        self,
+        key: Key,
+        on_idle: Callable[["Connection"], None],
+        on_closed: Callable[["Connection"], None],
+        errors: ErrorMapper | None = None,
+    ):
         self.key = key
         self.errors = errors or ErrorMapper()
         self._on_idle = on_idle

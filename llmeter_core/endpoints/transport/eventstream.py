@@ -56,7 +56,7 @@ class EventStreamDecoder:
         offset, size = 0, len(buffer)
         while size - offset >= 12:
             total, headers_length, prelude_crc = _PRELUDE.unpack_from(buffer, offset)
-            if crc32(buffer[offset:offset + 8]) != prelude_crc:
+            if crc32(buffer[offset : offset + 8]) != prelude_crc:
                 raise EventStreamDecodeError("eventstream prelude CRC mismatch")
             if total < 16 + headers_length or total > _MAX_MESSAGE:
                 raise EventStreamDecodeError(f"eventstream message length {total} is invalid")
@@ -64,11 +64,11 @@ class EventStreamDecoder:
                 break
             end = offset + total
             (message_crc,) = _U32.unpack_from(buffer, end - 4)
-            if crc32(buffer[offset:end - 4]) != message_crc:
+            if crc32(buffer[offset : end - 4]) != message_crc:
                 raise EventStreamDecodeError("eventstream message CRC mismatch")
             headers_start = offset + 12
             payload_start = headers_start + headers_length
-            messages.append((_headers(buffer, headers_start, payload_start), buffer[payload_start:end - 4]))
+            messages.append((_headers(buffer, headers_start, payload_start), buffer[payload_start : end - 4]))
             offset = end
         self._buffer = buffer[offset:]
         return messages
@@ -83,7 +83,7 @@ def _headers(buffer: bytes, index: int, end: int) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     while index < end:
         name_length = buffer[index]
-        name = buffer[index + 1:index + 1 + name_length].decode()
+        name = buffer[index + 1 : index + 1 + name_length].decode()
         index += 1 + name_length
         kind = buffer[index]
         index += 1
@@ -93,12 +93,12 @@ def _headers(buffer: bytes, index: int, end: int) -> dict[str, Any]:
         if size is None:
             (size,) = _U16.unpack_from(buffer, index)
             index += 2
-            raw = buffer[index:index + size]
+            raw = buffer[index : index + size]
             headers[name] = raw.decode() if kind == 7 else raw
         elif kind in (0, 1):
             headers[name] = kind == 0
         else:
-            headers[name] = int.from_bytes(buffer[index:index + size], "big", signed=kind != 9)
+            headers[name] = int.from_bytes(buffer[index : index + size], "big", signed=kind != 9)
         index += size
     return headers
 

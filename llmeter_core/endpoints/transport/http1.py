@@ -122,7 +122,7 @@ class ResponseParser:
             mode = self._mode
             if mode == _CHUNK_DATA or mode == _LENGTH:
                 take = min(self._remaining, end - pos)
-                pieces.append(data[pos:pos + take] if take != end or pos else data)
+                pieces.append(data[pos : pos + take] if take != end or pos else data)
                 pos += take
                 self._remaining -= take
                 if not self._remaining:
@@ -133,7 +133,7 @@ class ResponseParser:
             elif mode == _CHUNK_END:
                 if end - pos < 2:
                     break
-                if data[pos:pos + 2] != b"\r\n":
+                if data[pos : pos + 2] != b"\r\n":
                     raise ProtocolError("chunk not followed by CRLF")
                 pos += 2
                 self._mode = _CHUNK_SIZE

@@ -53,9 +53,15 @@ __all__ = ["ConnectionPool"]
 class ConnectionPool:
     """See the module docstring."""
 
-    def __init__(self, *, max_connections: int = 0, connect_timeout: float | None = None,
-                 idle_limit_s: float = 12.0, ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context,
-                 errors: ErrorMapper | None = None):
+    def __init__(
+        self,
+        *,
+        max_connections: int = 0,
+        connect_timeout: float | None = None,
+        idle_limit_s: float = 12.0,
+        ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context,
+        errors: ErrorMapper | None = None,
+    ):
         self._slots = asyncio.Semaphore(max_connections) if max_connections else None
         self._connect_timeout = connect_timeout
         self._idle_limit_s = idle_limit_s
@@ -75,6 +81,7 @@ class ConnectionPool:
 
     async def prewarm(self, key: Key, url: str, count: int = 1) -> None:
         """Open ``count`` connections to ``key`` and leave them idle for the first requests."""
+
         async def one() -> None:
             if self._slots is not None:
                 await self._slots.acquire()
@@ -148,8 +155,12 @@ class ConnectionPool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await loop.create_connection(
-                    lambda: Connection(key, self._release, self._forget, self._errors), host, port, ssl=context,
-                    server_hostname=host if context is not None else None)
+                    lambda: Connection(key, self._release, self._forget, self._errors),
+                    host,
+                    port,
+                    ssl=context,
+                    server_hostname=host if context is not None else None,
+                )
         except TimeoutError as exc:
             raise ConnectTimeout(f"no connection to {host}:{port} within {self._connect_timeout} s") from exc
         except ssl.SSLError as exc:
@@ -163,8 +174,9 @@ class ConnectionPool:
         return connection
 
     # -- requests --------------------------------------------------------------------------
-    async def request(self, key: Key, url: str, data: bytes, method: str = "POST",
-                      read_timeout: float | None = None) -> RawResponse:
+    async def request(
+        self, key: Key, url: str, data: bytes, method: str = "POST", read_timeout: float | None = None
+    ) -> RawResponse:
         """Send ``data`` (a whole HTTP/1.1 request) to ``key``; return the response once its
         head arrived, body unread. With an idle connection at hand, the bytes are written
         before this coroutine first yields. Nothing is ever sent twice: a failure after the
