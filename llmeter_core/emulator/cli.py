@@ -86,6 +86,9 @@ def _command(kind: str, help_text: str) -> None:
         max_concurrency: int = typer.Option(
             0, help="Capacity: requests served at once; the rest queue FIFO (0: no limit)."
         ),
+        tokens_per_second: float = typer.Option(
+            0.0, help="Decoding throughput shared by all streams, output tokens/s (0: no limit)."
+        ),
         latency_scale: float = typer.Option(1.0, help="Multiply every TTFT and inter-token draw (1.2: 20% slower)."),
     ) -> None:
         settings = {name: value for name, value in locals().items() if name not in ("kind", "host", "port")}

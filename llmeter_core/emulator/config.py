@@ -104,6 +104,10 @@ class EmulatorConfig:
     ``latency_scale`` multiplies every drawn time to first token and time between tokens
     (not the slow-first-byte fault), so one setting makes a whole "night" slower or faster
     on purpose (1.2: 20 % slower) while the distributions keep their shape.
+    ``tokens_per_second`` is a shared decoding throughput (0: no limit): all streams together
+    get at most that many output tokens a second (``token_budget.py``), so each stream's
+    inter-token latency grows with the number of streams served at once, as on a real
+    batched server.
     """
 
     ttft_ms: DistSpec = 100.0
@@ -128,6 +132,7 @@ class EmulatorConfig:
     latency_scale: float = 1.0
     max_records: int = 100_000
     max_concurrency: int = 0
+    tokens_per_second: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -150,6 +155,9 @@ class EmulatorConfig:
         scale = self.latency_scale
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
             raise ConfigError("latency_scale", f"must be a number > 0, got {scale!r}")
+        tps = self.tokens_per_second
+        if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not 0 <= tps < float("inf"):
+            raise ConfigError("tokens_per_second", f"must be a number >= 0 (0: no limit), got {tps!r}")
         if self.disconnect_mode not in DISCONNECT_MODES:
             raise ConfigError("disconnect_mode", f"expected one of {DISCONNECT_MODES}")
         for name in ("max_records", "max_concurrency"):

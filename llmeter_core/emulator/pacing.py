@@ -38,6 +38,7 @@ class Pacer:
         "_pending",
         "_pending_tokens",
         "_prepared",
+        "_budget",
         "encoder",
     )
 
@@ -57,6 +58,7 @@ class Pacer:
         self._pending: list[bytes] = []
         self._pending_tokens = 0
         self._prepared = False
+        self._budget = request.app[STATE_KEY].token_budget
         #: Applied to each write's joined bytes (e.g. to frame them as eventstream messages);
         #: set it to None to send bytes unchanged from then on.
         self.encoder = encoder
@@ -67,8 +69,13 @@ class Pacer:
         self._pending_tokens += tokens
 
     async def wait(self, offset_s: float) -> None:
-        """Flush and sleep until ``offset_s`` after the request's start, if that is ahead."""
+        """Flush and sleep until ``offset_s`` after the request's start, if that is ahead.
+
+        Each call stands for the next token; with a shared ``tokens_per_second`` budget it
+        waits for that token's slot too (``token_budget.py``)."""
         due = self._start + offset_s
+        if self._budget is not None:
+            due = self._budget.reserve(due)
         loop = self._loop
         if due > loop.time():
             await self.flush()
@@ -159,7 +166,11 @@ async def wait_for_whole_reply(request: web.Request, served: Served) -> bool:
         await wait_until(loop, served.start + schedule.ttft_s)
         drop_connection(request)
         return False
-    await wait_until(loop, served.start + schedule.due(schedule.n_tokens - 1))
+    done = served.start + schedule.due(schedule.n_tokens - 1)
+    budget = request.app[STATE_KEY].token_budget
+    if budget is not None:  # the reply's tokens take their slots from its first token's due time
+        done = max(done, budget.reserve(served.start + schedule.ttft_s, schedule.n_tokens))
+    await wait_until(loop, done)
     truth = served.truth
     truth.tokens_sent = schedule.n_tokens
     truth.first_token_ms = truth.last_token_ms = (loop.time() - served.start) * 1000.0

@@ -21,6 +21,7 @@ from llmeter_core.emulator.faults import FaultPicker
 from llmeter_core.emulator.ground_truth import GroundTruth, RequestTruth
 from llmeter_core.emulator.latency import Schedule, plan_schedule
 from llmeter_core.emulator.prefix_cache import PrefixCache
+from llmeter_core.emulator.token_budget import TokenBudget
 
 __all__ = ["EmulatorState", "Served", "STATE_KEY", "count_words", "capacity_middleware"]
 
@@ -54,6 +55,7 @@ class EmulatorState:
         self.faults = FaultPicker(config)
         self._id_base = os.urandom(4).hex()
         self.slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
+        self.token_budget: TokenBudget | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -69,6 +71,8 @@ class EmulatorState:
         )
         self.truth.reset()
         self._next_id = 0
+        tps = config.tokens_per_second
+        self.token_budget = TokenBudget(tps) if tps else None
 
     def new_id(self, prefix: str = "") -> str:
         self._next_id += 1
