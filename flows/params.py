@@ -149,6 +149,22 @@ class _Plan(BaseModel):
         None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_load_is_one_run(cls, data: Any) -> Any:
+        """``load: {rate: 50}`` (or ``clients: 4``) with no ``rates``/``clients`` list is one run
+        at that load, as in a spec file; beside a list it is refused (by ``SweepLoad``)."""
+        if not isinstance(data, dict) or not isinstance(data.get("load"), dict):
+            return data
+        load = data["load"]
+        if "rates" in data or "clients" in data:
+            return data
+        for key, plural in (("rate", "rates"), ("clients", "clients")):
+            if load.get(key) is not None:
+                rest = {k: v for k, v in load.items() if k != key}
+                return {**data, "load": rest, plural: [load[key]]}
+        return data
+
     @model_validator(mode="after")
     def _clients_or_rates(self) -> "_Plan":
         if self.rates is not None and "clients" in self.model_fields_set:

@@ -24,6 +24,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from llmeter_core.results import Result
 
+from .serving import served
+
 REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -95,15 +97,6 @@ async def test_sigterm_mid_run_keeps_a_valid_partial_run_and_ends_the_process(pr
     assert json.loads(metrics.data)[0]["p50"] > 0
 
 
-SERVE = """
-import sys
-from flows.sweep import load_test_sweep
-
-if __name__ == "__main__":  # flow runs start in spawned processes that re-import __main__
-    load_test_sweep.serve(name=sys.argv[1], print_starting_message=False)
-"""
-
-
 async def test_cancelling_a_served_deployment_run_saves_the_partial_run_and_ends_cancelled(
     prefect_harness, emulator_url, tmp_path
 ):
@@ -113,18 +106,6 @@ async def test_cancelling_a_served_deployment_run_saves_the_partial_run_and_ends
     from prefect.states import Cancelling
 
     name = f"served-{uuid.uuid4().hex[:6]}"
-    script = tmp_path / "serve_it.py"
-    script.write_text(SERVE)
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": prefect_harness,
-        "PYTHONPATH": str(REPO),
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, str(script), name], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
-    )
     parameters = {
         "sweep": {
             "name": name,
@@ -136,35 +117,19 @@ async def test_cancelling_a_served_deployment_run_saves_the_partial_run_and_ends
             "live_interval": 0.5,
         }
     }
-    try:
-        async with get_client() as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    await client.read_deployment_by_name(f"load-test-sweep/{name}")
-                    break
-                except Exception:
-                    assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "serve.log").read_text()
-                    await asyncio.sleep(0.3)
-            flow_run = await run_deployment(f"load-test-sweep/{name}", parameters=parameters, timeout=0)
-            responses = lambda: next(iter(tmp_path.glob(f"{name}/*/00003-clients/responses.jsonl")), tmp_path / "none")  # noqa: E731
-            deadline = time.monotonic() + 60
-            while _lines(responses()) < 30:
-                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                await asyncio.sleep(0.2)
-            cancelled_at = datetime.now(timezone.utc)
-            await client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
-            deadline = time.monotonic() + 45
-            while not (state := (await client.read_flow_run(flow_run.id)).state).is_cancelled():
-                assert time.monotonic() < deadline, f"{state}\n" + (tmp_path / "serve.log").read_text()
-                await asyncio.sleep(0.3)
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    async with served("flows.sweep", "load_test_sweep", name, prefect_harness, tmp_path) as log, get_client() as client:
+        flow_run = await run_deployment(f"load-test-sweep/{name}", parameters=parameters, timeout=0)
+        responses = lambda: next(iter(tmp_path.glob(f"{name}/*/00003-clients/responses.jsonl")), tmp_path / "none")  # noqa: E731
+        deadline = time.monotonic() + 60
+        while _lines(responses()) < 30:
+            assert time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.2)
+        cancelled_at = datetime.now(timezone.utc)
+        await client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
+        deadline = time.monotonic() + 45
+        while not (state := (await client.read_flow_run(flow_run.id)).state).is_cancelled():
+            assert time.monotonic() < deadline, f"{state}\n" + log.read_text()
+            await asyncio.sleep(0.3)
 
     result = Result.load(str(responses().parent))
     assert result.interrupted and result.stats["interrupted"] is True

@@ -174,6 +174,17 @@ async def test_a_sweep_over_rates_names_runs_by_rate_and_charts_achieved_rate(em
     assert stats["load_mode"] == "rate" and stats["offered_rate"] == 20.0
 
 
+def test_a_load_rate_or_client_count_without_a_list_is_one_run(emulator_url, tmp_path):
+    config = _config(
+        emulator_url, str(tmp_path), clients=None, load={"rate": 50, "arrival": "poisson", "run_duration": 5}
+    )
+    assert config.load_points() == [("rate", 50.0)] and config.load.arrival == "poisson"
+    config = _config(emulator_url, str(tmp_path), clients=None, load={"clients": 3, "n_requests": 2})
+    assert config.load_points() == [("clients", 3)]
+    with pytest.raises(Exception, match="load.rate would be ignored"):
+        _config(emulator_url, str(tmp_path), clients=[1, 2], load={"rate": 5, "run_duration": 1.0})
+
+
 def test_a_sweep_takes_clients_or_rates_not_both(emulator_url, tmp_path):
     with pytest.raises(Exception, match="either clients"):
         _config(emulator_url, str(tmp_path), clients=[1, 2], rates=[5])
