@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-__all__ = ["LoopLag"]
+__all__ = ["LoopLag", "MachineLag"]
 
 #: How often the probe wakes (it costs the loop next to nothing at this rate).
 PROBE_INTERVAL_S = 0.002
@@ -49,3 +49,38 @@ class LoopLag:
             await self._task
         except asyncio.CancelledError:
             pass
+
+
+class MachineLag:
+    """``with MachineLag() as busy:`` ... ``busy.p99_ms``: how late a thread of this process
+    woke from short sleeps while the block ran (p99, ms past due), i.e. how busy the machine
+    was for a process doing next to nothing. A verdict on another process's own lag ("the
+    generator was starved") can be checked against it: on a quiet machine it must say "not
+    starved"; on one this busy, starved is the right answer."""
+
+    def __init__(self, interval_s: float = PROBE_INTERVAL_S) -> None:
+        import threading
+
+        self._interval = interval_s
+        self._late: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._probe, daemon=True)
+
+    def _probe(self) -> None:
+        while not self._stop.is_set():
+            due = time.perf_counter() + self._interval
+            time.sleep(self._interval)
+            self._late.append(time.perf_counter() - due)
+
+    @property
+    def p99_ms(self) -> float:
+        late = sorted(self._late)
+        return late[int(0.99 * (len(late) - 1))] * 1000.0 if late else 0.0
+
+    def __enter__(self) -> "MachineLag":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -57,7 +57,8 @@ async def test_sweep_on_s3_writes_runs_summary_charts_and_artifacts(emulator_url
         assert {"run_config.json", "summary.json", "stats.json", "responses.jsonl"} <= names
         stats = json.loads(fs.cat(f"{root}/{run['run_name']}/stats.json"))
         assert stats["total_requests"] == 3 * run["clients"] and stats["failed_requests"] == 0
-        assert 0.01 < stats["time_to_first_token-p50"] < stats["time_to_last_token-p50"] < 1.0
+        # equal when a busy loop reads a whole reply in one go
+        assert 0.01 < stats["time_to_first_token-p50"] <= stats["time_to_last_token-p50"] < 1.0
 
     for frame in (pd.read_csv(out["csv"]), pd.read_parquet(out["parquet"])):
         assert frame["clients"].tolist() == [1, 2, 4]
