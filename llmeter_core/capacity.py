@@ -283,7 +283,8 @@ class CapacitySearch:
         digits = max(0, 2 - int(math.floor(math.log10(load))))
         return round(load, digits)
 
-    def _end(self, status: str, reason: str) -> None:
+    def _end(self, status: str, reason: str) -> float | None:
+        """Record why the search ends; returns None (no next load) for ``return self._end(...)``."""
         self.status, self._stop_reason = status, reason
         return None
 
