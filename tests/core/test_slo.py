@@ -128,3 +128,20 @@ def test_merged_shards_keep_the_slo_counts():
         (a if i < 2 else b).update(r)
     merged = a.merge(b)
     assert (merged.slo_met_requests, merged.slo_met_output_tokens) == (2, 20)
+
+
+def test_a_run_of_single_token_replies_passes_its_inter_token_limits():
+    responses = [_ok(0.05, i=i) for i in range(5)]  # no time_per_output_token, no inter_token_latency
+    stats = _judged(SLO(ttft_ms=100, itl_ms=10, tpot_ms=10), responses)
+    assert stats["slo_passed"] is True and stats["slo_observed_itl_ms"] is None
+    missing_ttft = [InvocationResponse(time_to_last_token=0.1, request_time=T0) for _ in range(3)]
+    assert _judged(SLO(ttft_ms=100), missing_ttft)["slo_failed_reason"].startswith("ttft_ms: no successful request")
+
+
+def test_the_live_display_and_artifacts_show_the_slo_group():
+    from llmeter_core.live import grouped_rows
+
+    stats = _judged(SLO(ttft_ms=100), [_ok(0.05, i=0), _ok(0.5, i=1)])
+    rows = {(g, label): value for g, label, value in grouped_rows(stats)}
+    assert rows[("SLO", "attainment")] == "50.0%" and rows[("SLO", "verdict")].startswith("FAIL: ttft_ms: p90")
+    assert not [r for r in grouped_rows({"total_requests": 1}) if r[0] == "SLO"]

@@ -34,7 +34,8 @@ def _suite(url: str, results: str, **overrides) -> SuiteSpec:
         payloads={"prompts": ["hello there"], "max_tokens": 3},
         load={"run_duration": 1.0, "timeout": 10, "grace_period": 3},
         slo={"ttft_ms": 2000, "percentile": 90},
-        capacity={"start": 2, "max_load": 8, "stop_on_client_bound": False},
+        # short probes on a shared machine: a few late sends must not read as saturation
+        capacity={"start": 4, "max_load": 16, "stop_on_client_bound": False, "min_achieved_ratio": 0.5},
         results=results,
         live_interval=0.5,
     )
@@ -49,13 +50,14 @@ async def test_flow_on_s3_writes_probes_capacity_json_charts_and_one_report(
     out = await capacity_search(suite)
 
     (search,) = out["searches"]
-    assert search["status"] == "at_least" and search["capacity"] == 8
-    assert search["answer"] == "at least 8 req/s" and search["bracket"] == {"highest_pass": 8, "lowest_fail": None}
-    assert [p["load"] for p in search["probes"]] == [2, 4, 8]
+    assert search["status"] == "at_least", [(p["load"], p["reason"]) for p in search["probes"]]
+    assert search["capacity"] == 16 and search["answer"] == "at least 16 req/s"
+    assert search["bracket"] == {"highest_pass": 16, "lowest_fail": None}
+    assert [p["load"] for p in search["probes"]] == [4, 8, 16]
     fs, root = fsspec.core.url_to_fs(search["folder"])
     assert search["folder"].startswith(f"{s3_results}/llmeter/{suite.name}/")
     saved = json.loads(fs.cat(f"{root}/capacity.json"))
-    assert saved["capacity"] == 8 and saved["slo"]["ttft_ms"] == 2000 and len(saved["probes"]) == 3
+    assert saved["capacity"] == 16 and saved["slo"]["ttft_ms"] == 2000 and len(saved["probes"]) == 3
     for probe in saved["probes"]:
         assert probe["run_folder"].startswith(search["folder"] + "/probe-")
         stats = json.loads(fs.cat(probe["run_folder"].split("://", 1)[1] + "/stats.json"))
@@ -72,7 +74,7 @@ async def test_flow_on_s3_writes_probes_capacity_json_charts_and_one_report(
     (report,) = [a for a in artifacts if a.key and a.key.endswith("capacity-report")]
     lines = report.data.splitlines()
     assert lines[0] == f"# Capacity search {suite.name}"
-    assert lines[2].startswith("**emulator-model: capacity at least 8 req/s at ttft p90 <= 2000 ms")
+    assert lines[2].startswith("**emulator-model: capacity at least 16 req/s at ttft p90 <= 2000 ms")
     assert "| probe | load |" in report.data and "data:image/png;base64," in report.data
 
 

@@ -95,3 +95,27 @@ def test_client_search_finds_the_emulators_slots(capacity_emulator, tmp_path):
     assert out.status == "found", (out, [p.reason for p in out.probes])
     assert abs(out.capacity - SLOTS) <= 0.15 * SLOTS and out.lowest_fail == SLOTS + 1
     assert len(out.probes) <= 10
+
+
+def test_live_snapshots_and_run_config_carry_the_slo(tmp_path):
+    from llmeter_core.emulator import EmulatorThread
+
+    snapshots = []
+    with EmulatorThread("openai", ttft_ms=5, itl_ms=1, output_tokens=3) as emu:
+        endpoint = create_endpoint("openai-chat", model_id="m", base_url=emu.url + "/v1", stream=True)
+        result = Runner(
+            endpoint,
+            PAYLOAD,
+            clients=2,
+            run_duration=1.2,
+            slo={"ttft_ms": 1000, "itl_ms": 1000},
+            live_interval=0.5,
+            live_sinks=[snapshots.append],
+            output_path=tmp_path,
+            run_name="judged",
+        ).run_sync()
+    live = [s for s in snapshots if not s.final]
+    assert live and all(s.stats["slo_attainment"] == 1.0 and s.stats["slo_passed"] for s in live)
+    assert snapshots[-1].final and snapshots[-1].stats["goodput"] == pytest.approx(result.stats["goodput"])
+    config = json.loads((tmp_path / "judged" / "run_config.json").read_text())
+    assert config["slo"]["ttft_ms"] == 1000 and config["slo"]["percentile"] == 90
