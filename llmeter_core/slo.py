@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .response import InvocationResponse
     from .stats import RunningStats
 
-__all__ = ["SLO", "LIMITS", "slo_metric"]
+__all__ = ["SLO", "LIMITS", "slo_metric", "slo_line"]
 
 #: Each limit: (the response's metric in closed loop, in open loop, whether a missing value meets it).
 LIMITS: dict[str, tuple[str, str, bool]] = {
@@ -55,6 +55,16 @@ def slo_metric(limit: str, open_loop: bool) -> str:
     ``time_to_first_token_from_schedule`` in an open-loop run)."""
     closed, opened, _ = LIMITS[limit]
     return opened if open_loop else closed
+
+
+def slo_line(stats: dict[str, Any]) -> str | None:
+    """The run's SLO verdict in one line (the CLI summary), None for a run without an SLO."""
+    if "slo_passed" not in stats:
+        return None
+    attainment, goodput = stats.get("slo_attainment"), stats.get("goodput")
+    head = "SLO passed" if stats["slo_passed"] else f"SLO FAILED ({stats.get('slo_failed_reason')})"
+    shown = "-" if attainment is None else f"{attainment:.1%}"
+    return f"{head}: attainment {shown}, goodput {goodput or 0:.2f} req/s"
 
 
 class SLO(BaseModel):

@@ -145,3 +145,13 @@ def test_the_live_display_and_artifacts_show_the_slo_group():
     rows = {(g, label): value for g, label, value in grouped_rows(stats)}
     assert rows[("SLO", "attainment")] == "50.0%" and rows[("SLO", "verdict")].startswith("FAIL: ttft_ms: p90")
     assert not [r for r in grouped_rows({"total_requests": 1}) if r[0] == "SLO"]
+
+
+def test_the_cli_summary_line_says_the_verdict():
+    from llmeter_core.slo import slo_line
+
+    assert slo_line({"total_requests": 3}) is None
+    passed = slo_line(_judged(SLO(ttft_ms=100), [_ok(0.05, i=0), _ok(0.05, i=1)]))
+    assert passed is not None and passed.startswith("SLO passed: attainment 100.0%, goodput ")
+    failed = slo_line(_judged(SLO(ttft_ms=100), [_ok(0.5, i=0), _ok(0.5, i=1)]))
+    assert failed is not None and failed.startswith("SLO FAILED (ttft_ms: p90 500 ms > 100 ms (+400%)")

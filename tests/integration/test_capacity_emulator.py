@@ -119,3 +119,23 @@ def test_live_snapshots_and_run_config_carry_the_slo(tmp_path):
     assert snapshots[-1].final and snapshots[-1].stats["goodput"] == pytest.approx(result.stats["goodput"])
     config = json.loads((tmp_path / "judged" / "run_config.json").read_text())
     assert config["slo"]["ttft_ms"] == 1000 and config["slo"]["percentile"] == 90
+
+
+def test_a_spec_file_with_an_slo_runs_from_the_cli_and_says_its_verdict(capacity_emulator, tmp_path):
+    from typer.testing import CliRunner
+
+    from llmeter_core.cli import app
+
+    spec = tmp_path / "slo.yaml"
+    spec.write_text(
+        f"endpoint: {{type: openai-chat, model: m, base_url: '{capacity_emulator}', stream: true}}\n"
+        "load: {rate: 20, run_duration: 1}\n"
+        "payloads: {prompts: ['hello there'], max_tokens: 1}\n"
+        "slo: {ttft_ms: 5, percentile: 90}\n"
+        "run_name: judged\nplots: false\n"
+    )
+    result = CliRunner().invoke(app, ["run", str(spec), "--no-display", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "SLO FAILED (ttft_ms: p90 " in result.output  # 100 ms of service against a 5 ms limit
+    stats = json.loads((tmp_path / "out" / "judged" / "stats.json").read_text())
+    assert stats["slo_passed"] is False and stats["slo_attainment"] == 0.0 and stats["goodput"] == 0.0
