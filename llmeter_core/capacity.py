@@ -91,11 +91,23 @@ class CapacitySpec(BaseModel):
         return start, min(ceiling, MAX_RATE)
 
     def problems(self, mode: SearchMode) -> list[tuple[str, str]]:
-        """What does not fit together (field, message): a start above the ceiling."""
+        """What does not fit the mode or each other (field, message): client counts that are
+        not whole numbers, loads beyond one process's limits, a start above the ceiling."""
+        out = []
+        limit = MAX_RATE if mode == "rate" else MAX_CLIENTS
+        for name in ("start", "max_load"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if mode == "clients" and not float(value).is_integer():
+                out.append((f"capacity.{name}", f"search: clients takes whole client counts, got {value:g}"))
+            if value > limit:
+                unit = "req/s" if mode == "rate" else "clients"
+                out.append((f"capacity.{name}", f"must be at most {limit:,.0f} {unit} (one process), got {value:g}"))
         start, ceiling = self.bounds(mode)
         if start > ceiling:
-            return [("capacity.start", f"{start:g} is above capacity.max_load ({ceiling:g})")]
-        return []
+            out.append(("capacity.start", f"{start:g} is above capacity.max_load ({ceiling:g})"))
+        return out
 
 
 @dataclass

@@ -99,3 +99,12 @@ def test_judge_fails_a_saturated_rate_probe_whatever_its_latencies():
 def test_a_start_above_the_ceiling_is_a_problem_named_by_field(mode):
     assert CapacitySpec(start=50, max_load=10).problems(mode)[0][0] == "capacity.start"
     assert CapacitySpec(start=5, max_load=10).problems(mode) == []
+
+
+def test_client_counts_must_be_whole_and_loads_within_one_process():
+    assert CapacitySpec(start=2.5).problems("clients") == [
+        ("capacity.start", "search: clients takes whole client counts, got 2.5")
+    ]
+    assert CapacitySpec(start=2.5).problems("rate") == []
+    (problem,) = CapacitySpec(max_load=1e6).problems("rate")
+    assert problem[0] == "capacity.max_load" and "at most 100,000 req/s" in problem[1]
