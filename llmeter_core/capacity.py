@@ -38,6 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .checks import MAX_CLIENTS
 from .load_plan import MAX_RATE
+from .slo import slo_metric
+from .stats import PERCENTILES
 
 __all__ = ["CapacitySpec", "CapacitySearch", "Probe", "Outcome", "judge", "SearchMode", "STATUSES"]
 
@@ -157,6 +159,9 @@ def judge(
     if client_bound:
         reasons.append(f"client-bound: {stats.get('client_bound_reason')}")
     metrics = {k: v for k, v in stats.items() if k.startswith("slo_observed_")}
+    for key in list(metrics):  # and the SLO metrics' usual percentiles
+        metric = slo_metric(key.removeprefix("slo_observed_"), open_loop=mode == "rate")
+        metrics.update({f"{metric}-p{q}": stats.get(f"{metric}-p{q}") for q in PERCENTILES})
     slo_passed = stats.get("slo_passed")
     return Probe(
         load=load,

@@ -91,6 +91,11 @@ def test_judge_fails_a_saturated_rate_probe_whatever_its_latencies():
     assert judge(40, ok, settings, "rate").passed
     probe = judge(40, {**ok, "achieved_rate": 30.0}, settings, "rate")
     assert not probe.passed and probe.saturated and "saturated" in probe.reason
+    measured = judge(
+        40, {**ok, "slo_observed_ttft_ms": 120.0, "time_to_first_token_from_schedule-p99": 0.2}, settings, "rate"
+    )
+    assert measured.metrics["slo_observed_ttft_ms"] == 120.0
+    assert measured.metrics["time_to_first_token_from_schedule-p99"] == 0.2
     bound = judge(40, {**ok, "client_bound": True, "client_bound_reason": "event_loop_lag"}, settings, "rate")
     assert bound.client_bound and "client-bound" in bound.reason
 
