@@ -1,5 +1,6 @@
 """The ``llmeter-flows`` console app: its own Typer app with the core commands
-(``llmeter_core.cli.add_core_commands``) plus ``sweep``, ``nightly``, ``serve``, ``demo``, and
+(``llmeter_core.cli.add_core_commands``) plus ``sweep``, ``nightly``, ``serve``, ``demo``,
+``capacity`` (``capacity_cli.py``), and
 ``history`` / ``compare`` (``history_cli.py``, no Prefect import).
 
 ``run`` and ``emulator`` come from ``llmeter_core.cli`` and never import Prefect; the
@@ -27,6 +28,7 @@ from rich.table import Table
 from llmeter_core.cli import add_core_commands, new_app, print_error
 from llmeter_core.errors import ConfigError, LLMeterError
 
+from .capacity_cli import register as register_capacity_command
 from .history_cli import register as register_history_commands
 
 __all__ = ["app", "main", "prefect_environment", "sweep_table"]
@@ -39,6 +41,7 @@ LOCAL_UI_API = "http://127.0.0.1:4200/api"
 
 app = add_core_commands(new_app())
 register_history_commands(app)  # history, compare (no Prefect import)
+register_capacity_command(app)  # capacity (flows/capacity_cli.py)
 
 DEMO_PROMPTS = [
     "Explain what time to first token measures, in two sentences.",

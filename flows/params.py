@@ -31,9 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from llmeter_core.bounds import one_bound_problem
+from llmeter_core.capacity import CapacitySpec, SearchMode
 from llmeter_core.checks import Problems, problems_of
 from llmeter_core.errors import ConfigError
 from llmeter_core.load_plan import MAX_RATE
+from llmeter_core.slo import SLO
 from llmeter_core.spec import (
     ClientCount,
     EndpointSpec,
@@ -148,6 +150,11 @@ class _Plan(BaseModel):
     tokenizer: TokenizerName | None = Field(
         None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only"
     )
+    slo: SLO | None = Field(
+        None,
+        description="Per-request limits (ttft_ms, ttlt_ms, tpot_ms, itl_ms), percentile and max_error_rate: "
+        "every run gets slo_attainment, goodput and a verdict; a capacity search needs it",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -214,6 +221,13 @@ class SuiteSpec(_Plan):
         "fail", description="Nightly flow run on a regression: Failed, or a warning"
     )
     emulator: EmulatorSpec | None = Field(None, description="An emulator the nightly starts for itself (demo suites)")
+    # Capacity search (flows/capacity.py); sweeps built from a suite drop these.
+    search: SearchMode = Field(
+        "rate", description="Capacity search: the highest passing request rate (rate) or client count (clients)"
+    )
+    capacity: CapacitySpec = Field(
+        default_factory=CapacitySpec, description="Capacity search: start, ceiling, precision, repeats and budget"
+    )
 
     @field_validator("baseline")
     @classmethod
@@ -224,7 +238,7 @@ class SuiteSpec(_Plan):
         """The plan shared by the sweeps of this suite (a SweepConfig without its endpoint);
         a sweep over rates leaves its (default) client counts out."""
         unused = {"clients"} if self.rates is not None else set()
-        return self.model_dump(exclude={"endpoints", "concurrent", *NIGHTLY_FIELDS, *unused})
+        return self.model_dump(exclude={"endpoints", "concurrent", "search", "capacity", *NIGHTLY_FIELDS, *unused})
 
     def sweep(self, endpoint: EndpointSpec) -> SweepConfig:
         """The sweep of one endpoint of this suite: its payloads, load and load points."""
@@ -267,6 +281,7 @@ def run_spec(plan: _Plan, endpoint: EndpointSpec, clients: int | LoadPoint, outp
         live_interval=plan.live_interval,
         seed=plan.seed,
         tokenizer=plan.tokenizer,
+        slo=plan.slo,
     )
 
 

@@ -18,6 +18,7 @@ from rich.markup import escape
 from .emulator.cli import emulator_app
 from .errors import ConfigError, LLMeterError, StorageError
 from .live import generator_verdict
+from .slo import slo_line
 
 __all__ = [
     "app",
@@ -88,6 +89,9 @@ def run(
             f"{result.stats.get('achieved_rate') or 0:.1f} req/s, dispatch delay p99 "
             f"{(result.stats.get('dispatch_delay-p99') or 0) * 1000:.2f} ms"
         )
+    slo_verdict = slo_line(result.stats)
+    if slo_verdict:
+        print(slo_verdict)
     verdict = generator_verdict(result.stats)
     if verdict:
         print_error(verdict)

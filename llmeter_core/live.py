@@ -20,6 +20,7 @@ __all__ = [
     "grouped_rows",
     "generator_rows",
     "generator_verdict",
+    "slo_rows",
 ]
 
 
@@ -136,5 +137,18 @@ def grouped_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
     errors = stats.get("errors") or {}
     for kind, count in errors.items():
         rows.append(("Errors", kind, f"{count:,}"))
+    rows += slo_rows(stats)
     rows += generator_rows(stats)
     return rows
+
+
+def slo_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The "SLO" group of a run with an SLO (``slo.py``): attainment, goodput and the verdict."""
+    if "slo_attainment" not in stats:
+        return []
+    attainment, passed = stats.get("slo_attainment"), stats.get("slo_passed")
+    return [
+        ("SLO", "attainment", "—" if attainment is None else f"{attainment:.1%}"),
+        ("SLO", "goodput req/s", format_value("goodput", stats.get("goodput"))),
+        ("SLO", "verdict", "pass" if passed else f"FAIL: {stats.get('slo_failed_reason')}"),
+    ]

@@ -36,7 +36,8 @@ class InvocationResponse:
     (and only then written to responses.jsonl): ``scheduled_time`` is when the schedule said
     to send, ``dispatch_delay`` how late the request actually left (seconds, a client queue
     included), and the ``*_from_schedule`` latencies are measured from the scheduled time,
-    as the user behind the schedule saw them.
+    as the user behind the schedule saw them. ``slo_met`` is set when the run has an SLO
+    (``slo.py``): whether this request met every limit.
     """
 
     response_text: str | None = None
@@ -61,13 +62,14 @@ class InvocationResponse:
     dispatch_delay: float | None = None
     time_to_first_token_from_schedule: float | None = None
     time_to_last_token_from_schedule: float | None = None
+    slo_met: bool | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.error_type is None
 
     def to_dict(self) -> dict[str, Any]:
-        names = _FIELD_ORDER if self.scheduled_time is not None else _UNSCHEDULED
+        names = _NAMES[self.scheduled_time is not None, self.slo_met is not None]
         out = {name: getattr(self, name) for name in names}
         out["request_time"] = format_time(self.request_time)
         if self.scheduled_time is not None:
@@ -77,7 +79,7 @@ class InvocationResponse:
     def to_json(self) -> bytes:
         """One responses.jsonl line (without the newline). On the hot path: orjson writes the
         datetime itself (UTC, ``Z``; microseconds unless they are zero)."""
-        names = _FIELD_ORDER if self.scheduled_time is not None else _UNSCHEDULED
+        names = _NAMES[self.scheduled_time is not None, self.slo_met is not None]
         return orjson.dumps(
             {name: getattr(self, name) for name in names},
             default=_json_default,
@@ -111,6 +113,14 @@ SCHEDULE_FIELDS = (
     "time_to_last_token_from_schedule",
 )
 _UNSCHEDULED = tuple(name for name in _FIELD_ORDER if name not in SCHEDULE_FIELDS)
+#: The fields of a jsonl line by (scheduled, judged against an SLO): a run without an SLO has
+#: no ``slo_met`` key, a closed-loop one no schedule fields.
+_NAMES = {
+    (True, True): _FIELD_ORDER,
+    (True, False): tuple(n for n in _FIELD_ORDER if n != "slo_met"),
+    (False, True): _UNSCHEDULED,
+    (False, False): tuple(n for n in _UNSCHEDULED if n != "slo_met"),
+}
 
 
 def _json_default(value: Any) -> Any:

@@ -62,6 +62,7 @@ from .payloads import PayloadSource, client_order, describe_source, load_payload
 from .response import InvocationResponse
 from .results import Result
 from .signals import install_stop_handlers
+from .slo import SLO
 from .stats import RunningStats
 from .storage import RunFolder, default_run_name
 from .tokenizers import Tokenizer, WhitespaceTokenizer, count_tokens, describe_tokenizer
@@ -82,7 +83,7 @@ class Runner:
     is ``<output_path>/<run_name>/``. Without an output path nothing is written to disk.
     """
 
-    @typed_options(skip=frozenset({"endpoint", "payload", "tokenizer"}))
+    @typed_options(skip=frozenset({"endpoint", "payload", "tokenizer", "slo"}))
     def __init__(
         self,
         endpoint: Endpoint,
@@ -113,6 +114,7 @@ class Runner:
         ramp_up: float = 0.0,
         max_concurrency: int | None = None,
         warmup_seconds: float = 0.0,
+        slo: SLO | dict[str, Any] | None = None,
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
@@ -154,7 +156,11 @@ class Runner:
                 problems.add("callbacks", f"{callback!r} is not a llmeter_core.Callback")
         if tokenizer is not None and not callable(getattr(tokenizer, "encode", None)):
             problems.add("tokenizer", "must have an encode(text) method")
+        with problems.collect():
+            self.slo = SLO.parse(slo)
         problems.raise_if_any("invalid options")
+        # the per-request SLO rule, or None: one call per response in _record
+        self._slo_met = self.slo.checker(open_loop=plan.schedule is not None) if self.slo else None
         self.plan = plan
         for name, value in plan.to_config().items():  # rate, arrival... as attributes, as given
             if name != "load_mode":
@@ -247,6 +253,7 @@ class Runner:
             "live_interval": self.live_interval,
             "seed": self.seed,
             "max_consecutive_connect_failures": self.max_consecutive_connect_failures,
+            "slo": self.slo.model_dump() if self.slo else None,
             "event_loop": _loop_kind(),
             "output_path": self._folder.url if self._folder else None,
         }
@@ -309,6 +316,8 @@ class Runner:
                 contributed.update(self._connect_failures.stats())
                 contributed.update(self._generator_stats())
                 result.compute_stats(self._stats, contributed)
+                if self.slo is not None:
+                    result.stats.update(self.slo.stats(self._stats, result.stats))
                 await self._emit(final=True)
                 if display is not None:
                     display.__exit__(None, None, None)
@@ -485,6 +494,8 @@ class Runner:
         """Count a complete response (after the callbacks, which may change it) in the stats,
         responses.jsonl and memory."""
         self._done += 1
+        if self._slo_met is not None:
+            response.slo_met = self._slo_met(response)
         self._stats.update(response)
         if self._folder is not None:
             self._folder.append_response(response.to_json())
@@ -585,6 +596,8 @@ class Runner:
         else:
             stats = self._stats.to_stats(utc_now())
             stats.update(self._generator_stats())
+            if self.slo is not None:
+                stats.update(self.slo.stats(self._stats, stats))
         return LiveSnapshot(
             run_name=self.run_name,
             elapsed_s=elapsed,

@@ -15,6 +15,9 @@ load:
 payloads:
   prompts: ["Tell me a story", "Summarise the news"]    # or file: prompts.jsonl
   max_tokens: 128
+slo:                            # optional: per-request limits (slo.py); adds slo_met, goodput...
+  ttft_ms: 500
+  percentile: 90                # share of requests that must meet every limit
 ```
 
 Every problem is reported with its dotted field name (``load.clients: ...``); all of them at
@@ -57,6 +60,7 @@ from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_
 from .errors import ConfigError
 from .load_plan import MAX_RATE, combination_problems
 from .payloads import is_url, load_payloads
+from .slo import SLO
 from .synthetic import SyntheticSpec
 from .tokenizers import Tokenizer, check_tokenizer_spec, load_tokenizer
 from .yaml_files import expand_env, read_yaml
@@ -407,6 +411,9 @@ class RunSpec(BaseModel):
     seed: Seed = Field(0, description="Seed of each client's payload shuffle")
     tokenizer: TokenizerName | None = Field(
         None, description="whitespace (default), tiktoken:<encoding> or hf:<tokenizer.json or folder>; offline only"
+    )
+    slo: SLO | None = Field(
+        None, description="Per-request limits (ttft_ms, ttlt_ms, tpot_ms, itl_ms), percentile and max_error_rate"
     )
     base_dir: Path | None = Field(None, exclude=True, description="Folder that relative paths are read from")
 

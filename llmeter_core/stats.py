@@ -28,6 +28,8 @@ How each stats.json key is computed (times in seconds, token counts in tokens):
   each request left against its scheduled time.
 - ``average_input_tokens_per_minute``, ``average_output_tokens_per_minute``, ``output_tps``:
   token totals over (end_time − first request_time).
+- ``slo_*`` and ``goodput*`` (runs with an SLO): added from the counts of ``slo_met`` kept
+  here by ``slo.SLO.stats``, the one home of those rules.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class RunningStats:
         self.total_input_tokens = 0
         self.total_output_tokens = 0
         self.total_cached_input_tokens = 0
+        self.slo_met_requests = 0  # requests meeting the run's SLO (slo.py), and their output tokens
+        self.slo_met_output_tokens = 0
         self.first_request_time: datetime | None = None
         self.last_request_time: datetime | None = None
 
@@ -115,6 +119,9 @@ class RunningStats:
         self.total_input_tokens += r.num_tokens_input or 0
         self.total_output_tokens += r.num_tokens_output or 0
         self.total_cached_input_tokens += r.num_tokens_input_cached or 0
+        if r.slo_met:
+            self.slo_met_requests += 1
+            self.slo_met_output_tokens += r.num_tokens_output or 0
 
     def merge(self, other: "RunningStats") -> "RunningStats":
         """A new RunningStats equal to having seen both sets of responses (exact)."""
@@ -128,6 +135,8 @@ class RunningStats:
             "total_input_tokens",
             "total_output_tokens",
             "total_cached_input_tokens",
+            "slo_met_requests",
+            "slo_met_output_tokens",
         ):
             setattr(merged, attr, getattr(self, attr) + getattr(other, attr))
         merged.errors = dict(self.errors)

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from llmeter_core.live import LiveSnapshot, generator_verdict, grouped_rows
+from llmeter_core.slo import slo_line
 from llmeter_core.stats import METRICS
 
 __all__ = [
@@ -96,6 +97,7 @@ def metrics_description(run_name: str, stats: dict[str, Any]) -> str:
         + f"Final metrics of load run {run_name} ({state}): {stats.get('total_requests', 0):,} requests, "
         f"{stats.get('failed_requests', 0):,} failed, {stats.get('incomplete_requests', 0):,} incomplete; "
         f"errors by type: {by_type}. Times in seconds; rates over the run under `average`."
+        + (f" {slo_verdict}." if (slo_verdict := slo_line(stats)) else "")
     )
 
 

@@ -21,7 +21,7 @@ def test_file_uses_definitions_anchors_for_pools_and_schedules():
     data = yaml.safe_load(raw)
     assert {"work_pools", "schedules"} <= set(data["definitions"])
     assert "*nightly" in raw and "*llmeter_pool" in raw
-    assert {e["name"] for e in ENTRIES} == {"nightly-benchmark", "on-demand-sweep"}
+    assert {e["name"] for e in ENTRIES} == {"nightly-benchmark", "on-demand-sweep", "capacity-search"}
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
@@ -48,6 +48,15 @@ def test_on_demand_deployment_has_no_schedule_and_a_form():
     assert not sweep.get("schedules")
     schema = load_entrypoint(sweep["entrypoint"]).parameters.model_dump()
     assert "SweepConfig" in schema["definitions"]
+
+
+def test_capacity_deployment_has_an_slo_and_a_form():
+    (entry,) = [e for e in ENTRIES if e["name"] == "capacity-search"]
+    assert not entry.get("schedules")
+    flow = load_entrypoint(entry["entrypoint"])
+    suite = flow.validate_parameters(entry["parameters"])["suite"]
+    assert suite.slo.ttft_ms == 500 and suite.search == "rate" and suite.capacity.max_seconds == 1800
+    assert "SuiteSpec" in flow.parameters.model_dump()["definitions"]
 
 
 def test_serve_builds_every_deployment_offline():

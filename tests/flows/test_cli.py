@@ -32,7 +32,7 @@ def test_core_commands_start_without_importing_prefect():
 def test_help_lists_every_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "emulator", "sweep", "serve", "demo"):
+    for command in ("run", "emulator", "sweep", "serve", "demo", "capacity"):
         assert command in result.output
 
 
@@ -48,7 +48,7 @@ def test_the_flows_app_is_its_own_and_leaves_the_core_app_alone():
 
     assert app is not core.app
     assert names(core.app) == {"run", "emulator"}
-    assert names(app) == {"run", "emulator", "sweep", "demo", "serve", "nightly", "history", "compare"}
+    assert names(app) == {"run", "emulator", "sweep", "demo", "serve", "nightly", "history", "compare", "capacity"}
 
 
 def test_a_bad_suite_exits_2_naming_every_field(tmp_path):

@@ -101,3 +101,16 @@ def test_log_line_is_one_line_with_the_key_numbers():
 def test_stats_link():
     assert stats_link("/r/x/stats.json") == "file:///r/x/stats.json"
     assert stats_link("s3://b/x/stats.json") == "s3://b/x/stats.json"
+
+
+def test_the_final_metrics_description_says_the_slo_verdict():
+    from llmeter_core.slo import SLO
+    from llmeter_core.stats import RunningStats
+    from tasks.artifacts import metrics_description
+
+    running = RunningStats()
+    stats = {"load_mode": "clients", "requests_per_minute": 120.0, "total_requests": 2, "failed_requests_rate": 0.0}
+    running.total_requests, running.slo_met_requests = 2, 2
+    stats.update(SLO().stats(running, stats))
+    assert metrics_description("r", stats).endswith(" SLO passed: attainment 100.0%, goodput 2.00 req/s.")
+    assert "SLO" not in metrics_description("r", {"total_requests": 1})
