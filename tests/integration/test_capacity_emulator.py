@@ -21,6 +21,7 @@ import pytest
 from llmeter_core import Runner, create_endpoint
 from llmeter_core.capacity import CapacitySearch, CapacitySpec, judge
 from llmeter_core.slo import SLO
+from tests.timing import MachineLag
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOAD = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 1}
@@ -72,10 +73,21 @@ def _search(url: str, mode: str, tmp_path: Path, **settings) -> tuple[CapacitySe
     return search, stats_seen
 
 
+def _skip_if_the_machine_was_the_limit(out, busy: MachineLag) -> None:
+    """A search that missed while an idle thread of this process woke late (the machine so busy
+    that the generator measured itself, as its client-bound verdict says) measured nothing about
+    the emulator: skip with the figures rather than fail or pass."""
+    bound = [p.reason for p in out.probes if "client-bound" in (p.reason or "")]
+    if out.status != "found" and busy.p99_ms > 2.0 and bound:
+        pytest.skip(f"machine too busy to measure capacity (idle-thread lag p99 {busy.p99_ms:.1f} ms): {bound[0]}")
+
+
 def test_rate_search_finds_the_emulators_capacity_within_15_percent(capacity_emulator, tmp_path):
     expected = SLOTS / SERVICE_S  # 40 req/s
-    search, stats = _search(capacity_emulator, "rate", tmp_path, start=10, max_load=320)
+    with MachineLag() as busy:
+        search, stats = _search(capacity_emulator, "rate", tmp_path, start=10, max_load=320)
     out = search.outcome()
+    _skip_if_the_machine_was_the_limit(out, busy)
     assert out.status == "found", (out, [p.reason for p in out.probes])
     assert abs(out.capacity - expected) <= 0.15 * expected, [(p.load, p.attainment) for p in out.probes]
     assert len(out.probes) <= 10
@@ -90,8 +102,10 @@ def test_rate_search_finds_the_emulators_capacity_within_15_percent(capacity_emu
 
 
 def test_client_search_finds_the_emulators_slots(capacity_emulator, tmp_path):
-    search, _ = _search(capacity_emulator, "clients", tmp_path, start=1, max_load=64)
+    with MachineLag() as busy:
+        search, _ = _search(capacity_emulator, "clients", tmp_path, start=1, max_load=64)
     out = search.outcome()
+    _skip_if_the_machine_was_the_limit(out, busy)
     assert out.status == "found", (out, [p.reason for p in out.probes])
     assert abs(out.capacity - SLOTS) <= 0.15 * SLOTS and out.lowest_fail == SLOTS + 1
     assert len(out.probes) <= 10
