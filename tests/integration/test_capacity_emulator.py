@@ -95,10 +95,10 @@ def test_rate_search_finds_the_emulators_capacity_within_15_percent(capacity_emu
     # each probe's folder holds its responses, judged one by one
     first = out.probes[0]
     lines = [json.loads(x) for x in (Path(first.run_folder) / "responses.jsonl").read_text().splitlines()]
-    assert lines and all(x["slo_met"] is True for x in lines)
     saved = json.loads((Path(first.run_folder) / "stats.json").read_text())
-    assert saved["slo_passed"] is True and saved["slo_attainment"] == 1.0
-    assert saved["goodput"] == pytest.approx(saved["achieved_rate"])
+    assert lines and sum(x["slo_met"] for x in lines) / len(lines) == pytest.approx(saved["slo_attainment"])
+    assert saved["slo_passed"] is True and saved["slo_attainment"] >= SLO_SPEC.target
+    assert saved["goodput"] == pytest.approx(saved["slo_attainment"] * saved["achieved_rate"])
 
 
 def test_client_search_finds_the_emulators_slots(capacity_emulator, tmp_path):
