@@ -23,7 +23,8 @@ class RequestTruth:
     delay); ``first_token_ms``/``last_token_ms`` are when the server actually wrote the first
     and last generated tokens of any kind (None if never written), ``first_content_ms`` the
     first answer token (later than the first token when reasoning streams first) and
-    ``end_ms`` the end of the response (its last byte written). ``reasoning_sent`` counts the
+    ``end_ms`` the end of the response (its last byte written), ``max_gap_ms`` the longest gap
+    between two writes carrying tokens. ``reasoning_sent`` counts the
     streamed reasoning tokens (also in ``tokens_sent``). ``started_s`` is the handler's start
     on the emulator's event-loop clock (``time.monotonic``), so a run's span can be computed
     from the records. ``tokens_sent`` may be below ``output_tokens`` when a
@@ -52,6 +53,7 @@ class RequestTruth:
     first_content_ms: float | None = None
     end_ms: float | None = None
     reasoning_sent: int = 0
+    max_gap_ms: float = 0.0
     started_s: float = 0.0
 
     @property

@@ -105,6 +105,8 @@ class Pacer:
         elapsed_ms = (self._loop.time() - self._start) * 1000.0
         if truth.tokens_sent == 0:
             truth.first_token_ms = elapsed_ms
+        elif truth.last_token_ms is not None and elapsed_ms - truth.last_token_ms > truth.max_gap_ms:
+            truth.max_gap_ms = elapsed_ms - truth.last_token_ms
         truth.last_token_ms = elapsed_ms
         truth.tokens_sent += tokens
         if self._pending_content:
