@@ -113,6 +113,7 @@ class Runner:
         ramp_up: float = 0.0,
         max_concurrency: int | None = None,
         warmup_seconds: float = 0.0,
+        stagger: float = 0.0,
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
@@ -128,6 +129,7 @@ class Runner:
                 max_concurrency=max_concurrency,
                 warmup_requests=warmup_requests,
                 warmup_seconds=warmup_seconds,
+                stagger=stagger,
                 n_requests=n_requests,
                 run_duration=run_duration,
                 seed=seed,
@@ -381,7 +383,8 @@ class Runner:
             )
             senders = [loop.create_task(self._open_loop.run(self._started_ns + LEAD_NS))]
         else:
-            senders = [loop.create_task(self._client(c)) for c in range(self.clients)]
+            offsets = self.plan.client_start_offsets
+            senders = [loop.create_task(self._client(c, offsets[c] if offsets else 0.0)) for c in range(self.clients)]
         try:
             await asyncio.gather(*senders)
         finally:
@@ -426,8 +429,11 @@ class Runner:
         self._record(response)
         return response
 
-    async def _client(self, client: int) -> None:
-        """A closed-loop client: its next request when its last one ended."""
+    async def _client(self, client: int, start_offset: float = 0.0) -> None:
+        """A closed-loop client: its first request ``start_offset`` seconds after the start
+        (``stagger``), its next one when its last one ended."""
+        if start_offset:
+            await asyncio.sleep(start_offset)
         order = client_order(self.payloads, client, self.seed)
         bound = self.bound
         send = self._send
