@@ -50,9 +50,9 @@ def test_served_ttft_follows_the_scale():
 
 
 def test_cli_flag_sets_the_scale():
-    process, url = launch("openai", "--ttft-ms", "0", "--latency-scale", "1.25")
-    try:
-        assert httpx.get(url + "/emulator/stats", timeout=10).json()["config"]["latency_scale"] == 1.25
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
+    with launch("openai", "--ttft-ms", "0", "--latency-scale", "1.25") as (process, url):
+        try:
+            assert httpx.get(url + "/emulator/stats", timeout=10).json()["config"]["latency_scale"] == 1.25
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0
