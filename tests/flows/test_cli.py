@@ -96,6 +96,7 @@ def test_demo_sweeps_the_built_in_emulator(harness_api, tmp_path):
         "error-rate.png",
         "output-tps.png",
         "requests-per-minute.png",
+        "throughput.png",
         "ttft.png",
         "ttlt.png",
     ]

@@ -64,7 +64,7 @@ async def test_sweep_on_s3_writes_runs_summary_charts_and_artifacts(emulator_url
         assert frame["total_requests"].tolist() == [3, 6, 12]
         assert frame["run_url"].tolist() == [f"{folder}/{n:05d}-clients" for n in (1, 2, 4)]
         assert (frame["requests_per_minute"] > 0).all()
-    assert set(out["charts"]) == {"ttft", "ttlt", "requests-per-minute", "output-tps", "error-rate"}
+    assert set(out["charts"]) == {"ttft", "ttlt", "throughput", "requests-per-minute", "output-tps", "error-rate"}
     for url in out["charts"].values():
         assert url.startswith(f"{folder}/charts/") and fs.cat(url).startswith(b"\x89PNG")
 
