@@ -75,7 +75,7 @@ async def test_sweep_on_s3_writes_runs_summary_charts_and_artifacts(emulator_url
     assert [r["clients"] for r in rows] == [1, 2, 4]
     assert rows[2]["time_to_first_token-p50"] == round(pd.read_csv(out["csv"])["time_to_first_token-p50"][2], 4)
     charts = artifacts[f"{config.name}-charts"]
-    assert charts.type == "markdown" and charts.data.count("data:image/png;base64,") == 5
+    assert charts.type == "markdown" and charts.data.count("data:image/png;base64,") == 6
     for clients in ("00001", "00002", "00004"):
         for suffix in ("progress", "live", "metrics", "stats"):
             assert f"{config.name}-{clients}-clients-{suffix}" in artifacts
