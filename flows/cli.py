@@ -14,6 +14,7 @@ a temporary server (10-25 s here) writing to the default database (``~/.prefect`
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -27,6 +28,7 @@ from rich.table import Table
 
 from llmeter_core.cli import add_core_commands, new_app, print_error
 from llmeter_core.errors import ConfigError, LLMeterError
+from llmeter_core.live import estimated_counts
 
 from .capacity_cli import register as register_capacity_command
 from .history_cli import register as register_history_commands
@@ -83,6 +85,15 @@ def _num(value: Any, digits: int = 0) -> str:
     return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "-"
 
 
+def _estimated(row: dict[str, Any]) -> bool:
+    """The row's token counts are not all the API's usage (``live.estimated_counts``)."""
+    stats = {}
+    for key in ("num_tokens_input_sources", "num_tokens_output_sources"):
+        value = row.get(key)
+        stats[key] = json.loads(value) if isinstance(value, str) else value
+    return estimated_counts(stats) is not None
+
+
 def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
     """The sweep (or comparison) table printed at the end of a command."""
     table = Table(title=f"{title} (latencies in ms)")
@@ -95,6 +106,7 @@ def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
         + [
             "requests",
             "failed",
+            "throughput req/s",
             "req/min",
             "out tok/s",
             "TTFT p50",
@@ -112,8 +124,9 @@ def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
         cells += [
             _num(r.get("total_requests")),
             _num(r.get("failed_requests")),
+            _num(r.get("completed_requests_per_second"), 2),
             _num(r.get("requests_per_minute"), 1),
-            _num(r.get("output_tps"), 1),
+            _num(r.get("output_tps"), 1) + ("*" if _estimated(r) else ""),
             _ms(r.get("time_to_first_token-p50")),
             _ms(r.get("time_to_first_token-p90")),
             _ms(r.get("time_to_first_token-p99")),
@@ -126,6 +139,12 @@ def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 def _report(result: dict[str, Any], title: str, started: float) -> None:
     out.print(sweep_table(result["table"], title))
+    if any(_estimated(row) for row in result["table"]):
+        err.print(
+            "[yellow]*[/yellow] estimated token counts: the server reported no usage, so output tokens were "
+            "counted from the stream or by the tokenizer (stats.json num_tokens_output_sources)",
+            highlight=False,
+        )
     for row in result["table"]:
         if row.get("client_bound"):
             err.print(

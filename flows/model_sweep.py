@@ -35,6 +35,7 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "achieved_rate",
     "total_requests",
     "failed_requests",
+    "completed_requests_per_second",
     "requests_per_minute",
     "output_tps",
     "time_to_first_token-p50",

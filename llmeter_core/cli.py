@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from .emulator.cli import emulator_app
 from .errors import ConfigError, LLMeterError, StorageError
-from .live import generator_verdict
+from .live import estimated_counts, generator_verdict
 from .slo import slo_line
 
 __all__ = [
@@ -89,6 +89,12 @@ def run(
             f"{result.stats.get('achieved_rate') or 0:.1f} req/s, dispatch delay p99 "
             f"{(result.stats.get('dispatch_delay-p99') or 0) * 1000:.2f} ms"
         )
+    throughput = result.stats.get("completed_requests_per_second")
+    if throughput is not None:
+        print(f"throughput {throughput:.2f} req/s, {result.stats.get('output_tps') or 0:.1f} output tok/s")
+    estimated = estimated_counts(result.stats)
+    if estimated:
+        err.print(f"[yellow]warning[/yellow] {estimated} (the API reported no usage)", highlight=False)
     slo_verdict = slo_line(result.stats)
     if slo_verdict:
         print(slo_verdict)

@@ -21,6 +21,7 @@ __all__ = [
     "generator_rows",
     "generator_verdict",
     "slo_rows",
+    "estimated_counts",
 ]
 
 
@@ -48,7 +49,12 @@ LiveSink = Callable[[LiveSnapshot], Union[None, Awaitable[None]]]
 DISPLAY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Throughput",
-        (("requests", "total_requests"), ("requests/min", "requests_per_minute"), ("output tok/s", "output_tps")),
+        (
+            ("requests", "total_requests"),
+            ("throughput req/s", "completed_requests_per_second"),
+            ("requests/min", "requests_per_minute"),
+            ("output tok/s", "output_tps"),
+        ),
     ),
     (
         "TTFT (s)",
@@ -84,6 +90,19 @@ def format_value(key: str, value: Any) -> str:
             return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.3f} s"
         return f"{value:,.1f}"
     return str(value)
+
+
+def estimated_counts(stats: dict[str, Any]) -> str | None:
+    """A note when some token counts are not the API's own (``num_tokens_*_sources`` other
+    than ``usage``): which counts, from what, for how many responses (else None). The one
+    rule behind the "estimated" flag of the display, the artifacts and the CLI summary."""
+    parts = []
+    for side in ("output", "input"):
+        sources = stats.get(f"num_tokens_{side}_sources") or {}
+        estimated = {name: n for name, n in sources.items() if name != "usage"}
+        if estimated:
+            parts.append(f"{side} " + ", ".join(f"{name} {n:,}" for name, n in sorted(estimated.items())))
+    return "estimated token counts: " + "; ".join(parts) if parts else None
 
 
 def generator_verdict(stats: dict[str, Any]) -> str | None:
@@ -134,6 +153,9 @@ def grouped_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
     for group, items in DISPLAY_GROUPS:
         for label, key in items:
             rows.append((group, label, format_value(key, stats.get(key))))
+    note = estimated_counts(stats)
+    if note is not None:
+        rows.append(("Tokens", "ESTIMATED", note.split(": ", 1)[1]))
     errors = stats.get("errors") or {}
     for kind, count in errors.items():
         rows.append(("Errors", kind, f"{count:,}"))

@@ -10,6 +10,11 @@
   caps the requests in flight (a send that would exceed it waits, and the wait is its
   dispatch delay), and ``warmup_seconds`` sends the schedule for that long first, discarded.
   ``n_requests`` counts the whole run's requests (closed loop: per client, as LLMeter).
+- ``stagger`` (closed loop): the clients' first sends are spread over that many seconds
+  instead of all at once (LLMeter's start, the default 0). With replies of equal length,
+  clients started together stay in lockstep and reach the server as bursts; staggered
+  starts spread them out. ``client_start_offsets`` are seeded (``seed``): each client gets
+  one of ``clients`` equal slots of the window, in a seeded order, at a seeded point in it.
 
 ``LoadPlan.build`` checks every option of both kinds and reports every problem at once, with
 its field name, before anything is sent (one home for these rules: the Runner, spec files and
@@ -19,6 +24,7 @@ flow parameters all come through it).
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,7 +34,7 @@ from .checks import MAX_CLIENTS, Problems, check_int
 from .errors import ConfigError
 from .schedule import ARRIVALS, Schedule
 
-__all__ = ["LoadPlan", "MAX_RATE", "OPEN_LOOP_ONLY", "combination_problems"]
+__all__ = ["LoadPlan", "MAX_RATE", "OPEN_LOOP_ONLY", "combination_problems", "start_offsets"]
 
 #: Highest rate one load-generator process is allowed to be asked for (req/s).
 MAX_RATE = 100_000.0
@@ -47,6 +53,10 @@ class LoadPlan:
     schedule: Schedule | None = None
     max_concurrency: int | None = None
     warmup_seconds: float = 0.0
+    #: Closed loop: seconds in which the clients' first sends are spread (0: all at once).
+    stagger: float = 0.0
+    #: Closed loop: when each client sends its first request, seconds after the run starts.
+    client_start_offsets: tuple[float, ...] = ()
 
     @classmethod
     def build(
@@ -63,6 +73,7 @@ class LoadPlan:
         n_requests: int | None = None,
         run_duration: float | timedelta | None = None,
         seed: int = 0,
+        stagger: float = 0.0,
     ) -> "LoadPlan":
         problems = Problems()
         for field, message in combination_problems(
@@ -76,6 +87,7 @@ class LoadPlan:
                 warmup_requests=warmup_requests,
                 warmup_seconds=warmup_seconds,
                 run_duration=run_duration,
+                stagger=stagger,
             )
         ):
             problems.add(field, message)
@@ -86,8 +98,15 @@ class LoadPlan:
             bound = _bound(
                 problems, clients if isinstance(clients, int) and clients >= 1 else 1, n_requests, run_duration
             )
+            if not _number(stagger) or stagger < 0:
+                problems.add("stagger", f"must be a number of seconds >= 0, got {stagger!r}")
             problems.raise_if_any("invalid load")
-            return cls(clients=int(clients), bound=bound)
+            return cls(
+                clients=int(clients),
+                bound=bound,
+                stagger=float(stagger),
+                client_start_offsets=start_offsets(int(clients), float(stagger), seed),
+            )
 
         if not _number(rate) or rate <= 0:
             problems.add("rate", f"must be a positive number of requests per second, got {rate!r}")
@@ -172,7 +191,23 @@ class LoadPlan:
             "ramp_up": 0.0 if s is None else s.ramp_up_s,
             "max_concurrency": self.max_concurrency,
             "warmup_seconds": self.warmup_seconds,
+            "stagger": self.stagger,
+            **({"client_start_offsets": list(self.client_start_offsets)} if self.stagger else {}),
         }
+
+
+def start_offsets(clients: int, stagger: float, seed: int) -> tuple[float, ...]:
+    """Each closed-loop client's first send, seconds after the start: all 0 without
+    ``stagger``; else client ``c`` is at a seeded point of its own slot (``stagger / clients``
+    wide; slots dealt in a seeded order), so the starts cover the window evenly but are not
+    a regular grid that equal replies would keep in step."""
+    if not stagger:
+        return (0.0,) * clients
+    rng = random.Random(f"stagger-{seed}")
+    slots = list(range(clients))
+    rng.shuffle(slots)
+    width = stagger / clients
+    return tuple((slot + rng.random()) * width for slot in slots)
 
 
 #: Options that only an open-loop run takes, with their defaults.
@@ -195,6 +230,11 @@ def combination_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
         for name, default in OPEN_LOOP_ONLY.items():
             if values.get(name, default) not in (default, None) or (default is None and values.get(name) is not None):
                 out.append((name, "applies to open-loop runs only: give load.rate instead of clients"))
+        stagger, duration = values.get("stagger") or 0, values.get("run_duration")
+        if isinstance(duration, timedelta):
+            duration = duration.total_seconds()
+        if _number(stagger) and stagger > 0 and _number(duration) and stagger >= duration:  # type: ignore[operator]
+            out.append(("stagger", f"{stagger} s is not shorter than the run ({duration} s)"))
         return out
     if clients is not None:
         out.append(("rate", "give either clients (closed loop) or rate (open loop), not both"))
@@ -209,6 +249,8 @@ def combination_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("ramp_up", f"{ramp} s is longer than the run ({duration} s)"))
     if values.get("warmup_requests"):
         out.append(("warmup_requests", "closed-loop only: an open-loop run warms up with warmup_seconds"))
+    if values.get("stagger"):
+        out.append(("stagger", "closed-loop only: an open-loop schedule sets its own send times (see ramp_up)"))
     return out
 
 

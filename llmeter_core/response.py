@@ -15,12 +15,14 @@ import orjson
 
 from .clock import format_time, parse_time
 
-__all__ = ["InvocationResponse", "INCOMPLETE", "TIMEOUT", "SCHEDULE_FIELDS"]
+__all__ = ["InvocationResponse", "INCOMPLETE", "TIMEOUT", "SCHEDULE_FIELDS", "USAGE", "STREAM", "TOKENIZER"]
 
 #: error_type of a request still in flight when the run was cancelled or interrupted.
 INCOMPLETE = "incomplete"
 #: error_type of a request that exceeded the per-request timeout.
 TIMEOUT = "timeout"
+#: ``num_tokens_*_source`` values: the API's usage, the stream's own chunks, the tokenizer.
+USAGE, STREAM, TOKENIZER = "usage", "stream", "tokenizer"
 
 
 @dataclass(slots=True)
@@ -30,11 +32,20 @@ class InvocationResponse:
     Partial data (text, time to first token) is kept when a stream fails midway; such a
     response still counts as failed.
 
-    ``inter_token_latency`` is the mean gap between consecutive output tokens after the
-    first, ``max_inter_token_latency`` the longest gap between two network reads carrying
-    output (guidellm's and aiperf's ITL). The schedule fields are set in open-loop runs only
-    (and only then written to responses.jsonl): ``scheduled_time`` is when the schedule said
-    to send, ``dispatch_delay`` how late the request actually left (seconds, a client queue
+    ``time_to_first_token`` is the first generated token of any kind (a streamed reasoning
+    token counts), ``time_to_first_content_token`` the first visible answer token,
+    ``time_to_last_token`` the last generated token and ``time_to_end`` the last byte of the
+    response (the end of the stream, usage and terminator included). ``time_per_output_token``
+    and ``inter_token_latency`` are the first-to-last token span divided by the gaps between
+    the tokens streamed in it (hidden reasoning tokens, which never stream, are not counted),
+    ``max_inter_token_latency`` the longest gap between two network reads carrying output.
+    ``num_tokens_input_source`` / ``num_tokens_output_source`` say where a count came from:
+    ``usage`` (the API's own), ``stream`` (output tokens counted as the streamed content
+    and reasoning chunks, for a stream without usage) or ``tokenizer`` (an estimate).
+
+    The schedule fields are set in open-loop runs only (and only then written to
+    responses.jsonl): ``scheduled_time`` is when the schedule said to send, ``dispatch_delay``
+    how late the request actually left (seconds, a client queue
     included), and the ``*_from_schedule`` latencies are measured from the scheduled time,
     as the user behind the schedule saw them. ``slo_met`` is set when the run has an SLO
     (``slo.py``): whether this request met every limit.
@@ -58,6 +69,10 @@ class InvocationResponse:
     annotations: dict[str, Any] = field(default_factory=dict)
     inter_token_latency: float | None = None
     max_inter_token_latency: float | None = None
+    time_to_first_content_token: float | None = None
+    time_to_end: float | None = None
+    num_tokens_input_source: str | None = None
+    num_tokens_output_source: str | None = None
     scheduled_time: datetime | None = None
     dispatch_delay: float | None = None
     time_to_first_token_from_schedule: float | None = None

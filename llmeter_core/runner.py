@@ -59,7 +59,7 @@ from .load_plan import LoadPlan
 from .monitor import GeneratorMonitor, verdict
 from .openloop import LEAD_NS, OpenLoop
 from .payloads import PayloadSource, client_order, describe_source, load_payloads
-from .response import InvocationResponse
+from .response import STREAM, TOKENIZER, USAGE, InvocationResponse
 from .results import Result
 from .signals import install_stop_handlers
 from .slo import SLO
@@ -115,6 +115,7 @@ class Runner:
         max_concurrency: int | None = None,
         warmup_seconds: float = 0.0,
         slo: SLO | dict[str, Any] | None = None,
+        stagger: float = 0.0,
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
@@ -130,6 +131,7 @@ class Runner:
                 max_concurrency=max_concurrency,
                 warmup_requests=warmup_requests,
                 warmup_seconds=warmup_seconds,
+                stagger=stagger,
                 n_requests=n_requests,
                 run_duration=run_duration,
                 seed=seed,
@@ -183,6 +185,8 @@ class Runner:
         self.grace_period = float(grace_period)
         self.callbacks = list(callbacks)
         self.tokenizer: Tokenizer = tokenizer or WhitespaceTokenizer()
+        #: A real tokenizer was configured: it, not the stream's chunks, counts a stream's output.
+        self._counting_tokenizer = not isinstance(self.tokenizer, WhitespaceTokenizer)
         self.low_memory = low_memory
         self.live_interval = float(live_interval)
         self.live_sinks = list(live_sinks)
@@ -388,7 +392,8 @@ class Runner:
             )
             senders = [loop.create_task(self._open_loop.run(self._started_ns + LEAD_NS))]
         else:
-            senders = [loop.create_task(self._client(c)) for c in range(self.clients)]
+            offsets = self.plan.client_start_offsets
+            senders = [loop.create_task(self._client(c, offsets[c] if offsets else 0.0)) for c in range(self.clients)]
         try:
             await asyncio.gather(*senders)
         finally:
@@ -433,8 +438,11 @@ class Runner:
         self._record(response)
         return response
 
-    async def _client(self, client: int) -> None:
-        """A closed-loop client: its next request when its last one ended."""
+    async def _client(self, client: int, start_offset: float = 0.0) -> None:
+        """A closed-loop client: its first request ``start_offset`` seconds after the start
+        (``stagger``), its next one when its last one ended."""
+        if start_offset:
+            await asyncio.sleep(start_offset)
         order = client_order(self.payloads, client, self.seed)
         bound = self.bound
         send = self._send
@@ -475,20 +483,44 @@ class Runner:
 
     def _complete(self, response: InvocationResponse) -> None:
         """Fill what the API did not report (token counts by the tokenizer, time per output
-        token), so ``after_invoke`` callbacks see the response as it will be recorded (as in
-        LLMeter: a cost callback must not see 0 output tokens on an API without usage)."""
+        token) and say where each count came from, so ``after_invoke`` callbacks see the
+        response as it will be recorded (as in LLMeter: a cost callback must not see 0 output
+        tokens on an API without usage).
+
+        A stream without usage was counted by its endpoint (``stream``: one token per chunk);
+        a tokenizer configured for the run (anything but the whitespace default) counts its
+        answer text instead, streamed reasoning chunks added. The time per output token the
+        endpoint did not set is the first-to-last span over the gaps between streamed tokens:
+        reasoning tokens the usage reports are left out (an endpoint that streams them sets
+        its own, ``stream_metrics``)."""
         tokenizer = self.tokenizer
-        if response.num_tokens_output is None and response.response_text is not None:
-            response.num_tokens_output = count_tokens(tokenizer, response.response_text)
-        if response.num_tokens_input is None and response.input_prompt is not None:
-            response.num_tokens_input = count_tokens(tokenizer, response.input_prompt)
+        source = response.num_tokens_output_source
+        if response.num_tokens_output is None:
+            if response.response_text is not None:
+                response.num_tokens_output = count_tokens(tokenizer, response.response_text)
+                response.num_tokens_output_source = TOKENIZER
+        elif source is None:
+            response.num_tokens_output_source = USAGE
+        elif source == STREAM and self._counting_tokenizer and response.response_text is not None:
+            reasoning = response.num_tokens_output_reasoning or 0  # counted from the stream too
+            response.num_tokens_output = len(tokenizer.encode(response.response_text)) + reasoning
+            response.num_tokens_output_source = TOKENIZER
+            response.time_per_output_token = response.inter_token_latency = None  # recomputed below
+        if response.num_tokens_input is None:
+            if response.input_prompt is not None:
+                response.num_tokens_input = count_tokens(tokenizer, response.input_prompt)
+                response.num_tokens_input_source = TOKENIZER
+        elif response.num_tokens_input_source is None:
+            response.num_tokens_input_source = USAGE
         ttft, ttlt, n_out = response.time_to_first_token, response.time_to_last_token, response.num_tokens_output
-        if ttft is not None and ttlt is not None and n_out and n_out > 1:
-            gap = (ttlt - ttft) / (n_out - 1)
-            if response.time_per_output_token is None:
+        if ttft is not None and ttlt is not None and n_out and response.time_per_output_token is None:
+            if source != STREAM:  # usage counts reasoning the stream did not show
+                n_out -= response.num_tokens_output_reasoning or 0
+            if n_out > 1:
+                gap = (ttlt - ttft) / (n_out - 1)
                 response.time_per_output_token = gap
-            if response.inter_token_latency is None:
-                response.inter_token_latency = gap
+                if response.inter_token_latency is None:
+                    response.inter_token_latency = gap
 
     def _record(self, response: InvocationResponse) -> None:
         """Count a complete response (after the callbacks, which may change it) in the stats,

@@ -256,6 +256,14 @@ class LoadSpec(BaseModel):
         allow_inf_nan=False,
         description="Open loop: seconds of the schedule sent first and excluded from everything",
     )
+    stagger: float = Field(
+        0.0,
+        ge=0,
+        le=MAX_RUN_DURATION_S,
+        strict=True,
+        allow_inf_nan=False,
+        description="Closed loop: seconds over which the clients' first sends are spread (seeded; 0: all at once)",
+    )
     n_requests: int | None = Field(
         None,
         ge=1,

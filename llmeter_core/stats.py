@@ -20,8 +20,15 @@ How each stats.json key is computed (times in seconds, token counts in tokens):
   included).
 - ``total_input_tokens``, ``total_output_tokens``, ``total_cached_input_tokens``: sums over
   successful responses.
+- ``num_tokens_input_sources``, ``num_tokens_output_sources``: how many successful responses
+  had their counts from each source (``usage``, ``stream``, ``tokenizer``; see
+  ``InvocationResponse``): anything but ``usage`` is an estimate.
 - ``requests_per_minute`` = total_requests · 60 / (last request_time − first request_time):
-  the *send window*, so slow tail responses do not depress it.
+  the *send window* (LLMeter's definition), so slow tail responses do not depress it; for
+  closed-loop clients sending n requests each it reads about n/(n−1) too high.
+- ``completed_requests_per_second`` = successful requests / (first request_time → the end
+  of the last successful response, ``request_time + time_to_end``): the throughput guidellm
+  and vllm bench serve report ("throughput" in the display and artifacts).
 - ``achieved_rate`` (open-loop runs): (sends - 1) / send window, the rate the schedule was
   actually sent at (``offered_rate``, the schedule's own, is added by the runner).
 - ``dispatch_delay-*`` (open-loop runs): over every send, failed ones included: how late
@@ -46,7 +53,9 @@ __all__ = ["METRICS", "SEND_METRICS", "AGGREGATES", "PERCENTILES", "RunningStats
 
 METRICS: tuple[str, ...] = (
     "time_to_first_token",
+    "time_to_first_content_token",
     "time_to_last_token",
+    "time_to_end",
     "time_per_output_token",
     "inter_token_latency",
     "max_inter_token_latency",
@@ -84,6 +93,11 @@ class RunningStats:
         self.slo_met_output_tokens = 0
         self.first_request_time: datetime | None = None
         self.last_request_time: datetime | None = None
+        self.completed_requests = 0
+        #: The latest end of a successful response (POSIX seconds; 0: none yet).
+        self.last_end = 0.0
+        self.input_sources: dict[str, int] = {}
+        self.output_sources: dict[str, int] = {}
 
     @classmethod
     def from_responses(cls, responses: Iterable[InvocationResponse]) -> "RunningStats":
@@ -116,6 +130,18 @@ class RunningStats:
             value = getattr(r, name)
             if value is not None:
                 values[name].append(value)
+        self.completed_requests += 1
+        if sent is not None:
+            end = r.time_to_end if r.time_to_end is not None else r.time_to_last_token
+            end = sent.timestamp() + (end or 0.0)
+            if end > self.last_end:
+                self.last_end = end
+        source = r.num_tokens_input_source
+        if source is not None:
+            self.input_sources[source] = self.input_sources.get(source, 0) + 1
+        source = r.num_tokens_output_source
+        if source is not None:
+            self.output_sources[source] = self.output_sources.get(source, 0) + 1
         self.total_input_tokens += r.num_tokens_input or 0
         self.total_output_tokens += r.num_tokens_output or 0
         self.total_cached_input_tokens += r.num_tokens_input_cached or 0
@@ -137,11 +163,13 @@ class RunningStats:
             "total_cached_input_tokens",
             "slo_met_requests",
             "slo_met_output_tokens",
+            "completed_requests",
         ):
             setattr(merged, attr, getattr(self, attr) + getattr(other, attr))
-        merged.errors = dict(self.errors)
-        for kind, count in other.errors.items():
-            merged.errors[kind] = merged.errors.get(kind, 0) + count
+        merged.last_end = max(self.last_end, other.last_end)
+        merged.errors = _add_counts(self.errors, other.errors)
+        merged.input_sources = _add_counts(self.input_sources, other.input_sources)
+        merged.output_sources = _add_counts(self.output_sources, other.output_sources)
         firsts = [t for t in (self.first_request_time, other.first_request_time) if t is not None]
         lasts = [t for t in (self.last_request_time, other.last_request_time) if t is not None]
         merged.first_request_time = min(firsts) if firsts else None
@@ -177,8 +205,13 @@ class RunningStats:
         out["total_output_tokens"] = self.total_output_tokens
         out["total_cached_input_tokens"] = self.total_cached_input_tokens
 
+        out["num_tokens_input_sources"] = dict(sorted(self.input_sources.items()))
+        out["num_tokens_output_sources"] = dict(sorted(self.output_sources.items()))
         send_window = _seconds(self.first_request_time, self.last_request_time)
         out["requests_per_minute"] = total * 60.0 / send_window if send_window else None
+        first = self.first_request_time
+        busy = self.last_end - first.timestamp() if first is not None and self.last_end else 0.0
+        out["completed_requests_per_second"] = self.completed_requests / busy if busy > 0 else None
         scheduled = len(self._values["dispatch_delay"])
         out["achieved_rate"] = (scheduled - 1) / send_window if scheduled > 1 and send_window else None
         output_window = _seconds(self.first_request_time, end_time)
@@ -191,6 +224,13 @@ class RunningStats:
             out["average_output_tokens_per_minute"] = None
             out["output_tps"] = None
         return out
+
+
+def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    merged = dict(a)
+    for key, count in b.items():
+        merged[key] = merged.get(key, 0) + count
+    return merged
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:

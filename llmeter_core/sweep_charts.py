@@ -51,6 +51,7 @@ CHARTS: tuple[Chart, ...] = (
         "seconds",
         ("time_to_last_token-p50", "time_to_last_token-p90", "time_to_last_token-p99"),
     ),
+    Chart("throughput", "Throughput (completed requests per second)", "req / s", ("completed_requests_per_second",)),
     Chart("requests-per-minute", "Requests per minute", "requests / min", ("requests_per_minute",)),
     Chart("output-tps", "Output tokens per second", "tokens / s", ("output_tps",)),
     Chart("error-rate", "Error rate", "% of requests failed", ("failed_requests_rate",), scale=100.0),

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from llmeter_core.live import LiveSnapshot, generator_verdict, grouped_rows
+from llmeter_core.live import LiveSnapshot, estimated_counts, generator_verdict, grouped_rows
 from llmeter_core.slo import slo_line
-from llmeter_core.stats import METRICS
 
 __all__ = [
     "artifact_key",
@@ -25,8 +24,22 @@ __all__ = [
     "stats_link",
 ]
 
-#: Run-wide rates shown as one-value rows under the ``average`` column of the metrics table.
-_RATE_KEYS: tuple[str, ...] = ("requests_per_minute", "output_tps", "failed_requests_rate")
+#: Run-wide rates shown as one-value rows under the ``average`` column of the metrics table
+#: (``failed_requests_rate`` is in the description, with the counts).
+_RATE_KEYS: tuple[str, ...] = ("completed_requests_per_second", "requests_per_minute", "output_tps")
+
+#: Per-request metrics of the table, in this order (the UI shows 10 rows a page: the others,
+#: ``inter_token_latency`` equal to ``time_per_output_token`` and the input token counts, are
+#: in stats.json and the description).
+_TABLE_METRICS: tuple[str, ...] = (
+    "time_to_first_token",
+    "time_to_first_content_token",
+    "time_to_last_token",
+    "time_to_end",
+    "time_per_output_token",
+    "max_inter_token_latency",
+    "num_tokens_output",
+)
 
 #: Percentile columns of the metrics table (the UI pages tables by 10 rows: keep it short).
 _TABLE_AGGREGATES: tuple[str, ...] = ("average", "p50", "p90", "p99", "max")
@@ -59,23 +72,27 @@ def plain(value: Any, digits: int = 4) -> Any:
 
 
 #: Metrics shown only when the run measured them.
-_WHEN_MEASURED = frozenset(
-    {"max_inter_token_latency", "time_to_first_token_from_schedule", "time_to_last_token_from_schedule"}
-)
+_WHEN_MEASURED = frozenset({"max_inter_token_latency", "time_to_end"})
 
 
 def metrics_table(stats: dict[str, Any]) -> list[dict[str, Any]]:
-    """The final metrics table: one row per metric, fitting the UI's first page.
+    """The final metrics table: one row per metric, fitting the UI's first page (10 rows).
 
-    Each latency/token metric of stats.json is a row with its ``average``, ``p50``, ``p90``,
-    ``p99`` and ``max`` (times in seconds, tokens per request); then the run-wide rates
-    (requests_per_minute, output_tps, failed_requests_rate) with their value under
-    ``average``. Counts and errors by type go in ``metrics_description``.
+    Each metric of ``_TABLE_METRICS`` is a row with its ``average``, ``p50``, ``p90``,
+    ``p99`` and ``max`` (times in seconds, tokens per request); the time to first content
+    token only when it differs from the time to first token (a reasoning stream). Then the
+    run-wide rates (completed_requests_per_second, the "throughput"; requests_per_minute,
+    output_tps) with their value under ``average``. Counts, the failure rate and errors by
+    type go in ``metrics_description``.
     """
     rows: list[dict[str, Any]] = []
-    for name in METRICS:
+    for name in _TABLE_METRICS:
         if name in _WHEN_MEASURED and all(stats.get(f"{name}-{agg}") is None for agg in _TABLE_AGGREGATES):
-            continue  # not measured in this run (the schedule metrics of a closed-loop run...)
+            continue  # not measured in this run (a run loaded from an older folder...)
+        if name == "time_to_first_content_token" and all(
+            stats.get(f"{name}-{agg}") == stats.get(f"time_to_first_token-{agg}") for agg in _TABLE_AGGREGATES
+        ):
+            continue  # no reasoning streamed: the same as the time to first token
         unit = " (s)" if name.startswith("time_") else " (tokens)"
         row: dict[str, Any] = {"metric": name + unit}
         for agg in _TABLE_AGGREGATES:
@@ -92,12 +109,16 @@ def metrics_description(run_name: str, stats: dict[str, Any]) -> str:
     errors = stats.get("errors") or {}
     by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(errors.items())) or "none"
     verdict = generator_verdict(stats)
+    estimated = estimated_counts(stats)
     return (
         (f"**{verdict}** " if verdict else "")
+        + (f"**{estimated}** (not the API's usage). " if estimated else "")
         + f"Final metrics of load run {run_name} ({state}): {stats.get('total_requests', 0):,} requests, "
-        f"{stats.get('failed_requests', 0):,} failed, {stats.get('incomplete_requests', 0):,} incomplete; "
-        f"errors by type: {by_type}. Times in seconds; rates over the run under `average`."
-        + (f" {slo_verdict}." if (slo_verdict := slo_line(stats)) else "")
+        f"{stats.get('failed_requests', 0):,} failed, {stats.get('incomplete_requests', 0):,} incomplete "
+        f"(failed_requests_rate {stats.get('failed_requests_rate') or 0:.1%}); errors by type: {by_type}; "
+        f"{stats.get('total_input_tokens', 0):,} input tokens ({stats.get('total_cached_input_tokens', 0):,} "
+        f"cached), {stats.get('total_output_tokens', 0):,} output tokens. Times in seconds; rates over the "
+        "run under `average`." + (f" {slo_verdict}." if (slo_verdict := slo_line(stats)) else "")
     )
 
 
@@ -117,6 +138,7 @@ def live_markdown(snapshot: LiveSnapshot) -> str:
         f"({snapshot.progress:.0%})",
         "",
         *([f"**{generator_verdict(snapshot.stats)}**", ""] if generator_verdict(snapshot.stats) else []),
+        *([f"**{estimated_counts(snapshot.stats)}**", ""] if estimated_counts(snapshot.stats) else []),
         "| group | metric | value |",
         "|---|---|---|",
     ]
@@ -138,9 +160,13 @@ def live_log_line(snapshot: LiveSnapshot) -> str:
         return f"{value:,.0f}" if isinstance(value, (int, float)) else "-"
 
     expected = f"/{snapshot.expected_requests}" if snapshot.expected_requests else ""
+    throughput = stats.get("completed_requests_per_second")
+    estimated = " (estimated)" if estimated_counts(stats) else ""
     return (
         f"{snapshot.run_name}: {snapshot.responses_done}{expected} done ({snapshot.progress:.0%}), "
-        f"{snapshot.elapsed_s:.1f} s, {num('requests_per_minute')} req/min, {num('output_tps')} tok/s, "
+        f"{snapshot.elapsed_s:.1f} s, throughput "
+        f"{'-' if throughput is None else f'{throughput:,.2f}'} req/s, {num('requests_per_minute')} req/min, "
+        f"{num('output_tps')} tok/s{estimated}, "
         f"TTFT p50/p90/p99 {ms('time_to_first_token-p50')}/{ms('time_to_first_token-p90')}/"
         f"{ms('time_to_first_token-p99')} ms, TTLT p50/p90/p99 {ms('time_to_last_token-p50')}/"
         f"{ms('time_to_last_token-p90')}/{ms('time_to_last_token-p99')} ms, "

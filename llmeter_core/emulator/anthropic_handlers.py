@@ -27,17 +27,12 @@ from aiohttp import web
 from llmeter_core.emulator.latency import wait_until
 from llmeter_core.emulator.pacing import Pacer, client_may_leave, wait_for_whole_reply
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served
-from llmeter_core.emulator.tokens import full_text, token_piece
+from llmeter_core.emulator.tokens import full_text, thinking_piece, token_piece
 from llmeter_core.emulator.wire import content_words, int_or_none, json_response, messages_words, read_json, retry_after
 
 __all__ = ["add_anthropic_routes", "thinking_piece"]
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-
-
-def thinking_piece(index: int) -> bytes:
-    """The bytes of thinking token ``index`` (``think<i>``, a leading space after the first)."""
-    return b"think%d" % index if index == 0 else b" think%d" % index
 
 
 def _error(
@@ -180,7 +175,7 @@ async def _stream(
                         {"index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
                     )
                 )
-            pacer.add(thinking_delta % thinking_piece(index), 1)
+            pacer.add(thinking_delta % thinking_piece(index), 1, content=False)
             if index == thinking - 1:
                 pacer.add(
                     _event(

@@ -74,6 +74,12 @@ def _command(kind: str, help_text: str) -> None:
         cached_tokens: int = typer.Option(0, help="Cached prompt tokens reported in usage."),
         cache_write_tokens: int = typer.Option(0, help="Prompt tokens reported as written to the cache."),
         reasoning_tokens: int = typer.Option(0, help="Reasoning tokens reported in usage."),
+        omit_usage: bool = typer.Option(
+            False, "--omit-usage", help="OpenAI streams report no usage (a server ignoring include_usage)."
+        ),
+        stream_reasoning: bool = typer.Option(
+            False, "--stream-reasoning", help="OpenAI streams send the reasoning tokens as deltas before the answer."
+        ),
         model: Optional[str] = typer.Option(None, help="Model name served when the request names none."),
         seed: int = typer.Option(0, help="Seed of the latency and fault draws."),
         prefix_cache: bool = typer.Option(

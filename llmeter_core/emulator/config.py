@@ -101,6 +101,14 @@ class EmulatorConfig:
     (0: no limit); the rest wait in arrival order before their handler starts, so their time
     to first token as a client sees it includes the queue, and the ground truth records each
     request's ``queue_ms``. It makes an overloaded endpoint to test open-loop load against.
+    ``omit_usage`` makes the OpenAI streams report no usage whatever the client asks (as some
+    OpenAI-compatible servers ignore ``stream_options.include_usage``; a Responses stream's
+    final response then has ``usage: null``). ``stream_reasoning`` streams the
+    ``reasoning_tokens`` as reasoning deltas before the answer on the OpenAI streams (Chat:
+    ``delta.reasoning_content``; Responses: ``response.reasoning_text.delta``), one token
+    per ``itl_ms`` from the TTFT, the answer's first token following the last reasoning one;
+    the ground truth then has the first token, the first answer token and the end of each
+    response.
     ``latency_scale`` multiplies every drawn time to first token and time between tokens
     (not the slow-first-byte fault), so one setting makes a whole "night" slower or faster
     on purpose (1.2: 20 % slower) while the distributions keep their shape.
@@ -123,6 +131,8 @@ class EmulatorConfig:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    omit_usage: bool = False
+    stream_reasoning: bool = False
     prefix_cache: bool = False
     prefix_cache_block_tokens: int = 16
     prefix_cache_max_blocks: int = 100_000
@@ -152,6 +162,9 @@ class EmulatorConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(name, f"must be a number >= 0, got {value!r}")
+        for name in ("omit_usage", "stream_reasoning"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, f"must be true or false, got {getattr(self, name)!r}")
         scale = self.latency_scale
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
             raise ConfigError("latency_scale", f"must be a number > 0, got {scale!r}")

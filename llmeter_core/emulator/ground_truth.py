@@ -20,8 +20,14 @@ class RequestTruth:
     """One request as served. Times in ms from the handler's start.
 
     ``ttft_ms`` and ``itl_ms`` are what was scheduled (TTFT includes a slow-first-byte
-    delay); ``first_token_ms``/``last_token_ms`` are when the server actually wrote those
-    tokens (None if never written). ``tokens_sent`` may be below ``output_tokens`` when a
+    delay); ``first_token_ms``/``last_token_ms`` are when the server actually wrote the first
+    and last generated tokens of any kind (None if never written), ``first_content_ms`` the
+    first answer token (later than the first token when reasoning streams first) and
+    ``end_ms`` the end of the response (its last byte written), ``max_gap_ms`` the longest gap
+    between two writes carrying tokens. ``reasoning_sent`` counts the
+    streamed reasoning tokens (also in ``tokens_sent``). ``started_s`` is the handler's start
+    on the emulator's event-loop clock (``time.monotonic``), so a run's span can be computed
+    from the records. ``tokens_sent`` may be below ``output_tokens`` when a
     disconnect fault cut the stream. ``input_tokens`` is the whole prompt; ``cached_tokens``
     (read from the prompt cache) and ``cache_write_tokens`` (written to it) are parts of it.
     ``queue_ms`` is how long the request waited for a serving slot (the ``max_concurrency``
@@ -44,6 +50,11 @@ class RequestTruth:
     last_token_ms: float | None = None
     completed: bool = False
     queue_ms: float = 0.0
+    first_content_ms: float | None = None
+    end_ms: float | None = None
+    reasoning_sent: int = 0
+    max_gap_ms: float = 0.0
+    started_s: float = 0.0
 
     @property
     def uncached_input_tokens(self) -> int:

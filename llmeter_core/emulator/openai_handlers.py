@@ -2,9 +2,10 @@
 
 Bodies follow the wire formats the ``openai`` SDK parses (see
 ``shared/reference/wire-formats.md``). Chat streams: a role chunk and the first token at the
-TTFT, one chunk per token, a finish chunk, a usage chunk only when
-``stream_options.include_usage`` is true, then ``data: [DONE]``. Responses streams: ``event:``
-lines with increasing ``sequence_number``; ``response.completed`` (or
+TTFT, one chunk per token (with ``stream_reasoning``, the reasoning tokens first as
+``reasoning_content`` deltas), a finish chunk, a usage chunk only when
+``stream_options.include_usage`` is true (and ``omit_usage`` is off), then ``data: [DONE]``.
+Responses streams: ``event:`` lines with increasing ``sequence_number``; ``response.completed`` (or
 ``response.incomplete`` when ``max_output_tokens`` cut the output, as the real API does)
 carries the usage. Per-token chunks are spliced into pre-encoded byte templates.
 """
@@ -19,7 +20,7 @@ from aiohttp import web
 from llmeter_core.emulator.pacing import Pacer, client_may_leave, wait_for_whole_reply
 from llmeter_core.emulator.prologue import begin_request
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served, count_words
-from llmeter_core.emulator.tokens import full_text, token_piece
+from llmeter_core.emulator.tokens import full_text, thinking_piece, token_piece
 from llmeter_core.emulator.wire import int_or_none, json_response, messages_words, retry_after
 
 __all__ = ["add_openai_routes"]
@@ -98,6 +99,11 @@ def _responses_usage(served: Served, reasoning: int) -> dict:
     }
 
 
+def _streamed_reasoning(state: EmulatorState) -> int:
+    """Reasoning tokens a stream sends as deltas before the answer (``stream_reasoning``)."""
+    return int(state.config.reasoning_tokens) if state.config.stream_reasoning else 0
+
+
 def _chat_read(body: dict) -> tuple[int, int | None]:
     max_tokens = int_or_none(body.get("max_completion_tokens"))
     if max_tokens is None:
@@ -123,6 +129,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if served.truth.stream:
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        if state.config.omit_usage:
+            include_usage = False
         return await _chat_stream(request, state, served, model, finish, include_usage)
     return await _chat_json(request, state, served, model, finish)
 
@@ -166,15 +174,21 @@ async def _chat_stream(
         % (request_id.encode(), int(time.time()), orjson.dumps(model))
     )
     token_template = head + b'{"content":"%s"},"logprobs":null,"finish_reason":null}]}\n\n'
-    cut = schedule.n_tokens // 2 if served.fault == "disconnect" else schedule.n_tokens
+    reasoning_template = head + b'{"reasoning_content":"%s"},"logprobs":null,"finish_reason":null}]}\n\n'
+    reasoning = _streamed_reasoning(state)
+    total = reasoning + schedule.n_tokens
+    cut = total // 2 if served.fault == "disconnect" else total
     for index in range(cut):
         await pacer.wait(schedule.due(index))
         if index == 0:
             pacer.add(
                 head + b'{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}\n\n'
             )
-        pacer.add(token_template % token_piece(index), 1)
-    if cut < schedule.n_tokens:
+        if index < reasoning:
+            pacer.add(reasoning_template % thinking_piece(index), 1, content=False)
+        else:
+            pacer.add(token_template % token_piece(index - reasoning), 1)
+    if cut < total:
         await pacer.wait(schedule.due(cut))
         if state.stream_error_mode("openai") == "drop":
             return await pacer.drop()
@@ -312,12 +326,23 @@ async def _responses_stream(
         + item_id.encode()
         + b'","output_index":0,"content_index":0,"delta":"%s","logprobs":[]}\n\n'
     )
-    cut = schedule.n_tokens // 2 if served.fault == "disconnect" else schedule.n_tokens
+    reasoning_template = (
+        b'event: response.reasoning_text.delta\ndata: {"type":"response.reasoning_text.delta",'
+        b'"sequence_number":%d,"item_id":"rs_'
+        + item_id[4:].encode()
+        + b'","output_index":0,"content_index":0,"delta":"%s"}\n\n'
+    )
+    reasoning = _streamed_reasoning(state)
+    total = reasoning + schedule.n_tokens
+    cut = total // 2 if served.fault == "disconnect" else total
     for index in range(cut):
         await pacer.wait(schedule.due(index))
-        pacer.add(delta_template % (seq, token_piece(index)), 1)
+        if index < reasoning:
+            pacer.add(reasoning_template % (seq, thinking_piece(index)), 1, content=False)
+        else:
+            pacer.add(delta_template % (seq, token_piece(index - reasoning)), 1)
         seq += 1
-    if cut < schedule.n_tokens:
+    if cut < total:
         await pacer.wait(schedule.due(cut))
         if state.stream_error_mode("openai") == "drop":
             return await pacer.drop()
@@ -332,7 +357,7 @@ async def _responses_stream(
     event("response.content_part.done", {**where, "part": part})
     item = _message_item(item_id, status, text)
     event("response.output_item.done", {"output_index": 0, "item": item})
-    usage = _responses_usage(served, state.config.reasoning_tokens)
+    usage = None if state.config.omit_usage else _responses_usage(served, state.config.reasoning_tokens)
     final = _response_object(served, model, created, status, [item], usage, max_output_tokens)
     event("response.completed" if status == "completed" else "response.incomplete", {"response": final})
     result = await pacer.finish()

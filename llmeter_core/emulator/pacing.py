@@ -37,6 +37,7 @@ class Pacer:
         "_truth",
         "_pending",
         "_pending_tokens",
+        "_pending_content",
         "_prepared",
         "_budget",
         "encoder",
@@ -57,16 +58,23 @@ class Pacer:
         self._truth = truth
         self._pending: list[bytes] = []
         self._pending_tokens = 0
+        self._pending_content = False
         self._prepared = False
         self._budget = request.app[STATE_KEY].token_budget
         #: Applied to each write's joined bytes (e.g. to frame them as eventstream messages);
         #: set it to None to send bytes unchanged from then on.
         self.encoder = encoder
 
-    def add(self, data: bytes, tokens: int = 0) -> None:
-        """Queue bytes (carrying ``tokens`` output tokens) for the next write."""
+    def add(self, data: bytes, tokens: int = 0, content: bool = True) -> None:
+        """Queue bytes (carrying ``tokens`` output tokens: answer tokens, or reasoning tokens
+        with ``content=False``) for the next write."""
         self._pending.append(data)
         self._pending_tokens += tokens
+        if tokens:
+            if content:
+                self._pending_content = True
+            else:
+                self._truth.reasoning_sent += tokens
 
     async def wait(self, offset_s: float) -> None:
         """Flush and sleep until ``offset_s`` after the request's start, if that is ahead.
@@ -104,8 +112,17 @@ class Pacer:
         elapsed_ms = (self._loop.time() - self._start) * 1000.0
         if truth.tokens_sent == 0:
             truth.first_token_ms = elapsed_ms
+        elif truth.last_token_ms is not None and elapsed_ms - truth.last_token_ms > truth.max_gap_ms:
+            truth.max_gap_ms = elapsed_ms - truth.last_token_ms
         truth.last_token_ms = elapsed_ms
         truth.tokens_sent += tokens
+        if self._pending_content:
+            self._pending_content = False
+            if truth.first_content_ms is None:
+                truth.first_content_ms = elapsed_ms
+
+    def _ended(self) -> None:
+        self._truth.end_ms = (self._loop.time() - self._start) * 1000.0
 
     async def finish(self) -> web.StreamResponse:
         """Send the rest and end the response; unstreamed responses go out as one body."""
@@ -117,10 +134,12 @@ class Pacer:
             if self._pending_tokens:
                 self._record(self._pending_tokens)
                 self._pending_tokens = 0
+            self._ended()
             response = self._response
             return web.Response(body=body, status=response.status, headers=response.headers)
         await self.flush()
         await self._response.write_eof()
+        self._ended()
         return self._response
 
     async def drop(self) -> web.StreamResponse:
@@ -174,4 +193,5 @@ async def wait_for_whole_reply(request: web.Request, served: Served) -> bool:
     truth = served.truth
     truth.tokens_sent = schedule.n_tokens
     truth.first_token_ms = truth.last_token_ms = (loop.time() - served.start) * 1000.0
+    truth.first_content_ms = truth.end_ms = truth.first_token_ms
     return True

@@ -111,6 +111,7 @@ class EmulatorState:
             itl_ms=schedule.itl_s * 1000.0,
             fault=fault,
             queue_ms=_QUEUE_S.get() * 1000.0,
+            started_s=start,
         )
         self.truth.begin(truth)
         return Served(request_id, fault, schedule, start, truth)

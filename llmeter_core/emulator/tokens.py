@@ -8,7 +8,7 @@ which lets handlers splice them into pre-encoded byte templates.
 
 from __future__ import annotations
 
-__all__ = ["token_piece", "token_text", "full_text"]
+__all__ = ["token_piece", "token_text", "full_text", "thinking_piece"]
 
 _CACHE_SIZE = 4096
 _PIECES = [(f"tok{i}" if i == 0 else f" tok{i}").encode() for i in range(_CACHE_SIZE)]
@@ -29,3 +29,9 @@ def token_text(index: int) -> str:
 def full_text(n_tokens: int, start: int = 0) -> str:
     """The text of tokens ``start`` .. ``n_tokens - 1`` concatenated."""
     return b"".join(token_piece(i) for i in range(start, n_tokens)).decode()
+
+
+def thinking_piece(index: int) -> bytes:
+    """The bytes of reasoning token ``index`` (``think<i>``, a leading space after the first):
+    Anthropic thinking deltas and the OpenAI streams' reasoning deltas."""
+    return b"think%d" % index if index == 0 else b" think%d" % index

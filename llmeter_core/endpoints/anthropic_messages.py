@@ -11,8 +11,8 @@ The stream is server-sent events: ``message_start`` (the message id and the inpu
 may come at any time and an ``error`` event ends a failed stream. Measured as the reasoning
 streams are defined project-wide: ``time_to_first_token`` is the first generated token of any
 kind (a ``thinking_delta`` of an extended-thinking block or a ``text_delta``),
-``time_to_last_token`` the last one, and the first visible answer token is kept as
-``annotations["time_to_first_content_token"]``.
+``time_to_last_token`` the last one, and the first visible answer token is
+``time_to_first_content_token`` (``stream_metrics``).
 
 Token counts: Anthropic's ``input_tokens`` excludes the prompt tokens read from or written to
 the prompt cache, so ``num_tokens_input`` = ``input_tokens`` + ``cache_read_input_tokens`` +
@@ -26,9 +26,11 @@ from typing import Any
 
 import orjson
 
+from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
 from .openai_compatible import OpenAICompatibleEndpoint, StreamError, describe_error, trim_message
+from .stream_metrics import record_stream_times, record_stream_tokens
 from .transport.sse import read_body, sse_events
 
 __all__ = ["AnthropicMessagesEndpoint", "DEFAULT_ANTHROPIC_VERSION"]
@@ -37,9 +39,6 @@ _loads = orjson.loads
 
 #: The ``anthropic-version`` header sent unless the endpoint sets another.
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
-
-#: Key of the first visible answer token's time (seconds) in ``annotations``.
-FIRST_CONTENT = "time_to_first_content_token"
 
 
 class AnthropicMessagesEndpoint(OpenAICompatibleEndpoint):
@@ -115,8 +114,8 @@ async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) ->
     arrived); ``ping`` events are skipped undecoded.
     """
     pieces: list[str] = []
-    last_ns = 0
-    first_content_ns = 0
+    first_ns = first_content_ns = last_ns = max_gap = end_ns = 0
+    thinking = 0
     stopped = False
     stop_reason: str | None = None
     usage: dict[str, Any] = {}
@@ -136,11 +135,16 @@ async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) ->
                     pieces.append(text)
                     if not first_content_ns:
                         first_content_ns = arrival_ns
-                elif kind != "thinking_delta" or not delta.get("thinking"):
+                elif kind == "thinking_delta" and delta.get("thinking"):
+                    thinking += 1
+                else:
                     continue  # signature_delta, input_json_delta (tool use): no generated text
+                if last_ns:
+                    if arrival_ns - last_ns > max_gap:
+                        max_gap = arrival_ns - last_ns
+                else:
+                    first_ns = arrival_ns
                 last_ns = arrival_ns
-                if out.time_to_first_token is None:
-                    out.time_to_first_token = (arrival_ns - start_ns) / 1e9
             elif kind == "message_start":
                 message = chunk.get("message") or {}
                 out.id = message.get("id") or out.id
@@ -157,13 +161,12 @@ async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) ->
             elif kind == "error":
                 error = chunk.get("error") or {}
                 raise StreamError(str(error.get("type") or "stream_error"), trim_message(describe_error(error)))
+        end_ns = now_ns()  # the body's end was read
     finally:
         if pieces:
             out.response_text = "".join(pieces)
-        if last_ns:
-            out.time_to_last_token = (last_ns - start_ns) / 1e9
-        if first_content_ns:
-            out.annotations[FIRST_CONTENT] = (first_content_ns - start_ns) / 1e9
+        tokens = len(pieces) + thinking
+        record_stream_times(out, start_ns, first_ns, first_content_ns, last_ns, max_gap, tokens, end_ns)
         if stop_reason is not None:
             out.annotations["finish_reason"] = stop_reason
         response.release()
@@ -171,12 +174,13 @@ async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) ->
         raise StreamError("incomplete_stream", "the stream ended without message_stop")
     if out.response_text is None:
         out.response_text = ""
+    record_stream_tokens(out, len(pieces), thinking)
 
 
 async def _read_body(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read a non-streaming ``message`` body: the text blocks joined, the usage."""
     arrival_ns, body = await read_body(response)
-    out.time_to_last_token = (arrival_ns - start_ns) / 1e9
+    out.time_to_last_token = out.time_to_end = (arrival_ns - start_ns) / 1e9
     data = _loads(body)
     out.id = data.get("id")
     if data.get("type") == "error" or "error" in data:

@@ -15,8 +15,9 @@ transport, response extractor):
 ``invoke``, after payload preparation), the per-request timeout, turning any exception into
 an error response with its type (nothing raises into the runner) with every registered
 secret redacted from it (``add_secret``, ``redact``), ``id``, ``input_payload``,
-``input_prompt``, ``request_time``, and back-filling ``time_to_last_token`` for non-streaming
-calls. It never sends a request twice, except one the transport proves never left
+``input_prompt``, ``request_time``, and back-filling ``time_to_end`` (when the response was
+read to its end, for endpoints that do not stamp it) and ``time_to_last_token`` for
+non-streaming calls. It never sends a request twice, except one the transport proves never left
 (``RequestNotSent``): that one is sent again once, with ``retries = 1`` and its clock
 restarted, so every request the server could have seen is exactly one recorded request.
 
@@ -275,8 +276,11 @@ class Endpoint(ABC):
             else:
                 if out.error is not None and out.error_type is None:
                     out.error_type = "error"
-                if out.time_to_last_token is None and out.error is None:
-                    out.time_to_last_token = (now_ns() - start) / 1e9
+                if out.error is None:
+                    if out.time_to_end is None:  # the response was read to its end just now
+                        out.time_to_end = (now_ns() - start) / 1e9
+                    if out.time_to_last_token is None:
+                        out.time_to_last_token = out.time_to_end
             finally:
                 if expiry is not None:
                     expiry.cancel()

@@ -21,6 +21,7 @@ from typing import Any
 from ..clock import now_ns
 from ..response import InvocationResponse
 from .aws import AwsEndpoint, raise_failed
+from .stream_metrics import record_stream_times, record_stream_tokens
 from .transport.eventstream import read_events
 
 __all__ = ["BedrockConverse", "BedrockConverseStream", "converse_payload"]
@@ -92,7 +93,8 @@ class BedrockConverse(AwsEndpoint):
 
 
 class BedrockConverseStream(BedrockConverse):
-    """Bedrock ``ConverseStream``: time to first and last text delta, usage from ``metadata``."""
+    """Bedrock ``ConverseStream``: time to first and last token delta (``reasoningContent``
+    deltas are generated tokens too, see ``stream_metrics``), usage from ``metadata``."""
 
     endpoint_type = "bedrock-converse-stream"
     operation = "converse_stream"
@@ -101,26 +103,41 @@ class BedrockConverseStream(BedrockConverse):
         response = raise_failed(raw, out)
         stream = response["stream"]
         texts: list[str] = []
+        first_ns = first_content_ns = last_ns = max_gap = end_ns = 0
+        reasoning = 0
         try:
             async for arrival_ns, event_type, body in read_events(stream, "ConverseStream"):
                 if event_type == "contentBlockDelta":
-                    text = (body.get("delta") or {}).get("text")
+                    delta = body.get("delta") or {}
+                    text = delta.get("text")
                     if text:
-                        elapsed = (arrival_ns - start_ns) / 1e9
-                        if out.time_to_first_token is None:
-                            out.time_to_first_token = elapsed
-                        out.time_to_last_token = elapsed
+                        if not first_content_ns:
+                            first_content_ns = arrival_ns
                         texts.append(text)
+                    elif (delta.get("reasoningContent") or {}).get("text"):
+                        reasoning += 1
+                    else:
+                        continue  # a signature, redacted reasoning, tool-use input: no token
+                    if last_ns:
+                        if arrival_ns - last_ns > max_gap:
+                            max_gap = arrival_ns - last_ns
+                    else:
+                        first_ns = arrival_ns
+                    last_ns = arrival_ns
                 elif event_type == "metadata":
                     _record_usage(body, out)
                 elif event_type == "messageStop":
                     reason = body.get("stopReason")
                     if reason:
                         out.annotations["stop_reason"] = reason
+            end_ns = now_ns()  # the stream's end was read
         finally:
             if texts:
                 out.response_text = "".join(texts)
+            tokens = len(texts) + reasoning
+            record_stream_times(out, start_ns, first_ns, first_content_ns, last_ns, max_gap, tokens, end_ns)
             stream.close()  # no-op once read to the end; drops the connection if cut short
+        record_stream_tokens(out, len(texts), reasoning)
 
 
 def _record_usage(body: dict[str, Any], out: InvocationResponse) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
 from .aws import raise_failed
@@ -140,6 +141,7 @@ class BedrockInvokeModelStream(BedrockInvokeModel):
         response = raise_failed(raw, out)
         stream = response["body"]
         tally = ChunkTally(self.paths, start_ns, out)
+        end_ns = 0
         metrics: dict[str, Any] | None = None
         try:
             async for arrival_ns, event_type, body in read_events(stream, "InvokeModelWithResponseStream"):
@@ -150,8 +152,9 @@ class BedrockInvokeModelStream(BedrockInvokeModel):
                 tally.add(data, arrival_ns)
                 if isinstance(data, dict) and isinstance(data.get(INVOCATION_METRICS_KEY), dict):
                     metrics = data[INVOCATION_METRICS_KEY]
+            end_ns = now_ns()  # the stream's end was read
         finally:
-            tally.finish()
+            tally.finish(end_ns, count=False)  # the invocation metrics, read below, win
             stream.close()
             if metrics is not None:
                 _service_counts(
@@ -167,6 +170,7 @@ class BedrockInvokeModelStream(BedrockInvokeModel):
                 ):
                     if metrics.get(key) is not None:
                         out.annotations[name] = metrics[key]
+        tally.count_stream()
 
 
 def _service_counts(out: InvocationResponse, n_in: Any, n_out: Any, n_cache_read: Any, n_cache_write: Any) -> None:

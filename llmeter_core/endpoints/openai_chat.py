@@ -1,11 +1,13 @@
 """OpenAI Chat Completions (``POST {base_url}/chat/completions``), streaming or not, for any
 OpenAI-compatible server (OpenAI, vLLM, llama.cpp, TGI, LiteLLM proxy, the emulator).
 
-Measured as LLMeter defines it: time to first token at the first chunk with non-empty
-content (role-only and usage-only chunks do not count), time to last token at the last
-content chunk. Token counts come from ``usage`` (asked for with
-``stream_options.include_usage``); servers that ignore it (llama.cpp) leave them ``None``
-and the runner's tokenizer counts the text instead.
+Measured as LLMeter defines it for reasoning models: time to first token at the first chunk
+with a generated token (non-empty content or a reasoning delta; role-only and usage-only
+chunks do not count), time to first content token at the first non-empty content, time to
+last token at the last token chunk, time to end at the end of the body. Token counts come
+from ``usage`` (asked for with ``stream_options.include_usage``); for servers that ignore it
+the output count is the streamed token chunks (``num_tokens_output_source: stream``, see
+``stream_metrics``) and the runner's tokenizer counts the prompt.
 
 Transport: the project's direct HTTP/1.1 client by default (``http_client="aiohttp"``
 behind a proxy), not the ``openai`` SDK: see ``openai_compatible.py`` and ``docs/transport.md``.
@@ -17,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from ..clock import now_ns
 from ..response import InvocationResponse
 from .openai_compatible import (
     OpenAICompatibleEndpoint,
@@ -24,6 +27,7 @@ from .openai_compatible import (
     describe_error,
     trim_message,
 )
+from .stream_metrics import record_stream_times, record_stream_tokens
 from .transport.sse import read_body, sse_events
 
 __all__ = ["OpenAIChatEndpoint"]
@@ -70,14 +74,18 @@ class OpenAIChatEndpoint(OpenAICompatibleEndpoint):
 async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read an SSE stream of ``chat.completion.chunk`` objects into ``out``.
 
-    Token times are those of the network chunks that carried them (see ``sse_events``).
-    Text pieces are collected in a list and joined once; ``out`` gets the text and the last
-    content time in ``finally`` so a broken stream keeps what arrived.
+    Token times are those of the network chunks that carried them (see ``sse_events``). A
+    reasoning delta (``reasoning_content``, as vLLM and DeepSeek send it, or ``reasoning``)
+    is a generated token: it can be the first token, but not the first content token
+    (``stream_metrics``). Text pieces are collected in a list and joined once; ``out`` gets
+    the text and the times in ``finally`` so a broken stream keeps what arrived.
     """
     pieces: list[str] = []
-    last_ns = 0
+    first_ns = first_content_ns = last_ns = max_gap = 0
+    reasoning = 0
     done = False
     finish_reason: str | None = None
+    end_ns = 0
     try:
         async for arrival_ns, _event, data in sse_events(response.content):
             if data == b"[DONE]":
@@ -93,14 +101,25 @@ async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) ->
                 delta = choice.get("delta")
                 if delta:
                     content = delta.get("content")
+                    if content and content.__class__ is not str:
+                        content = _parts_text(content)
                     if content:
-                        if content.__class__ is not str:
-                            content = _parts_text(content)
-                        if content:
-                            last_ns = arrival_ns
-                            if out.time_to_first_token is None:
-                                out.time_to_first_token = (last_ns - start_ns) / 1e9
-                            pieces.append(content)
+                        if not first_content_ns:
+                            first_content_ns = arrival_ns
+                        pieces.append(content)
+                        token = True
+                    elif delta.get("reasoning_content") or delta.get("reasoning"):
+                        reasoning += 1
+                        token = True
+                    else:
+                        token = False
+                    if token:
+                        if last_ns:
+                            if arrival_ns - last_ns > max_gap:
+                                max_gap = arrival_ns - last_ns
+                        else:
+                            first_ns = arrival_ns
+                        last_ns = arrival_ns
                 reason = choice.get("finish_reason")
                 if reason:
                     finish_reason = reason
@@ -112,15 +131,18 @@ async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) ->
             error = chunk.get("error")
             if error:
                 raise StreamError("stream_error", trim_message(describe_error(error)))
+        end_ns = now_ns()  # the body's end was read
     finally:
         if pieces:
             out.response_text = "".join(pieces)
-            out.time_to_last_token = (last_ns - start_ns) / 1e9
+        tokens = len(pieces) + reasoning
+        record_stream_times(out, start_ns, first_ns, first_content_ns, last_ns, max_gap, tokens, end_ns)
         if finish_reason is not None:
             out.annotations["finish_reason"] = finish_reason
         response.release()
     if not done and finish_reason is None:
         raise StreamError("incomplete_stream", "the stream ended without [DONE] or a finish_reason")
+    record_stream_tokens(out, len(pieces), reasoning)
     if out.response_text is None:
         out.response_text = ""
 
@@ -128,7 +150,7 @@ async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) ->
 async def _read_body(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read a non-streaming ``chat.completion`` body into ``out``."""
     arrival_ns, body = await read_body(response)
-    out.time_to_last_token = (arrival_ns - start_ns) / 1e9
+    out.time_to_last_token = out.time_to_end = (arrival_ns - start_ns) / 1e9
     data = _loads(body)
     out.id = data.get("id")
     error = data.get("error")

@@ -4,8 +4,11 @@ A stream is a sequence of typed SSE events (``event: TYPE`` then ``data: {...}``
 ``response.completed`` (no ``[DONE]``). About sixty event types exist; only five matter
 here and the others are skipped *before* their JSON is decoded:
 
-- ``response.output_text.delta``: text; the first non-empty one is the time to first token,
-  the last one the time to last token;
+- ``response.output_text.delta``: text; the first non-empty one is the time to first content
+  token;
+- ``response.reasoning_text.delta`` / ``response.reasoning_summary_text.delta``: streamed
+  reasoning, a generated token too: the first token of either kind is the time to first token,
+  the last one the time to last token (``stream_metrics``);
 - ``response.created``: the response id, known early so a broken stream keeps it;
 - ``response.completed``: usage (input, output, cached and reasoning tokens) and the id;
 - ``response.incomplete``: the end of a response cut short. Cut by ``max_output_tokens`` it
@@ -27,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from ..clock import now_ns
 from ..response import InvocationResponse
 from .openai_compatible import (
     OpenAICompatibleEndpoint,
@@ -34,6 +38,7 @@ from .openai_compatible import (
     describe_error,
     trim_message,
 )
+from .stream_metrics import record_stream_times, record_stream_tokens
 from .transport.sse import read_body, sse_events
 
 __all__ = ["OpenAIResponsesEndpoint"]
@@ -46,9 +51,12 @@ _COMPLETED = "response.completed"
 _INCOMPLETE = "response.incomplete"
 _FAILED = "response.failed"
 _ERROR = "error"
+#: Reasoning deltas: raw reasoning text (open-weight models, gpt-oss) and reasoning summaries.
+_REASONING = "response.reasoning_text.delta"
+_SUMMARY = "response.reasoning_summary_text.delta"
 #: Event names (as sent on ``event:`` lines) whose data is decoded; all others are skipped.
 _WANTED: dict[bytes, str] = {
-    name.encode(): name for name in (_DELTA, _CREATED, _COMPLETED, _INCOMPLETE, _FAILED, _ERROR)
+    name.encode(): name for name in (_DELTA, _CREATED, _COMPLETED, _INCOMPLETE, _FAILED, _ERROR, _REASONING, _SUMMARY)
 }
 
 
@@ -82,7 +90,8 @@ class OpenAIResponsesEndpoint(OpenAICompatibleEndpoint):
 async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read a Responses event stream into ``out``; partial text and timings survive a break."""
     pieces: list[str] = []
-    last_ns = 0
+    first_ns = first_content_ns = last_ns = max_gap = end_ns = 0
+    reasoning = 0
     final: dict[str, Any] | None = None
     try:
         async for arrival_ns, event, data in sse_events(response.content):
@@ -96,13 +105,21 @@ async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) ->
                 if kind is None:
                     continue
                 obj = _loads(data)
-            if kind == _DELTA:
+            if kind == _DELTA or kind == _REASONING or kind == _SUMMARY:
                 delta = obj.get("delta")
                 if delta:
+                    if kind == _DELTA:
+                        if not first_content_ns:
+                            first_content_ns = arrival_ns
+                        pieces.append(delta)
+                    else:
+                        reasoning += 1
+                    if last_ns:
+                        if arrival_ns - last_ns > max_gap:
+                            max_gap = arrival_ns - last_ns
+                    else:
+                        first_ns = arrival_ns
                     last_ns = arrival_ns
-                    if out.time_to_first_token is None:
-                        out.time_to_first_token = (last_ns - start_ns) / 1e9
-                    pieces.append(delta)
             elif kind == _CREATED:
                 if out.id is None:
                     out.id = (obj.get("response") or {}).get("id")
@@ -111,22 +128,25 @@ async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) ->
                 _read_final(final, out)
             elif kind == _ERROR:
                 raise StreamError("stream_error", trim_message(describe_error(obj)))
+        end_ns = now_ns()  # the body's end was read
     finally:
         if pieces:
             out.response_text = "".join(pieces)
-            out.time_to_last_token = (last_ns - start_ns) / 1e9
+        tokens = len(pieces) + reasoning
+        record_stream_times(out, start_ns, first_ns, first_content_ns, last_ns, max_gap, tokens, end_ns)
         response.release()
     if final is None:
         raise StreamError("incomplete_stream", "the stream ended without response.completed")
     if out.response_text is None:  # a server that sent the text only in the final response
         out.response_text = _output_text(final)
+    record_stream_tokens(out, len(pieces), reasoning)
     _check_status(final, out)
 
 
 async def _read_body(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read a non-streaming Response object into ``out``."""
     arrival_ns, body = await read_body(response)
-    out.time_to_last_token = (arrival_ns - start_ns) / 1e9
+    out.time_to_last_token = out.time_to_end = (arrival_ns - start_ns) / 1e9
     data = _loads(body)
     _read_final(data, out)
     out.response_text = _output_text(data)

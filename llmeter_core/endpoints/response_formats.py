@@ -38,6 +38,7 @@ from jmespath.exceptions import JMESPathError
 from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
+from .stream_metrics import record_stream_times, record_stream_tokens
 
 __all__ = [
     "ResponseFormat",
@@ -371,12 +372,24 @@ def fill_from_body(paths: CompiledPaths, body: Any, out: InvocationResponse) -> 
 class ChunkTally:
     """Reads streamed JSON chunks into a response: times text, keeps the last counts seen.
 
-    ``add`` stamps time to first/last token on chunks whose text is non-empty; ``finish``
-    (call it in a ``finally``) writes the text and counts gathered so far, so a stream cut
-    midway still leaves its partial text in the response.
+    ``add`` stamps time to first/last token (and the longest gap) on chunks whose text is
+    non-empty; ``finish`` (call it in a ``finally``) writes the text, times and counts
+    gathered so far, so a stream cut midway still leaves its partial text in the response.
+    Without a count in the chunks, the output count is the text chunks (``stream_metrics``).
     """
 
-    __slots__ = ("paths", "start_ns", "out", "texts", "input_tokens", "output_tokens", "cached_tokens")
+    __slots__ = (
+        "paths",
+        "start_ns",
+        "out",
+        "texts",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "first_ns",
+        "last_ns",
+        "max_gap",
+    )
 
     def __init__(self, paths: CompiledPaths, start_ns: int, out: InvocationResponse):
         self.paths = paths
@@ -386,17 +399,21 @@ class ChunkTally:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.cached_tokens: int | None = None
+        self.first_ns = self.last_ns = self.max_gap = 0
 
     def add(self, chunk: Any, arrival_ns: int | None = None) -> None:
         """Account one chunk; ``arrival_ns`` is when its bytes arrived (default: now)."""
         paths = self.paths
         text = paths.text_of(chunk)
         if text:
-            elapsed = ((now_ns() if arrival_ns is None else arrival_ns) - self.start_ns) / 1e9
-            out = self.out
-            if out.time_to_first_token is None:
-                out.time_to_first_token = elapsed
-            out.time_to_last_token = elapsed
+            arrived = now_ns() if arrival_ns is None else arrival_ns
+            last = self.last_ns
+            if last:
+                if arrived - last > self.max_gap:
+                    self.max_gap = arrived - last
+            else:
+                self.first_ns = arrived
+            self.last_ns = arrived
             self.texts.append(text)
         n_in, n_out, n_cached = paths.counts_of(chunk)
         if n_in is not None:
@@ -406,16 +423,27 @@ class ChunkTally:
         if n_cached is not None:
             self.cached_tokens = n_cached
 
-    def finish(self) -> None:
+    def finish(self, end_ns: int = 0, count: bool = True) -> None:
+        """Write what was gathered into the response; ``end_ns``: when the stream's end was
+        read (0: it did not end). ``count=False`` leaves the stream count and time per token
+        to a later ``count_stream`` (when counts read after this one still win)."""
         out = self.out
         if self.texts:
             out.response_text = "".join(self.texts)
+        first = self.first_ns
+        record_stream_times(out, self.start_ns, first, first, self.last_ns, self.max_gap, len(self.texts), end_ns)
         if self.input_tokens is not None:
             out.num_tokens_input = self.input_tokens
         if self.output_tokens is not None:
             out.num_tokens_output = self.output_tokens
         if self.cached_tokens is not None:
             out.num_tokens_input_cached = self.cached_tokens
+        if end_ns and count:
+            self.count_stream()
+
+    def count_stream(self) -> None:
+        """A whole stream that reported no output count is counted from its text chunks."""
+        record_stream_tokens(self.out, len(self.texts), 0)
 
 
 def _search(expression: Any, body: Any) -> Any:

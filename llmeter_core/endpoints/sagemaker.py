@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from ..clock import now_ns
 from ..errors import ConfigError
 from ..response import InvocationResponse
 from .aws import raise_failed
@@ -218,6 +219,7 @@ class SageMakerStreamEndpoint(SageMakerEndpoint):
         response = raise_failed(raw, out)
         stream = response["Body"]
         tally = ChunkTally(self.paths, start_ns, out)
+        end_ns = 0
         reassembler = PayloadReassembler()
         try:
             async for arrival_ns, event_type, body in read_events(stream, "InvokeEndpointWithResponseStream"):
@@ -228,8 +230,9 @@ class SageMakerStreamEndpoint(SageMakerEndpoint):
                     tally.add(value, arrival_ns)
             for value in reassembler.flush():
                 tally.add(value)
+            end_ns = now_ns()  # the stream's end was read
         finally:
-            tally.finish()
+            tally.finish(end_ns)
             stream.close()
             if reassembler.skipped:
                 out.annotations["skipped_stream_lines"] = reassembler.skipped

@@ -178,7 +178,7 @@ def test_artifacts_tab_and_metrics_table_render(prefect_server, tmp_path):
     ).json()
     charts_url = f"{prefect_server}/v2/artifacts/artifact/{charts['id']}"
     charts_dom = _chromium(charts_url, tmp_path / "profile", "--dump-dom").stdout
-    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', charts_dom)) == 5  # charts shown inline
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', charts_dom)) == 6  # charts shown inline
     _chromium(charts_url, tmp_path / "profile", f"--screenshot={OUTPUT / 'sweep-charts.png'}")
     print(f"screenshots in {OUTPUT}: flow-run-artifacts.png, metrics-table.png, sweep-charts.png")
 

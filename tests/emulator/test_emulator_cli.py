@@ -96,3 +96,13 @@ def test_bad_setting_exits_non_zero_naming_the_field():
     assert result.returncode == 2
     assert "rate_429" in result.stderr
     assert result.stdout == ""
+
+
+def test_the_usage_and_reasoning_switches():
+    with launch("openai", "--omit-usage", "--stream-reasoning", "--reasoning-tokens", "2") as (process, url):
+        try:
+            config = httpx.get(url + "/emulator/stats", timeout=10).json()["config"]
+            assert (config["omit_usage"], config["stream_reasoning"], config["reasoning_tokens"]) == (True, True, 2)
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0

@@ -43,7 +43,7 @@ async def test_stream_timings_text_usage_and_id(anthropic_emulator):
     assert out.response_text == full_text(6)
     assert 0.099 <= out.time_to_first_token <= 0.15
     assert out.time_to_last_token - out.time_to_first_token == pytest.approx(0.05, abs=0.02)
-    assert out.annotations["time_to_first_content_token"] == out.time_to_first_token
+    assert out.time_to_first_content_token == out.time_to_first_token
     assert (out.num_tokens_input, out.num_tokens_input_cached, out.num_tokens_output) == (5, 2, 6)
     assert out.annotations["finish_reason"] == "end_turn"
     truth = emu.state.truth.get(out.id)
@@ -76,7 +76,7 @@ async def test_thinking_first_token_is_the_first_thinking_delta(anthropic_emulat
     assert out.ok, out.error
     truth = emu.state.truth.get(out.id)
     assert out.time_to_first_token == pytest.approx(truth.ttft_ms / 1000, abs=0.02)
-    first_content = out.annotations["time_to_first_content_token"]
+    first_content = out.time_to_first_content_token
     assert first_content - out.time_to_first_token == pytest.approx(0.100, abs=0.02)  # 10 thinking tokens
     assert out.time_to_last_token - out.time_to_first_token == pytest.approx(0.190, abs=0.02)
     assert out.num_tokens_output == 20

@@ -109,7 +109,7 @@ async def test_invalid_payload_is_an_error_without_a_request(emulator):
     assert emu.stats()["requests"] == 0
 
 
-async def test_reasoning_deltas_and_unknown_events_are_skipped(canned_eventstream):
+async def test_reasoning_deltas_are_tokens_not_text_and_unknown_events_are_skipped(canned_eventstream):
     messages = [
         event("messageStart", b'{"role":"assistant"}'),
         event("contentBlockDelta", b'{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"hmm"}}}'),
@@ -139,8 +139,14 @@ async def test_reasoning_deltas_and_unknown_events_are_skipped(canned_eventstrea
     assert out.error is None, out.error
     assert out.response_text == "Hello world"
     assert out.id == "req-canned-7"
-    # "Hello" is the 4th message, written ~80 ms after the start; the reasoning delta is not text
-    assert out.time_to_first_token >= 0.075
+    # The reasoning delta (2nd message, ~40 ms) is the first generated token but not text;
+    # "Hello" (4th, ~80 ms) is the first content token.
+    assert 0.035 <= out.time_to_first_token < out.time_to_first_content_token
+    assert out.time_to_first_content_token >= 0.075
+    # 3 tokens streamed (reasoning included): the span over 2 gaps, the longest of them ~40 ms
+    span = out.time_to_last_token - out.time_to_first_token
+    assert out.time_per_output_token == pytest.approx(span / 2)
+    assert out.max_inter_token_latency >= 0.035
     assert (out.num_tokens_input, out.num_tokens_output, out.num_tokens_input_cached) == (7 + 5 + 2, 3, 5)
     assert out.annotations == {"stop_reason": "end_turn", "server_latency_ms": 42, "cache_write_input_tokens": 2}
 

@@ -88,8 +88,9 @@ def _chunk(delta: dict | None = None, finish: str | None = None, usage: dict | N
 
 
 async def test_role_chunk_skipped_parts_content_and_no_usage(canned):
-    """llama.cpp-like: no usage chunk (counts stay None for the tokenizer), content as parts,
-    keep-alive comments and unknown fields ignored."""
+    """llama.cpp-like: no usage chunk (the output count is the streamed content chunks, the
+    prompt is left to the tokenizer), content as parts, keep-alive comments and unknown
+    fields ignored."""
     url = await canned(
         "/v1/chat/completions",
         [
@@ -105,7 +106,8 @@ async def test_role_chunk_skipped_parts_content_and_no_usage(canned):
     assert out.ok, out.error
     assert out.response_text == "Hello world"
     assert out.id == "chatcmpl-canned"
-    assert out.num_tokens_input is None and out.num_tokens_output is None
+    assert out.num_tokens_input is None
+    assert (out.num_tokens_output, out.num_tokens_output_source) == (2, "stream")
     assert out.time_to_first_token is not None
 
 

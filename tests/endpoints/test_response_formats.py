@@ -195,9 +195,11 @@ def test_stream_first_token_time_skips_chunks_without_text():
     start = now_ns()
     tally = ChunkTally(paths, start - 50_000_000, out)  # "started" 50 ms ago
     tally.add({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
+    tally.finish()
     assert out.time_to_first_token is None
     tally.add({"choices": [{"delta": {"content": "x"}}]})
     after = now_ns()
+    tally.finish()
     assert 0.050 <= out.time_to_first_token <= (after - start) / 1e9 + 0.050
 
 

@@ -96,6 +96,7 @@ def test_demo_sweeps_the_built_in_emulator(harness_api, tmp_path):
         "error-rate.png",
         "output-tps.png",
         "requests-per-minute.png",
+        "throughput.png",
         "ttft.png",
         "ttlt.png",
     ]
@@ -190,3 +191,31 @@ def test_serve_refuses_a_missing_or_binary_prefect_file(tmp_path):
         assert result.exit_code == 2, result.output
         (line,) = _lines(result)
         assert line.startswith("error --prefect-file: ") and expected in line
+
+
+def test_the_sweep_table_shows_throughput_and_stars_estimated_token_rates():
+    import io
+
+    from rich.console import Console
+
+    from flows.cli import sweep_table
+
+    rows = [
+        {
+            "clients": 1,
+            "completed_requests_per_second": 9.5,
+            "output_tps": 190.0,
+            "num_tokens_output_sources": '{"usage": 3}',
+        },
+        {
+            "clients": 2,
+            "completed_requests_per_second": 18.25,
+            "output_tps": 360.0,
+            "num_tokens_output_sources": '{"stream": 3}',
+        },
+    ]
+    console = Console(file=io.StringIO(), width=200)
+    console.print(sweep_table(rows, "t"))
+    text = console.file.getvalue()
+    assert "throughput req/s" in text and "18.25" in text
+    assert "360.0*" in text and "190.0*" not in text

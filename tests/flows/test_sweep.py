@@ -65,7 +65,7 @@ async def test_sweep_on_s3_writes_runs_summary_charts_and_artifacts(emulator_url
         assert frame["total_requests"].tolist() == [3, 6, 12]
         assert frame["run_url"].tolist() == [f"{folder}/{n:05d}-clients" for n in (1, 2, 4)]
         assert (frame["requests_per_minute"] > 0).all()
-    assert set(out["charts"]) == {"ttft", "ttlt", "requests-per-minute", "output-tps", "error-rate"}
+    assert set(out["charts"]) == {"ttft", "ttlt", "throughput", "requests-per-minute", "output-tps", "error-rate"}
     for url in out["charts"].values():
         assert url.startswith(f"{folder}/charts/") and fs.cat(url).startswith(b"\x89PNG")
 
@@ -76,7 +76,7 @@ async def test_sweep_on_s3_writes_runs_summary_charts_and_artifacts(emulator_url
     assert [r["clients"] for r in rows] == [1, 2, 4]
     assert rows[2]["time_to_first_token-p50"] == round(pd.read_csv(out["csv"])["time_to_first_token-p50"][2], 4)
     charts = artifacts[f"{config.name}-charts"]
-    assert charts.type == "markdown" and charts.data.count("data:image/png;base64,") == 5
+    assert charts.type == "markdown" and charts.data.count("data:image/png;base64,") == 6
     for clients in ("00001", "00002", "00004"):
         for suffix in ("progress", "live", "metrics", "stats"):
             assert f"{config.name}-{clients}-clients-{suffix}" in artifacts

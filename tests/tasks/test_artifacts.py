@@ -114,3 +114,49 @@ def test_the_final_metrics_description_says_the_slo_verdict():
     stats.update(SLO().stats(running, stats))
     assert metrics_description("r", stats).endswith(" SLO passed: attainment 100.0%, goodput 2.00 req/s.")
     assert "SLO" not in metrics_description("r", {"total_requests": 1})
+
+
+ESTIMATED = {
+    **STATS,
+    "completed_requests_per_second": 37.31,
+    "num_tokens_output_sources": {"stream": 30, "usage": 8},
+    "num_tokens_input_sources": {"tokenizer": 38},
+}
+
+
+def test_estimated_token_counts_are_flagged_in_every_artifact():
+    note = "estimated token counts: output stream 30; input tokenizer 38"
+    assert note in metrics_description("r", ESTIMATED)
+    assert note in live_markdown(_snapshot(stats=ESTIMATED))
+    assert "tok/s (estimated)" in live_log_line(_snapshot(stats=ESTIMATED))
+    usage_only = {**STATS, "num_tokens_output_sources": {"usage": 38}, "num_tokens_input_sources": {"usage": 38}}
+    assert "estimated" not in metrics_description("r", usage_only) + live_markdown(_snapshot(stats=usage_only))
+    assert "estimated" not in live_log_line(_snapshot(stats=usage_only))
+
+
+def test_throughput_is_shown_as_completed_requests_per_second():
+    rows = {r["metric"]: r for r in metrics_table(ESTIMATED)}
+    assert rows["completed_requests_per_second"]["average"] == 37.31
+    assert "throughput req/s | 37.3" in live_markdown(_snapshot(stats=ESTIMATED))
+    assert "throughput 37.31 req/s" in live_log_line(_snapshot(stats=ESTIMATED))
+
+
+def test_a_reasoning_streams_table_keeps_to_one_page():
+    stats = dict(ESTIMATED)
+    for agg in ("average", "p50", "p90", "p99", "max"):
+        for name, value in (
+            ("time_to_first_token", 0.1),
+            ("time_to_first_content_token", 0.3),
+            ("time_to_last_token", 0.5),
+            ("time_to_end", 0.51),
+            ("time_per_output_token", 0.01),
+            ("max_inter_token_latency", 0.02),
+            ("num_tokens_output", 40),
+            ("num_tokens_input", 5),
+        ):
+            stats[f"{name}-{agg}"] = value
+    rows = [r["metric"] for r in metrics_table(stats)]
+    assert len(rows) <= 10
+    assert "time_to_first_content_token (s)" in rows and "time_to_end (s)" in rows
+    same = {**stats, **{f"time_to_first_content_token-{a}": 0.1 for a in ("average", "p50", "p90", "p99", "max")}}
+    assert "time_to_first_content_token (s)" not in [r["metric"] for r in metrics_table(same)]
