@@ -112,9 +112,11 @@ async def _first_token_ms(base_url: str, request_ids: list[str]) -> dict[str, fl
 
 
 # -- the raw aiohttp client -----------------------------------------------------------------------
-async def _raw(url: str, body: bytes, clients: int, per_client: int) -> tuple[float, list[tuple[str, float]], int]:
+async def _raw(
+    url: str, body: bytes, clients: int, per_client: int
+) -> tuple[float, float, list[tuple[str, float]], int]:
     """Closed-loop aiohttp clients reading each chunk as it arrives. Returns (CPU seconds of
-    the measured requests, [(request id, TTFT ms)], network reads)."""
+    the measured requests, of which in the kernel, [(request id, TTFT ms)], network reads)."""
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0), headers={"Content-Type": "application/json"}
     ) as session:
@@ -143,18 +145,24 @@ async def _raw(url: str, body: bytes, clients: int, per_client: int) -> tuple[fl
                 await one(True)
 
         await asyncio.gather(*(one(False) for _ in range(clients)))  # warm-up: open the connections
-        cpu0 = time.process_time()
+        cpu0, sys0 = time.process_time(), os.times().system
         await asyncio.gather(*(client() for _ in range(clients)))
-        return time.process_time() - cpu0, ttfts, reads
+        return time.process_time() - cpu0, os.times().system - sys0, ttfts, reads
 
 
 def raw_round(base_url: str, clients: int, per_client: int) -> dict[str, Any]:
     endpoint = OpenAIChatEndpoint(model_id="bench", base_url=base_url)
     body = orjson.dumps(endpoint.prepare_payload(OpenAIChatEndpoint.create_payload(PROMPT, max_tokens=TOKENS)))
-    cpu, ttfts, reads = asyncio.run(_raw(base_url + "/chat/completions", body, clients, per_client))
+    cpu, sys_s, ttfts, reads = asyncio.run(_raw(base_url + "/chat/completions", body, clients, per_client))
     truth = asyncio.run(_first_token_ms(base_url, [request_id for request_id, _ in ttfts]))
     errors = [ttft - truth[request_id] for request_id, ttft in ttfts]
-    return {"cpu_s": cpu, "streams": len(ttfts), "errors_ms": errors, "reads_per_stream": reads / len(ttfts)}
+    return {
+        "cpu_s": cpu,
+        "sys_s": sys_s,
+        "streams": len(ttfts),
+        "errors_ms": errors,
+        "reads_per_stream": reads / len(ttfts),
+    }
 
 
 # -- the engine ----
@@ -185,14 +193,17 @@ class _CPUWindow(Callback):
     def __init__(self) -> None:
         self.start: float | None = None
         self.end = 0.0
+        self.sys_start = self.sys_end = 0.0
 
     async def before_invoke(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         if self.start is None:
             self.start = time.process_time()
+            self.sys_start = os.times().system
         return None
 
     async def after_run(self, result: Any) -> None:
         self.end = time.process_time()
+        self.sys_end = os.times().system
 
 
 def engine_round(base_url: str, clients: int, per_client: int, out_dir: str, name: str, loop: str) -> dict[str, Any]:
@@ -224,6 +235,7 @@ def engine_round(base_url: str, clients: int, per_client: int, out_dir: str, nam
     assert window.start is not None
     return {
         "cpu_s": window.end - window.start,
+        "sys_s": window.sys_end - window.sys_start,
         "streams": len(responses),
         "errors_ms": errors,
         "loop": event_loop,
@@ -245,6 +257,7 @@ def _summary(prefix: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
         f"{prefix}_cpu_ms_per_stream": round(per_stream[best], 3),
         f"{prefix}_cpu_ms_per_stream_spread": round(max(per_stream), 3),
         f"{prefix}_cpu_us_per_token": round(per_stream[best] * 1000.0 / TOKENS, 1),
+        f"{prefix}_kernel_share": round(rounds[best]["sys_s"] / rounds[best]["cpu_s"], 2),
         f"{prefix}_reads_per_stream": round(rounds[best]["reads_per_stream"], 2),
         f"{prefix}_ttft_err_p50_ms": round(float(np.percentile(errors, 50)), 2),
         f"{prefix}_ttft_err_p99_ms": round(float(np.percentile(errors, 99)), 2),

@@ -3,6 +3,7 @@ latency is measured from the schedule, and the generator judges itself."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -21,6 +22,8 @@ from llmeter_core.schedule import Schedule
 
 PAYLOAD = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 4}
 ROOT = Path(__file__).resolve().parents[2]
+#: The CLI's loop (``llmeter_core/event_loop.py``): uvloop where it is installed.
+_EXPECTED_LOOP = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def _endpoint(url: str):
@@ -144,7 +147,7 @@ def test_a_normal_run_is_not_client_bound_and_a_spec_file_runs_from_the_cli(tmp_
     assert "offered 50.0 req/s" in done.stdout
     stats = json.loads((tmp_path / "out" / "rate-run" / "stats.json").read_text())
     config = json.loads((tmp_path / "out" / "rate-run" / "run_config.json").read_text())
-    assert config["load_mode"] == "rate" and config["arrival"] == "poisson" and config["event_loop"] == "asyncio"
+    assert config["load_mode"] == "rate" and config["arrival"] == "poisson" and config["event_loop"] == _EXPECTED_LOOP
     assert stats["offered_rate"] == 50.0 and stats["total_requests"] > 50
     assert stats["client_bound"] is False, stats["client_bound_reason"]
     assert stats["client_cpu_utilization-mean"] is not None and stats["event_loop_lag-p99"] is not None
