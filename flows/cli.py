@@ -187,13 +187,19 @@ def _emulator_if(wanted: bool, **config: Any) -> Iterator[str | None]:
 
 def _run_flow(coro: Any) -> Any:
     """Run an async flow in this (main) thread, where a SIGTERM or Ctrl-C stops the load and
-    keeps the partial run (see tasks/interrupts.py)."""
-    import asyncio
-
+    keeps the partial run (see tasks/interrupts.py). On uvloop where it is installed, as
+    ``Runner.run_sync`` (``llmeter_core/event_loop.py``)."""
+    from llmeter_core.event_loop import loop_factory, run
     from tasks.interrupts import stop_on_signals
 
+    try:
+        loop_factory()  # a bad LLMETER_EVENT_LOOP: exit 2 before any flow run starts
+    except ConfigError as exc:
+        coro.close()
+        print_error(exc)
+        raise typer.Exit(2) from None
     with stop_on_signals():
-        return asyncio.run(coro)
+        return run(coro)
 
 
 @app.command()

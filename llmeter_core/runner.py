@@ -38,6 +38,7 @@ from typing import Any, Awaitable, Iterable, Sequence, cast
 
 import numpy as np
 
+from . import event_loop
 from .bounds import Bound
 from .callbacks import Callback
 from .checks import (
@@ -258,13 +259,14 @@ class Runner:
             "seed": self.seed,
             "max_consecutive_connect_failures": self.max_consecutive_connect_failures,
             "slo": self.slo.model_dump() if self.slo else None,
-            "event_loop": _loop_kind(),
+            "event_loop": event_loop.loop_kind(),
             "output_path": self._folder.url if self._folder else None,
         }
 
     def run_sync(self) -> Result:
-        """Run in a new event loop (for scripts and the CLI)."""
-        return asyncio.run(self.run())
+        """Run in a new event loop (for scripts and the CLI): uvloop where it is installed,
+        unless ``LLMETER_EVENT_LOOP`` says otherwise (``event_loop.py``)."""
+        return event_loop.run(self.run())
 
     # -- the run --------------------------------------------------------------------------
     async def run(self) -> Result:
@@ -671,15 +673,6 @@ def _from_schedule(response: InvocationResponse, scheduled_ns: int) -> None:
         response.time_to_first_token_from_schedule = delay + response.time_to_first_token
     if response.time_to_last_token is not None:
         response.time_to_last_token_from_schedule = delay + response.time_to_last_token
-
-
-def _loop_kind() -> str:
-    """Which event loop runs the engine (``uvloop`` or ``asyncio``), for run_config.json."""
-    try:
-        module = type(asyncio.get_running_loop()).__module__
-    except RuntimeError:
-        return "asyncio"
-    return "uvloop" if module.startswith("uvloop") else "asyncio"
 
 
 def _this_task() -> asyncio.Task[Any]:

@@ -71,6 +71,30 @@ def test_every_framing_however_the_reads_are_split(wire, eof, reusable):
         assert sum(event[0] == "body" for event in recorder.events) <= len(reads)
 
 
+def test_a_stream_read_one_whole_chunk_per_read_gives_one_piece_per_read():
+    """The streaming case (``ResponseParser._one_chunk``): each read a whole chunk."""
+    events = [b"data: %d\n\n" % i for i in range(12)]
+    reads = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"]
+    reads += [b"%x\r\n%b\r\n" % (len(e), e) for e in events]
+    reads += [b"3;x=y\r\nabc\r\n", b"0\r\n\r\n"]  # an extension: the general path
+    recorder = parse(reads)
+    assert [e[1] for e in recorder.events if e[0] == "body"] == events + [b"abc"]
+    assert recorder.events[-1] == ("end", True)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [b"3\r\nabcXY", b"-1\r\n\r", b"zz\r\nab\r\n"],
+    ids=["no-crlf-after-data", "negative", "not-hex"],
+)
+def test_a_whole_chunk_read_that_is_not_one_is_parsed_as_usual(read):
+    parser = ResponseParser(Recorder())
+    parser.expect()
+    parser.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    with pytest.raises(ProtocolError):
+        parser.feed(read)
+
+
 def test_headers_are_lower_case_and_repeats_joined():
     (_, status, headers), *_ = parse([CHUNKED]).events
     assert status == 200 and headers["x-a"] == "1, 2" and headers["transfer-encoding"] == "chunked"

@@ -233,3 +233,37 @@ async def test_a_big_body_left_unread_does_not_stall_the_next_request_on_its_con
     finally:
         await pool.close()
     assert len(connections) == 1
+
+
+class _Source:
+    """A ``BodySource`` writing down what the body asks of its connection."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+    def read_timed_out(self) -> BaseException:
+        return TimeoutError()
+
+
+async def test_a_body_pauses_its_connection_past_4_mib_and_resumes_it_below_1_mib_once():
+    from llmeter_core.endpoints.transport.body import Body
+
+    source = _Source()
+    body = Body(source, None)
+    piece = b"x" * (1024 * 1024)
+    for stamp in range(6):
+        body.feed(piece, stamp)
+    assert source.calls[0] == "pause" and "resume" not in source.calls
+    stamps = [(await body.read_stamped())[0] for _ in range(4)]
+    assert stamps == [0, 1, 2, 3] and "resume" not in source.calls  # 2 MiB still unread
+    await body.read_stamped()
+    await body.read_stamped()  # below 1 MiB: resumed, once
+    assert source.calls.count("resume") == 1
+    body.feed(b"y", 9)
+    assert await body.read_stamped() == (9, b"y") and source.calls.count("resume") == 1

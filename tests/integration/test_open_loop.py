@@ -3,6 +3,7 @@ latency is measured from the schedule, and the generator judges itself."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -22,6 +23,8 @@ from tests.timing import MachineLag
 
 PAYLOAD = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 4}
 ROOT = Path(__file__).resolve().parents[2]
+#: The CLI's loop (``llmeter_core/event_loop.py``): uvloop where it is installed.
+_EXPECTED_LOOP = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def _endpoint(url: str):
@@ -146,7 +149,7 @@ def test_a_normal_run_is_not_client_bound_and_a_spec_file_runs_from_the_cli(tmp_
     assert "offered 50.0 req/s" in done.stdout
     stats = json.loads((tmp_path / "out" / "rate-run" / "stats.json").read_text())
     config = json.loads((tmp_path / "out" / "rate-run" / "run_config.json").read_text())
-    assert config["load_mode"] == "rate" and config["arrival"] == "poisson" and config["event_loop"] == "asyncio"
+    assert config["load_mode"] == "rate" and config["arrival"] == "poisson" and config["event_loop"] == _EXPECTED_LOOP
     assert stats["offered_rate"] == 50.0 and stats["total_requests"] > 50
     if busy.p99_ms < 2.0:  # a quiet machine: 50 req/s is nothing for the generator
         assert stats["client_bound"] is False, stats["client_bound_reason"]

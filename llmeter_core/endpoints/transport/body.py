@@ -47,6 +47,7 @@ class Body:
         "_eof",
         "_exc",
         "_waiter",
+        "_paused",
         "last_arrival_ns",
     )
 
@@ -59,6 +60,7 @@ class Body:
         self._eof = False
         self._exc: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._paused = False  # this body asked its connection to stop reading
         #: ``now_ns()`` of the network read that brought the latest bytes (0: none yet).
         self.last_arrival_ns = 0
 
@@ -69,6 +71,7 @@ class Body:
         self.last_arrival_ns = arrival_ns
         self._size += len(data)
         if self._size > _PAUSE_BYTES:
+            self._paused = True
             self._connection.pause_reading()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -108,19 +111,37 @@ class Body:
     async def read_stamped(self) -> tuple[int, bytes]:
         """The next piece as received: ``(arrival_ns, bytes)``, ``(0, b"")`` at the end. One
         network read's worth of body per call (pieces of one read come joined), each with the
-        ``now_ns()`` taken when that read reached the connection."""
+        ``now_ns()`` taken when that read reached the connection.
+
+        The per-token call of every stream: without a read timeout it waits on its future
+        itself (no ``_wait`` frame to resume on each read), and it tells the connection to
+        resume reading only if it paused it."""
         chunks = self._chunks
         while not chunks:
             if self._exc is not None:
                 raise self._exc
             if self._eof:
                 return 0, b""
-            await self._wait()
+            if self._read_timeout is None:
+                self._waiter = waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
+            else:
+                await self._wait()
         data = chunks.popleft()
         self._size -= len(data)
-        if self._size < _RESUME_BYTES and not self._eof:
-            self._connection.resume_reading()
+        if self._paused:
+            self._resume()
         return self._stamps.popleft(), data
+
+    def _resume(self) -> None:
+        """Resume the connection's reading once less than 1 MiB is left unread (never after
+        the end: the connection may then serve another response)."""
+        if self._size < _RESUME_BYTES and not self._eof:
+            self._paused = False
+            self._connection.resume_reading()
 
     def _take(self, limit: int = -1) -> bytes:
         chunks = self._chunks
@@ -137,8 +158,8 @@ class Body:
             self._stamps.clear()
             self._stamps.append(last)
         self._size -= len(data)
-        if self._size < _RESUME_BYTES and not self._eof:  # after EOF the connection serves others
-            self._connection.resume_reading()
+        if self._paused:
+            self._resume()
         return data
 
     async def readany(self) -> bytes:

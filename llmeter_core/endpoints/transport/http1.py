@@ -116,6 +116,8 @@ class ResponseParser:
         if self._buffer:
             data = self._buffer + data
             self._buffer = b""
+        elif self._mode == _CHUNK_SIZE and self._one_chunk(data):
+            return
         pos, end = 0, len(data)
         pieces: list[bytes] = []
         while pos < end:
@@ -183,6 +185,24 @@ class ResponseParser:
             self._handler.body_received(pieces[0] if len(pieces) == 1 else b"".join(pieces))
         if pos < end:
             self._buffer = data[pos:]
+
+    def _one_chunk(self, data: bytes) -> bool:
+        """The common read of a stream, one whole chunk (``size CRLF bytes CRLF``, no
+        extension), fed in one step without the general loop: a streamed token costs one
+        ``find`` and one slice here. False (nothing consumed) for anything else, which
+        ``feed`` then parses as usual."""
+        i = data.find(b"\r\n", 0, 18)  # 16 hex digits at most, as the general path accepts
+        if i <= 0:
+            return False
+        try:
+            size = int(data[:i], 16)
+        except ValueError:
+            return False  # an extension or a bad size: the general path says which
+        start = i + 2
+        if size <= 0 or len(data) != start + size + 2 or data[-2:] != b"\r\n":
+            return False
+        self._handler.body_received(data[start:-2])
+        return True
 
     def _end(self, pieces: list[bytes], extra: bool) -> None:
         if pieces:

@@ -1,0 +1,442 @@
+"""Streaming benchmark: client CPU per streamed token when tokens arrive one network read at
+a time, as they do from a real model, and the time-to-first-token error that goes with it.
+
+Run it with ``.venv/bin/python benchmarks/streaming_benchmark.py``; it prints one JSON line
+(``--table`` adds a readable table on stderr). Keys, per stream count ``N`` (64 and 256 by
+default):
+
+- ``engine_N_cpu_ms_per_stream`` / ``raw_N_cpu_ms_per_stream``: CPU time of this (client)
+  process per 20-token streamed Chat Completions request, for the engine (a ``Runner`` run over
+  ``OpenAIChatEndpoint``, default direct client, writing its run folder) and for a raw aiohttp
+  client (reads each chunk as it arrives, parses nothing). Best round; ``*_spread`` is the
+  worst round, so ``best..spread`` is the range seen.
+- ``engine_N_cpu_us_per_token``: the same divided by the 20 tokens (everything included: the
+  request, its response, the record).
+- ``engine_N_ttft_err_p50_ms`` / ``_p99_ms`` (and ``raw_N_...``): measured time to first token
+  minus the emulator's ground truth for that very request (``first_token_ms`` of
+  ``GET /emulator/requests/{id}``: when its handler wrote the first token, after the handler
+  started). What is left is the request's way to the handler, the token's way back and the
+  client's own delay in stamping it. From the round with the best CPU.
+- ``event_loop``: the engine's event loop (``uvloop`` or ``asyncio``, as in run_config.json;
+  ``--loop`` chooses); the raw client always runs on plain asyncio, the fixed reference.
+- ``load_avg_1m`` at the start and ``load_avg_1m_end``: the machine is shared; figures measured
+  under a load above ~1 (2 cores) are the neighbours' as much as ours.
+
+Setup: the OpenAI emulator in its own process pinned to CPU 0 (``sched_setaffinity``, as
+``taskset -c 0`` would), this client process pinned to CPU 1 (``--no-pin`` leaves both free).
+The emulator writes each token with its own write, 10 ms apart, after a 100 ms TTFT, so each
+token is one network read on the client. Each client sends ``--per-client`` requests after one
+warm-up request (which opens its kept-alive connection and is not counted); the raw client and
+the engine alternate for ``--rounds`` rounds against the same emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import aiohttp
+import numpy as np
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
+
+from llmeter_core import Runner  # noqa: E402
+from llmeter_core.callbacks import Callback  # noqa: E402
+from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint  # noqa: E402
+from llmeter_core.endpoints.transport.connection import Connection  # noqa: E402
+from llmeter_core.event_loop import LOOPS, loop_factory  # noqa: E402
+
+PROMPT = "Write a short poem about load testing."
+TOKENS = 20
+ITL_MS = 10.0
+TTFT_MS = 100.0
+SERVER_CPU, CLIENT_CPU = 0, 1
+
+
+def _pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
+        os.sched_setaffinity(0, {cpu})
+
+
+def _serve(config: dict[str, Any], pin: bool, conn: Any) -> None:
+    """Child process: an OpenAI emulator (pinned to ``SERVER_CPU``, on uvloop where it is
+    installed: the server must keep up with one write per token), until terminated."""
+    if pin:
+        _pin(SERVER_CPU)
+    from llmeter_core.emulator import start_emulator
+
+    async def main() -> None:
+        emulator = await start_emulator("openai", config)
+        conn.send(emulator.port)
+        await asyncio.Event().wait()
+
+    with asyncio.Runner(loop_factory=loop_factory("auto")) as runner:
+        runner.run(main())
+
+
+@contextmanager
+def emulator_process(pin: bool, **config: Any) -> Iterator[str]:
+    """An emulator process with ``config``; yields its ``/v1`` base URL."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(config, pin, child), daemon=True)
+    process.start()
+    try:
+        if not parent.poll(30):
+            raise RuntimeError("the emulator process did not start within 30 s")
+        yield f"http://127.0.0.1:{parent.recv()}/v1"
+    finally:
+        process.terminate()
+        process.join(10)
+
+
+async def _first_token_ms(base_url: str, request_ids: list[str]) -> dict[str, float]:
+    """The emulator's ground truth: when it wrote each request's first token (ms after its
+    handler started)."""
+    root = base_url.rsplit("/v1", 1)[0]
+    served: dict[str, float] = {}
+    async with aiohttp.ClientSession() as session:
+        for request_id in request_ids:
+            async with session.get(f"{root}/emulator/requests/{request_id}") as response:
+                served[request_id] = float((await response.json())["first_token_ms"])
+    return served
+
+
+# -- the raw aiohttp client -----------------------------------------------------------------------
+async def _raw(
+    url: str, body: bytes, clients: int, per_client: int
+) -> tuple[float, float, list[tuple[str, float]], int]:
+    """Closed-loop aiohttp clients reading each chunk as it arrives. Returns (CPU seconds of
+    the measured requests, of which in the kernel, [(request id, TTFT ms)], network reads)."""
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), headers={"Content-Type": "application/json"}
+    ) as session:
+        ttfts: list[tuple[str, float]] = []
+        reads = 0
+
+        async def one(measured: bool) -> None:
+            nonlocal reads
+            start_ns = time.perf_counter_ns()
+            async with session.post(url, data=body) as response:
+                readany = response.content.readany
+                chunk = await readany()
+                if measured:
+                    ttfts.append((response.headers["x-request-id"], (time.perf_counter_ns() - start_ns) / 1e6))
+                n = 0
+                while chunk:
+                    n += 1
+                    chunk = await readany()
+                if response.status != 200:
+                    raise RuntimeError(f"raw client: HTTP {response.status}")
+                if measured:
+                    reads += n
+
+        async def client() -> None:
+            for _ in range(per_client):
+                await one(True)
+
+        await asyncio.gather(*(one(False) for _ in range(clients)))  # warm-up: open the connections
+        cpu0, sys0 = time.process_time(), os.times().system
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return time.process_time() - cpu0, os.times().system - sys0, ttfts, reads
+
+
+def raw_round(base_url: str, clients: int, per_client: int) -> dict[str, Any]:
+    endpoint = OpenAIChatEndpoint(model_id="bench", base_url=base_url)
+    body = orjson.dumps(endpoint.prepare_payload(OpenAIChatEndpoint.create_payload(PROMPT, max_tokens=TOKENS)))
+    cpu, sys_s, ttfts, reads = asyncio.run(_raw(base_url + "/chat/completions", body, clients, per_client))
+    truth = asyncio.run(_first_token_ms(base_url, [request_id for request_id, _ in ttfts]))
+    errors = [ttft - truth[request_id] for request_id, ttft in ttfts]
+    return {
+        "cpu_s": cpu,
+        "sys_s": sys_s,
+        "streams": len(ttfts),
+        "errors_ms": errors,
+        "reads_per_stream": reads / len(ttfts),
+    }
+
+
+# -- the engine ----
+class _ReadCounter:
+    """Counts the engine's network reads (``Connection.data_received`` calls), so a round in
+    which the emulator fell behind and joined tokens into fewer writes shows as such. Costs
+    one Python call per read (~0.1 us, well under 1 % of a read's cost)."""
+
+    count = 0
+
+    @classmethod
+    def install(cls) -> None:
+        original = Connection.data_received
+        if getattr(original, "counted", False):
+            return
+
+        def data_received(self: Connection, data: bytes) -> None:
+            cls.count += 1
+            original(self, data)
+
+        data_received.counted = True  # type: ignore[attr-defined]
+        Connection.data_received = data_received  # type: ignore[method-assign]
+
+
+class _CPUWindow(Callback):
+    """CPU time from the first measured request to the end of the run (the warm-up excluded)."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.end = 0.0
+        self.sys_start = self.sys_end = 0.0
+
+    async def before_invoke(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        if self.start is None:
+            self.start = time.process_time()
+            self.sys_start = os.times().system
+        return None
+
+    async def after_run(self, result: Any) -> None:
+        self.end = time.process_time()
+        self.sys_end = os.times().system
+
+
+def engine_round(base_url: str, clients: int, per_client: int, out_dir: str, name: str, loop: str) -> dict[str, Any]:
+    endpoint = OpenAIChatEndpoint(model_id="bench", base_url=base_url, stream=True, api_key="bench-key")
+    window = _CPUWindow()
+    runner = Runner(
+        endpoint,
+        OpenAIChatEndpoint.create_payload(PROMPT, max_tokens=TOKENS),
+        clients=clients,
+        n_requests=per_client,
+        warmup_requests=1,
+        output_path=out_dir,
+        run_name=name,
+        timeout=60,
+        handle_signals=False,
+        callbacks=[window],
+    )
+    _ReadCounter.install()
+    reads0 = _ReadCounter.count
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as aio:
+        result = aio.run(runner.run())
+        event_loop = _loop_name(aio.get_loop())
+    reads = _ReadCounter.count - reads0
+    responses = [r for r in result.responses if r.ok and r.time_to_first_token is not None]
+    if len(responses) != clients * per_client or any(r.num_tokens_output != TOKENS for r in responses):
+        raise RuntimeError(f"engine: {len(responses)} of {clients * per_client} streams complete, stats {result.stats}")
+    truth = asyncio.run(_first_token_ms(base_url, [r.id for r in responses]))
+    errors = [r.time_to_first_token * 1000.0 - truth[r.id] for r in responses]
+    assert window.start is not None
+    return {
+        "cpu_s": window.end - window.start,
+        "sys_s": window.sys_end - window.sys_start,
+        "streams": len(responses),
+        "errors_ms": errors,
+        "loop": event_loop,
+        # warm-up streams included (one per client): reads per stream, not per measured stream
+        "reads_per_stream": reads / (len(responses) + clients),
+    }
+
+
+def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
+# -- the report -------------------------------------------------------------------------------------
+def _summary(prefix: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    per_stream = [r["cpu_s"] * 1000.0 / r["streams"] for r in rounds]
+    best = int(np.argmin(per_stream))
+    errors = np.asarray(rounds[best]["errors_ms"])
+    return {
+        f"{prefix}_cpu_ms_per_stream": round(per_stream[best], 3),
+        f"{prefix}_cpu_ms_per_stream_spread": round(max(per_stream), 3),
+        f"{prefix}_cpu_us_per_token": round(per_stream[best] * 1000.0 / TOKENS, 1),
+        f"{prefix}_kernel_share": round(rounds[best]["sys_s"] / rounds[best]["cpu_s"], 2),
+        f"{prefix}_reads_per_stream": round(rounds[best]["reads_per_stream"], 2),
+        f"{prefix}_ttft_err_p50_ms": round(float(np.percentile(errors, 50)), 2),
+        f"{prefix}_ttft_err_p99_ms": round(float(np.percentile(errors, 99)), 2),
+        f"{prefix}_ttft_err_p99_ms_spread": round(
+            max(float(np.percentile(np.asarray(r["errors_ms"]), 99)) for r in rounds), 2
+        ),
+    }
+
+
+def measure(streams: int, per_client: int, rounds: int, pin: bool, loop: str, out_dir: str) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    raw: list[dict[str, Any]] = []
+    engine: list[dict[str, Any]] = []
+    with emulator_process(pin, ttft_ms=TTFT_MS, itl_ms=ITL_MS, output_tokens=TOKENS) as url:
+        for round_ in range(rounds):
+            raw.append(raw_round(url, streams, per_client))
+            engine.append(engine_round(url, streams, per_client, out_dir, f"s{streams}-{round_}", loop))
+    report.update(_summary(f"raw_{streams}", raw))
+    report.update(_summary(f"engine_{streams}", engine))
+    report["event_loop"] = engine[0]["loop"]
+    return report
+
+
+# -- the per-chunk path alone, without sockets -----------------------------------------------------
+class _NullTransport:
+    """What ``Connection`` needs of an asyncio transport, writing nowhere."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def _stream_bytes() -> tuple[bytes, list[bytes]]:
+    """A response head and the network reads of a 20-token Chat Completions stream as the
+    emulator writes it: one chunked-encoding chunk per read (role and first token together,
+    the last token with the finish, usage, [DONE] and the terminator)."""
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        b"x-request-id: chatcmpl-0123456789abcdef\r\nTransfer-Encoding: chunked\r\n"
+        b"Date: Tue, 01 Dec 2026 23:00:00 GMT\r\nServer: Python/3.11 aiohttp/3.14.5\r\n\r\n"
+    )
+    prefix = (
+        b'data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1796000000,'
+        b'"model":"bench","system_fingerprint":null,"choices":[{"index":0,"delta":'
+    )
+    events = [prefix + b'{"content":"tok%d "},"logprobs":null,"finish_reason":null}]}\n\n' % i for i in range(TOKENS)]
+    role = b'{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}\n\n'
+    events[0] = prefix + role + events[0]
+    events[-1] += (
+        prefix
+        + b'{},"logprobs":null,"finish_reason":"length"}]}\n\n'
+        + prefix[: prefix.index(b'"choices"')]
+        + b'"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":20,"total_tokens":29}}\n\n'
+        + b"data: [DONE]\n\n"
+    )
+    reads = [b"%x\r\n%b\r\n" % (len(event), event) for event in events]
+    reads[-1] += b"0\r\n\r\n"
+    return head, reads
+
+
+async def _synthetic(streams: int, waves: int) -> tuple[float, int]:
+    """``streams`` connections, each fed ``waves`` streams read by the endpoint's own stream
+    parser (``parse_response``), one read per token, every stream's read of a token fed before
+    the loop runs the readers. Returns (CPU seconds, streams read)."""
+    from llmeter_core.endpoints.transport.connection import RawResponse
+    from llmeter_core.response import InvocationResponse
+
+    endpoint = OpenAIChatEndpoint(model_id="bench", base_url="http://127.0.0.1:9/v1", stream=True)
+    head, reads = _stream_bytes()
+    connections = []
+    for _ in range(streams):
+        connection = Connection(("http", "127.0.0.1", 9), lambda c: None, lambda c: None)
+        connection.connection_made(_NullTransport())  # type: ignore[arg-type]
+        connections.append(connection)
+
+    async def one(connection: Connection) -> InvocationResponse:
+        out = InvocationResponse()
+        start = time.perf_counter_ns()
+        status, headers, body = await connection.response_head()
+        await endpoint.parse_response(RawResponse("", status, headers, body, connection), start, out)
+        return out
+
+    done = 0
+    cpu0 = time.process_time()
+    for _ in range(waves):
+        tasks = []
+        for connection in connections:
+            connection.send(b"", "", "POST", None)
+            tasks.append(asyncio.ensure_future(one(connection)))
+        for connection in connections:
+            connection.data_received(head)
+        await asyncio.sleep(0)
+        for data in reads:
+            for connection in connections:
+                connection.data_received(data)
+            await asyncio.sleep(0)
+        for out in await asyncio.gather(*tasks):
+            if out.num_tokens_output != TOKENS or out.error is not None:
+                raise RuntimeError(f"synthetic stream not read whole: {out.to_json()!r}")
+            done += 1
+    return time.process_time() - cpu0, done
+
+
+def synthetic(streams: int, loop: str, rounds: int) -> dict[str, Any]:
+    """The per-chunk path (HTTP parser, body, wake-up, SSE, JSON, the response object) on
+    ``streams`` connections without sockets or a server: a deterministic figure, for comparing
+    changes to that path on a busy machine. Best of ``rounds``."""
+    best = float("inf")
+    for _ in range(rounds):
+        with asyncio.Runner(loop_factory=loop_factory(loop)) as aio:
+            cpu, done = aio.run(_synthetic(streams, 50))
+            kind = _loop_name(aio.get_loop())
+        best = min(best, cpu / (done * TOKENS))
+    return {"synthetic_cpu_us_per_read": round(best * 1e6, 2), "streams": streams, "event_loop": kind}
+
+
+def profile(streams: int, per_client: int, pin: bool, loop: str, path: str) -> dict[str, Any]:
+    """One engine round (after an unprofiled one) under cProfile; the stats go to ``path``
+    (read them with ``python -m pstats``); prints the top functions by own time."""
+    import cProfile
+    import pstats
+
+    with tempfile.TemporaryDirectory(prefix="llmeter-stream-prof-") as out_dir:
+        with emulator_process(pin, ttft_ms=TTFT_MS, itl_ms=ITL_MS, output_tokens=TOKENS) as url:
+            engine_round(url, streams, per_client, out_dir, "warm", loop)
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+            result = engine_round(url, streams, per_client, out_dir, "profiled", loop)
+            profiler.disable()
+    profiler.dump_stats(path)
+    pstats.Stats(path).sort_stats("tottime").print_stats(40)
+    return {"streams": result["streams"]}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description="Client CPU and TTFT error with one token per network read.")
+    parser.add_argument("--streams", default="64,256", help="comma-separated concurrent stream counts (64,256)")
+    parser.add_argument("--per-client", type=int, default=10, help="measured requests per client (10)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each client (3)")
+    parser.add_argument("--loop", choices=LOOPS, default="auto", help="the engine's event loop (auto)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the emulator and the client to a CPU each")
+    parser.add_argument("--table", action="store_true", help="also print a table on stderr")
+    parser.add_argument("--profile", metavar="FILE", help="instead: one engine round under cProfile, stats to FILE")
+    parser.add_argument("--synthetic", action="store_true", help="instead: the per-chunk path alone, no sockets")
+    args = parser.parse_args(argv)
+    if args.synthetic:
+        figures = synthetic(int(args.streams.split(",")[0]), args.loop, args.rounds)
+        print(orjson.dumps(figures).decode())
+        return figures
+    pin = not args.no_pin
+    if pin:
+        _pin(CLIENT_CPU)
+    if args.profile:
+        return profile(int(args.streams.split(",")[0]), args.per_client, pin, args.loop, args.profile)
+    report: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2), "pinned": pin}
+    with tempfile.TemporaryDirectory(prefix="llmeter-stream-bench-") as out_dir:
+        for streams in (int(s) for s in args.streams.split(",")):
+            report.update(measure(streams, args.per_client, args.rounds, pin, args.loop, out_dir))
+    report["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
+    print(orjson.dumps(report).decode())
+    if args.table:
+        for key, value in report.items():
+            print(f"{key:40s} {value}", file=sys.stderr)
+    return report
+
+
+if __name__ == "__main__":
+    main()
