@@ -46,7 +46,7 @@ __all__ = [
 SHARDS_DIR = "shards"
 #: Seconds a local shard needs between the start time being picked and its first request,
 #: besides its warm-up (its process is already up: ``tasks/shards.py`` starts it first).
-LOCAL_START_S = 2.0
+LOCAL_START_S = 3.0
 #: Connections a shard is counted to open per second while it gets ready.
 CONNECTS_PER_S = 2000.0
 
