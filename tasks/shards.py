@@ -132,7 +132,7 @@ class LocalShards:
         failures: dict[int, str] = {}
         for index, future in futures.items():
             try:
-                await asyncio.to_thread(future.result)
+                await asyncio.to_thread(_outcome, future)
             except BaseException as exc:  # noqa: BLE001 - recorded, the other shards go on
                 failures[index] = describe_failure(exc)
         return failures
@@ -146,6 +146,11 @@ class LocalShards:
 
     def close(self) -> None:
         self._stack.close()
+
+
+def _outcome(future: Any) -> Any:
+    """A future's result (raises what the shard raised; a killed process: BrokenProcessPool)."""
+    return future.result()
 
 
 class _Stopper:

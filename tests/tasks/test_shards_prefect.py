@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -88,3 +91,55 @@ async def test_a_shard_killed_mid_run_leaves_a_labelled_partial_run(emulator_url
     assert reports[1]["total_requests"] > 0
     assert stats["total_requests"] == reports[0]["total_requests"] + reports[1]["total_requests"]
     assert served(emulator_url) - before >= stats["total_requests"]
+
+
+CANCEL_SCRIPT = """
+import asyncio, sys
+from flows.sharded_run import sharded_load_test
+from llmeter_core.spec import RunSpec
+asyncio.run(sharded_load_test(RunSpec.model_validate_json(sys.argv[1]), start_allowance=3.0))
+"""
+
+
+async def test_a_cancel_of_the_parent_stops_every_shard_and_keeps_their_data(prefect_harness, emulator_url, tmp_path):
+    """The parent's process gets SIGTERM (a Prefect cancel): every shard stops within a second
+    or two, saves its partial folder, and the parent merges them before it ends."""
+    spec = spec_for(emulator_url, tmp_path, clients=2, run_duration=60.0, shards=2)
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    log = (tmp_path / "flow.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", CANCEL_SCRIPT, spec.model_dump_json(by_alias=True)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    shards = [tmp_path / spec.run_name / "shards" / str(k) / "responses.jsonl" for k in (0, 1)]
+    try:
+        for _ in range(1200):
+            if all(p.exists() and p.stat().st_size > 0 for p in shards):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        cancelled_at = datetime.now(timezone.utc)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    output = (tmp_path / "flow.log").read_text()
+    assert process.returncode == -signal.SIGTERM, output
+
+    merged = Result.load(str(tmp_path / spec.run_name))
+    assert merged.interrupted and merged.load_warnings == [], output
+    reports = merged.stats["shard_reports"]
+    assert [r["status"] for r in reports] == ["interrupted", "interrupted"], output
+    for k, report in enumerate(reports):
+        shard = Result.load(str(tmp_path / spec.run_name / "shards" / str(k)))
+        assert shard.interrupted and shard.total_requests == report["total_requests"] > 0
+        last_sent = max(r.request_time for r in shard.responses)
+        assert (last_sent - cancelled_at).total_seconds() < 2.0
+        with pytest.raises(ProcessLookupError):
+            os.kill(report["pid"], 0)
+    assert merged.total_requests == sum(r["total_requests"] for r in reports)
