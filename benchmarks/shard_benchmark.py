@@ -96,7 +96,10 @@ def sharded(base_url: str, out: str, shards: int, clients: int, duration: float)
     with ProcessPoolExecutor(shards, mp_context=get_context("spawn")) as pool:
         list(pool.map(abs, range(shards)))  # the processes are up before the start is set
         start = run.pick_start(1.5)
-        futures = [pool.submit(_shard, spec.model_dump_json(by_alias=True), run.url, k, start.isoformat()) for k in range(shards)]
+        futures = [
+            pool.submit(_shard, spec.model_dump_json(by_alias=True), run.url, k, start.isoformat())
+            for k in range(shards)
+        ]
         outcomes = [f.result() for f in futures]
     result = merge_shards(run)
     stats = result.stats

@@ -29,8 +29,8 @@ import contextlib
 import os
 import signal
 import socket
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Protocol
 
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_link_artifact, acreate_table_artifact
@@ -38,12 +38,14 @@ from prefect.client.orchestration import get_client
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from llmeter_core.live import generator_verdict
+from llmeter_core.shard_live import ShardTail
 from llmeter_core.shard_merge import finish_sharded_run
 from llmeter_core.shards import ShardedRun, shard_runner, shard_summary, start_allowance_s
 from llmeter_core.spec import RunSpec
 
 from .artifacts import artifact_key, metrics_description, metrics_table, stats_link
 from .interrupts import stop_on_signals, tracking
+from .live import PrefectLiveSink
 from .load_test import run_summary
 
 __all__ = ["run_sharded_load_test", "run_shard_task", "shard_process_ready", "LocalShards", "describe_failure"]
@@ -203,7 +205,8 @@ async def run_sharded_load_test(
                 start = run.pick_start(start_allowance if start_allowance is not None else allowance)
                 if not stopper.requested:
                     logger.info("sharded run %s starts at %s", name, run.config["start_at"])
-                    failures.update(await shards.run(spec, run.url, start))
+                    async with _live_view(spec, run, prefix, start, logger):
+                        failures.update(await shards.run(spec, run.url, start))
             finally:
                 for index, why in sorted(failures.items()):
                     logger.error("sharded run %s: shard %d: %s", name, index, why)
@@ -239,6 +242,36 @@ async def run_sharded_load_test(
     summary = run_summary(result, endpoint_label)
     summary["partial"] = bool(stats.get("partial"))
     return summary
+
+
+@contextlib.asynccontextmanager
+async def _live_view(spec: RunSpec, run: ShardedRun, prefix: str, start: datetime, logger: Any) -> AsyncIterator[None]:
+    """Every ``live_interval`` while the shards run: the merged snapshot of all of them in the
+    parent's live artifacts and log (``shard_live.ShardTail``: shard folders the parent can
+    read; for ``s3://`` shards only the final merge is shown)."""
+    tail = ShardTail(run.url, run.count)
+    if not tail.enabled:
+        yield
+        return
+    load = spec.load
+    expected = load.n_requests if load.rate is not None else (load.n_requests or 0) * (load.clients or 1) or None
+
+    async def tick(sink: PrefectLiveSink) -> None:
+        while True:
+            await asyncio.sleep(spec.live_interval)
+            elapsed = max(0.0, (datetime.now(timezone.utc) - start).total_seconds())
+            snapshot = await asyncio.to_thread(tail.snapshot, run.run_name, elapsed, expected, load.run_duration)
+            await sink(snapshot)
+
+    async with get_client() as client:
+        sink = PrefectLiveSink(prefix, run.run_name, client, logger)
+        await sink.start()
+        ticker = asyncio.ensure_future(tick(sink))
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
 
 
 def _short(value: Any) -> str:
