@@ -56,6 +56,11 @@ def run(
 
     try:
         parsed = load_spec(spec)
+        if parsed.load.shards > 1:  # several processes: Prefect starts them (flows/shard_cli.py)
+            raise ConfigError(
+                "load.shards",
+                f"{parsed.load.shards} shards are started through Prefect: run `llmeter-flows run {spec}`",
+            )
         overrides: dict[str, Any] = {"display": display}
         if output is not None:
             overrides["output_path"] = output

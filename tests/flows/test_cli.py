@@ -190,3 +190,16 @@ def test_serve_refuses_a_missing_or_binary_prefect_file(tmp_path):
         assert result.exit_code == 2, result.output
         (line,) = _lines(result)
         assert line.startswith("error --prefect-file: ") and expected in line
+
+
+def test_run_refuses_a_bad_sharded_spec_with_exit_2_before_prefect_starts(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "endpoint: {type: openai-chat, model: m, base_url: 'http://127.0.0.1:9/v1'}\n"
+        "payloads: {prompts: [hi]}\n"
+        "load: {clients: 1, n_requests: 1, shards: 2}\n"
+    )
+    result = runner.invoke(app, ["run", str(spec), "--no-display", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "load: shards: 2 shards need at least 2 clients (one each), got clients: 1" in result.output
+    assert "Prefect API" not in result.output and not (tmp_path / "out").exists()
