@@ -32,6 +32,7 @@ from llmeter_core.live import estimated_counts
 
 from .capacity_cli import register as register_capacity_command
 from .history_cli import register as register_history_commands
+from .shard_cli import run as run_command  # `run`, with load.shards > 1 through Prefect
 
 __all__ = ["app", "main", "prefect_environment", "sweep_table"]
 
@@ -41,7 +42,7 @@ err = Console(stderr=True)
 
 LOCAL_UI_API = "http://127.0.0.1:4200/api"
 
-app = add_core_commands(new_app())
+app = add_core_commands(new_app(), run_command=run_command)
 register_history_commands(app)  # history, compare (no Prefect import)
 register_capacity_command(app)  # capacity (flows/capacity_cli.py)
 

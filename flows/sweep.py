@@ -20,6 +20,7 @@ from tasks import run_load_test
 from tasks.history import record_history
 from tasks.interrupts import stop_on_signals, stop_requested
 from tasks.load_test import backstop_seconds
+from tasks.shards import run_sharded_load_test
 
 from .layout import results_root, slug, sweep_folder
 from .params import SweepConfig, endpoint_label, plan_checked, point_run_name, run_spec
@@ -40,8 +41,12 @@ async def sweep_runs(sweep: SweepConfig, folder: str, label: str | None, key_pre
             break
         run_name = point_run_name(point, label)
         spec = run_spec(sweep, sweep.endpoint, point, folder, run_name)
-        task = run_load_test.with_options(timeout_seconds=backstop_seconds(spec))
-        summary = await task(spec, artifact_prefix=slug(f"{key_prefix}-{point_run_name(point)}"), endpoint_label=name)
+        prefix = slug(f"{key_prefix}-{point_run_name(point)}")
+        if spec.load.shards > 1:  # one run over several load-generator processes (tasks/shards.py)
+            summary = await run_sharded_load_test(spec, artifact_prefix=prefix, endpoint_label=name)
+        else:
+            task = run_load_test.with_options(timeout_seconds=backstop_seconds(spec))
+            summary = await task(spec, artifact_prefix=prefix, endpoint_label=name)
         summaries.append(summary)
         # One history row per run (a failed write is logged by its task; the run is saved).
         history = history_url(results_root(sweep.results), slug(sweep.name, "sweep"))

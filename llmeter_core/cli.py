@@ -57,6 +57,11 @@ def run(
 
     try:
         parsed = load_spec(spec)
+        if parsed.load.shards > 1:  # several processes: Prefect starts them (flows/shard_cli.py)
+            raise ConfigError(
+                "load.shards",
+                f"{parsed.load.shards} shards are started through Prefect: run `llmeter-flows run {spec}`",
+            )
         overrides: dict[str, Any] = {"display": display}
         if output is not None:
             overrides["output_path"] = output
@@ -122,10 +127,11 @@ def new_app() -> typer.Typer:
     return typer.Typer(no_args_is_help=True, add_completion=False, help="Load-test LLM endpoints.")
 
 
-def add_core_commands(target: typer.Typer) -> typer.Typer:
-    """Register ``emulator`` and ``run`` on ``target``; returns it."""
+def add_core_commands(target: typer.Typer, run_command: Any = None) -> typer.Typer:
+    """Register ``emulator`` and ``run`` on ``target``; returns it. ``run_command`` replaces
+    ``run`` (flows/ gives one that runs ``load.shards`` > 1 through Prefect, else this one)."""
     target.add_typer(emulator_app, name="emulator", help="Serve a local emulator of an LLM API.")
-    target.command()(run)
+    target.command(name="run")(run_command or run)
     return target
 
 

@@ -16,6 +16,14 @@
   starts spread them out. ``client_start_offsets`` are seeded (``seed``): each client gets
   one of ``clients`` equal slots of the window, in a seeded order, at a seeded point in it.
 
+``shards`` splits one run over that many load-generator processes (``shards.py`` runs one,
+``shard_merge.py`` merges them): closed-loop clients are dealt out evenly (shard ``k`` runs the
+clients ``k, k + N, ...`` of the whole run, so each keeps its own payload order), an open-loop
+schedule is partitioned exactly (shard ``k`` sends every ``N``-th send of the one schedule of
+the run, ``Schedule.shard``), and ``max_concurrency`` is dealt out like clients. A ``LoadPlan``
+with ``shard_index`` set is the part of the run that one shard sends. ``shard_pool`` names the
+Prefect work pool the shards run on (the flows' business; here only its rules).
+
 ``LoadPlan.build`` checks every option of both kinds and reports every problem at once, with
 its field name, before anything is sent (one home for these rules: the Runner, spec files and
 flow parameters all come through it).
@@ -34,10 +42,17 @@ from .checks import MAX_CLIENTS, Problems, check_int
 from .errors import ConfigError
 from .schedule import ARRIVALS, Schedule
 
-__all__ = ["LoadPlan", "MAX_RATE", "OPEN_LOOP_ONLY", "combination_problems", "start_offsets"]
+__all__ = ["LoadPlan", "MAX_RATE", "MAX_SHARDS", "OPEN_LOOP_ONLY", "combination_problems", "share", "start_offsets"]
 
-#: Highest rate one load-generator process is allowed to be asked for (req/s).
+#: Highest rate one run is allowed to be asked for (req/s).
 MAX_RATE = 100_000.0
+#: Most load-generator shards of one run.
+MAX_SHARDS = 1000
+
+
+def share(total: int, index: int, count: int) -> int:
+    """Shard ``index``'s part of ``total`` items dealt out one by one to ``count`` shards."""
+    return total // count + (1 if index < total % count else 0)
 
 
 def _number(value: Any) -> bool:
@@ -57,6 +72,8 @@ class LoadPlan:
     stagger: float = 0.0
     #: Closed loop: when each client sends its first request, seconds after the run starts.
     client_start_offsets: tuple[float, ...] = ()
+    shard_index: int = 0
+    shard_count: int = 1
 
     @classmethod
     def build(
@@ -74,7 +91,11 @@ class LoadPlan:
         run_duration: float | timedelta | None = None,
         seed: int = 0,
         stagger: float = 0.0,
+        shards: int = 1,
+        shard_index: int | None = None,
     ) -> "LoadPlan":
+        """The plan of a whole run (``shard_index`` None, ``shards`` 1) or of shard
+        ``shard_index`` of ``shards`` (a Runner is one process: ``shards`` > 1 needs the index)."""
         problems = Problems()
         for field, message in combination_problems(
             dict(
@@ -88,9 +109,21 @@ class LoadPlan:
                 warmup_seconds=warmup_seconds,
                 run_duration=run_duration,
                 stagger=stagger,
+                shards=shards,
             )
         ):
             problems.add(field, message)
+        count = shards if _whole(shards) and 1 <= shards <= MAX_SHARDS else 1
+        if shard_index is None and count > 1:
+            problems.add(
+                "shards",
+                "a Runner is one load-generator process: give shard_index (the shard it runs), or run the "
+                "shards with llmeter-flows (llmeter-flows run, or a flow)",
+            )
+        index = 0 if shard_index is None else shard_index
+        if shard_index is not None and not (_whole(shard_index) and 0 <= shard_index < count):
+            problems.add("shard_index", f"must be a whole number from 0 to {count - 1}, got {shard_index!r}")
+            index = 0
         if rate is None:
             clients = 1 if clients is None else clients
             with problems.collect():
@@ -102,10 +135,12 @@ class LoadPlan:
                 problems.add("stagger", f"must be a number of seconds >= 0, got {stagger!r}")
             problems.raise_if_any("invalid load")
             return cls(
-                clients=int(clients),
+                clients=share(int(clients), index, count),
                 bound=bound,
                 stagger=float(stagger),
                 client_start_offsets=start_offsets(int(clients), float(stagger), seed),
+                shard_index=index,
+                shard_count=count,
             )
 
         if not _number(rate) or rate <= 0:
@@ -140,11 +175,23 @@ class LoadPlan:
             clients=1,
             bound=bound,
             schedule=schedule,
-            max_concurrency=max_concurrency,
+            max_concurrency=share(max_concurrency, index, count) if max_concurrency else None,
             warmup_seconds=float(warmup_seconds),
+            shard_index=index,
+            shard_count=count,
         )
 
     # -- what it means ----------------------------------------------------------------------
+    @property
+    def shard(self) -> tuple[int, int] | None:
+        """``(index, count)`` of a shard of a sharded run, None for a run in one process."""
+        return (self.shard_index, self.shard_count) if self.shard_count > 1 else None
+
+    def client_ids(self) -> range:
+        """The run-wide numbers of this process's closed-loop clients (each client's payload
+        order is seeded by its number, so a sharded run sends what one process would)."""
+        return range(self.shard_index, self.shard_index + self.shard_count * self.clients, self.shard_count)
+
     def connections(self) -> int:
         """How many connections to open before the first request: one per client, or for a
         rate, one second's worth of sends (what is in flight while responses take up to a
@@ -152,7 +199,7 @@ class LoadPlan:
         s = self.schedule
         if s is None:
             return self.clients
-        estimate = max(1, math.ceil(s.rate))
+        estimate = max(1, math.ceil(s.rate / self.shard_count))
         return min(estimate, self.max_concurrency) if self.max_concurrency else estimate
 
     def warmup_schedule(self) -> Schedule | None:
@@ -171,13 +218,14 @@ class LoadPlan:
         )
 
     def offered_rate(self) -> float | None:
-        """The rate the schedule offers, averaged over the run (the ramp included)."""
+        """The rate the schedule offers this process, averaged over the run (the ramp
+        included): a shard's share of the run's rate."""
         s = self.schedule
         if s is None:
             return None
         if s.duration_s is not None:
-            return s.offered_rate(s.duration_s)
-        return s.rate if not s.ramp_up_s else None
+            return s.offered_rate(s.duration_s) / self.shard_count
+        return s.rate / self.shard_count if not s.ramp_up_s else None
 
     def to_config(self) -> dict[str, Any]:
         """run_config.json keys of the load: the mode and every open-loop option (closed
@@ -193,6 +241,8 @@ class LoadPlan:
             "warmup_seconds": self.warmup_seconds,
             "stagger": self.stagger,
             **({"client_start_offsets": list(self.client_start_offsets)} if self.stagger else {}),
+            "shards": self.shard_count,
+            "shard_index": self.shard_index if self.shard_count > 1 else None,
         }
 
 
@@ -235,7 +285,7 @@ def combination_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
             duration = duration.total_seconds()
         if _number(stagger) and stagger > 0 and _number(duration) and stagger >= duration:  # type: ignore[operator]
             out.append(("stagger", f"{stagger} s is not shorter than the run ({duration} s)"))
-        return out
+        return out + shard_problems(values)
     if clients is not None:
         out.append(("rate", "give either clients (closed loop) or rate (open loop), not both"))
     if arrival == "gamma" and burstiness is None:
@@ -251,7 +301,36 @@ def combination_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("warmup_requests", "closed-loop only: an open-loop run warms up with warmup_seconds"))
     if values.get("stagger"):
         out.append(("stagger", "closed-loop only: an open-loop schedule sets its own send times (see ramp_up)"))
+    return out + shard_problems(values)
+
+
+def shard_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rules of ``shards`` and ``shard_pool`` (part of ``combination_problems``)."""
+    shards, pool = values.get("shards", 1), values.get("shard_pool")
+    if shards is None:
+        shards = 1
+    if not _whole(shards) or not 1 <= shards <= MAX_SHARDS:
+        return [("shards", f"must be a whole number from 1 to {MAX_SHARDS}, got {shards!r}")]
+    out: list[tuple[str, str]] = []
+    if pool is not None:
+        if not isinstance(pool, str) or not pool.strip():
+            out.append(("shard_pool", f"must be the name of a Prefect work pool, got {pool!r}"))
+        elif shards < 2:
+            out.append(("shard_pool", "applies to sharded runs only: give load.shards (2 or more) too"))
+    if shards < 2:
+        return out
+    clients, rate, cap = values.get("clients"), values.get("rate"), values.get("max_concurrency")
+    if rate is None and _whole(clients) and clients < shards:
+        out.append(("shards", f"{shards} shards need at least {shards} clients (one each), got clients: {clients}"))
+    if rate is None and clients is None:
+        out.append(("shards", f"{shards} shards need clients (at least {shards}) or a rate to share"))
+    if rate is not None and _whole(cap) and cap < shards:
+        out.append(("max_concurrency", f"{cap} is less than one request in flight per shard ({shards} shards)"))
     return out
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _bound(problems: Problems, clients: int, n_requests: Any, run_duration: Any) -> Bound:

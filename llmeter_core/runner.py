@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Awaitable, Iterable, Sequence, cast
+from typing import Any, Awaitable, Iterable, Iterator, Sequence, cast
 
 import numpy as np
 
@@ -64,6 +65,7 @@ from .response import STREAM, TOKENIZER, USAGE, InvocationResponse
 from .results import Result
 from .signals import install_stop_handlers
 from .slo import SLO
+from .start_gate import StartGate
 from .stats import RunningStats
 from .storage import RunFolder, default_run_name
 from .tokenizers import Tokenizer, WhitespaceTokenizer, count_tokens, describe_tokenizer
@@ -117,6 +119,10 @@ class Runner:
         warmup_seconds: float = 0.0,
         slo: SLO | dict[str, Any] | None = None,
         stagger: float = 0.0,
+        shards: int = 1,
+        shard_index: int | None = None,
+        start_at: datetime | None = None,
+        shard_pool: str | None = None,
     ):
         if not isinstance(endpoint, Endpoint):
             raise ConfigError("endpoint", f"expected an Endpoint, got {type(endpoint).__name__}")
@@ -136,6 +142,8 @@ class Runner:
                 n_requests=n_requests,
                 run_duration=run_duration,
                 seed=seed,
+                shards=shards,
+                shard_index=shard_index,
             )
         with problems.collect():
             check_int("warmup_requests", warmup_requests, minimum=0, maximum=MAX_REQUESTS_PER_CLIENT)
@@ -214,6 +222,10 @@ class Runner:
         self._open_loop: OpenLoop | None = None
         self._open_backoff = ClientBackoff()  # connect failures of open-loop sends (never waited on)
         self._monitor = GeneratorMonitor()
+        # a shard of a sharded run starts its measured load at start_at (start_gate.py)
+        lead = LEAD_NS if plan.schedule is not None else 0
+        self._gate = StartGate(start_at, lead) if start_at is not None else None
+        self.shard_pool = shard_pool  # where the shards ran (recorded; the flows start them)
 
     # -- control ------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -261,6 +273,8 @@ class Runner:
             "slo": self.slo.model_dump() if self.slo else None,
             "event_loop": event_loop.loop_kind(),
             "output_path": self._folder.url if self._folder else None,
+            "shard_pool": self.shard_pool,
+            **(self._gate.config() if self._gate is not None else {}),
         }
 
     def run_sync(self) -> Result:
@@ -298,6 +312,8 @@ class Runner:
                     for callback in self.callbacks:
                         await callback.before_run(self)
                     await self._warm_up()
+                    if self._gate is not None:
+                        await self._gate.wait(lambda: self._stopping)
                     start_time = utc_now()
                     self._started_ns = now_ns()
                     await self._run_clients()
@@ -321,6 +337,8 @@ class Runner:
                     contributed["responses_not_written"] = folder.unwritten
                 contributed.update(self._connect_failures.stats())
                 contributed.update(self._generator_stats())
+                if self._gate is not None:
+                    contributed.update(self._gate.stats())
                 result.compute_stats(self._stats, contributed)
                 if self.slo is not None:
                     result.stats.update(self.slo.stats(self._stats, result.stats))
@@ -351,8 +369,10 @@ class Runner:
         if self.plan.schedule is not None:
             warm = self.plan.warmup_schedule()
             if warm is not None:
-                order = client_order(self.payloads, 0, self.seed + 7919)
-                await OpenLoop(warm, order, self._warm_up_one, lambda: self._stopping, self.plan.max_concurrency).run()
+                order = self._schedule_order(self.seed + 7919)
+                await OpenLoop(
+                    warm, order, self._warm_up_one, lambda: self._stopping, self.plan.max_concurrency, self.plan.shard
+                ).run()
             return
         if not self.warmup_requests:
             return
@@ -364,7 +384,7 @@ class Runner:
                     return
                 await self._warm_up_one(next(order))
 
-        await asyncio.gather(*(asyncio.ensure_future(one_client(c)) for c in range(self.clients)))
+        await asyncio.gather(*(asyncio.ensure_future(one_client(c)) for c in self.plan.client_ids()))
 
     async def _warm_up_one(self, payload: dict[str, Any], scheduled_ns: int | None = None) -> None:
         me = _this_task()
@@ -387,15 +407,18 @@ class Runner:
         if self.plan.schedule is not None:
             self._open_loop = OpenLoop(
                 self.plan.schedule,
-                client_order(self.payloads, 0, self.seed),
+                self._schedule_order(self.seed),
                 self._send_scheduled,
                 lambda: self._stopping,
                 self.plan.max_concurrency,
+                self.plan.shard,
             )
             senders = [loop.create_task(self._open_loop.run(self._started_ns + LEAD_NS))]
         else:
             offsets = self.plan.client_start_offsets
-            senders = [loop.create_task(self._client(c, offsets[c] if offsets else 0.0)) for c in range(self.clients)]
+            senders = [
+                loop.create_task(self._client(c, offsets[c] if offsets else 0.0)) for c in self.plan.client_ids()
+            ]
         try:
             await asyncio.gather(*senders)
         finally:
@@ -411,6 +434,13 @@ class Runner:
                 task.cancel()
             ticker.cancel()
             await asyncio.gather(ticker, *senders, return_exceptions=True)
+
+    def _schedule_order(self, seed: int) -> Iterator[dict[str, Any]]:
+        """The payloads of an open-loop schedule, one per send; a shard takes the payloads of
+        its own sends (every ``count``-th), so together the shards send one run's payloads."""
+        order = client_order(self.payloads, 0, seed)
+        shard = self.plan.shard
+        return itertools.islice(order, shard[0], None, shard[1]) if shard else order
 
     async def _send(self, payload: dict[str, Any], scheduled_ns: int | None) -> InvocationResponse | None:
         """One measured request, the same for both kinds of load: ``before_invoke`` callbacks,

@@ -58,7 +58,7 @@ from .cost import Pricing
 from .datasets import DatasetSpec
 from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_class
 from .errors import ConfigError
-from .load_plan import MAX_RATE, combination_problems
+from .load_plan import MAX_RATE, MAX_SHARDS, combination_problems
 from .payloads import is_url, load_payloads
 from .slo import SLO
 from .synthetic import SyntheticSpec
@@ -308,6 +308,21 @@ class LoadSpec(BaseModel):
         strict=True,
         description="Stop the run (endpoint unreachable) after this many connection failures in a row across "
         "all clients; 0 never stops",
+    )
+
+    shards: int = Field(
+        1,
+        ge=1,
+        le=MAX_SHARDS,
+        strict=True,
+        description="Load-generator processes sharing this run's clients or rate (one merged run folder); "
+        "on this machine unless shard_pool is given",
+    )
+    shard_pool: str | None = Field(
+        None,
+        min_length=1,
+        description="Prefect work pool whose workers run the shards (a load-shard deployment on it); "
+        "default: processes on this machine",
     )
 
     @model_validator(mode="wrap")

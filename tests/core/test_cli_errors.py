@@ -125,3 +125,12 @@ def test_ctrl_c_while_the_console_script_starts_exits_130_without_a_traceback():
         done = _console_script(module, argv)
         assert done.returncode == 130, (module, done.returncode, done.stderr)
         assert "Traceback" not in done.stderr and done.stdout == "", (module, done.stderr)
+
+
+def test_a_sharded_spec_is_sent_to_llmeter_flows_without_a_request(tmp_path):
+    spec = {**SPEC, "load": {"clients": 2, "n_requests": 1, "shards": 2}}
+    result = _run(tmp_path, spec)
+    assert result.exit_code == 2
+    (line,) = _error_lines(result)
+    assert line.startswith("error load.shards: 2 shards are started through Prefect") and "llmeter-flows run" in line
+    assert not (tmp_path / "out").exists()

@@ -21,16 +21,31 @@ def test_file_uses_definitions_anchors_for_pools_and_schedules():
     data = yaml.safe_load(raw)
     assert {"work_pools", "schedules"} <= set(data["definitions"])
     assert "*nightly" in raw and "*llmeter_pool" in raw
-    assert {e["name"] for e in ENTRIES} == {"nightly-benchmark", "on-demand-sweep", "capacity-search"}
+    assert {e["name"] for e in ENTRIES} == {"nightly-benchmark", "on-demand-sweep", "capacity-search", "load-shard"}
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
 def test_entrypoints_import_and_parameters_validate(entry):
     flow = load_entrypoint(entry["entrypoint"])
     assert (Path(PREFECT_YAML).parent.parent / entry["entrypoint"].split(":")[0]).is_file()
-    validated = flow.validate_parameters(entry.get("parameters") or {})
-    assert set(entry["parameters"]) <= set(validated)
+    parameters = entry.get("parameters") or SHARD_PARAMETERS  # load-shard: its parent gives them
+    validated = flow.validate_parameters(parameters)
+    assert set(parameters) <= set(validated)
     assert entry["work_pool"]["name"] == "llmeter"
+
+
+#: What a sharded run's parent gives each flow run of the load-shard deployment.
+SHARD_PARAMETERS = {
+    "spec": {
+        "endpoint": {"type": "openai-chat", "model": "m", "base_url": "http://127.0.0.1:9/v1"},
+        "payloads": {"prompts": ["hi"]},
+        "load": {"rate": 10.0, "run_duration": 1.0, "shards": 2, "shard_pool": "llmeter"},
+        "output": "s3://bucket/results",
+    },
+    "run_url": "s3://bucket/results/run",
+    "index": 1,
+    "start_at": "2026-12-01T00:00:00+00:00",
+}
 
 
 def test_nightly_cron_parses_and_runs_at_night():

@@ -219,3 +219,16 @@ def test_the_sweep_table_shows_throughput_and_stars_estimated_token_rates():
     text = console.file.getvalue()
     assert "throughput req/s" in text and "18.25" in text
     assert "360.0*" in text and "190.0*" not in text
+
+
+def test_run_refuses_a_bad_sharded_spec_with_exit_2_before_prefect_starts(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "endpoint: {type: openai-chat, model: m, base_url: 'http://127.0.0.1:9/v1'}\n"
+        "payloads: {prompts: [hi]}\n"
+        "load: {clients: 1, n_requests: 1, shards: 2}\n"
+    )
+    result = runner.invoke(app, ["run", str(spec), "--no-display", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "load: shards: 2 shards need at least 2 clients (one each), got clients: 1" in result.output
+    assert "Prefect API" not in result.output and not (tmp_path / "out").exists()
