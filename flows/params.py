@@ -20,6 +20,7 @@ environment variables and never belong in a suite file.
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -49,6 +50,7 @@ from llmeter_core.spec import (
     validation_problems,
 )
 
+from .endpoint_params import EndpointParams, plain_endpoint
 from .layout import run_name_for, slug
 from .nightly_params import NIGHTLY_FIELDS, EmulatorSpec, RegressionSpec, check_baseline
 
@@ -62,6 +64,7 @@ __all__ = [
     "check_plan",
     "plan_checked",
     "run_spec",
+    "without_prefect_keys",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -76,6 +79,39 @@ LoadPoint = tuple[str, float]
 
 #: An open-loop rate of a sweep (req/s).
 Rate = Annotated[float, Field(gt=0, le=MAX_RATE, allow_inf_nan=False)]
+
+
+#: Keys the Prefect UI and server use for themselves (``__prefect_kind``...), never user data.
+PREFECT_KEY_PREFIX = "__prefect"
+
+
+def without_prefect_keys(value: Any) -> Any:
+    """``value`` with Prefect's internal markers removed at every depth.
+
+    The UI's "Use JSON Input" wraps a section as ``{"__prefect_kind": "json", "value": "<json>"}``;
+    the server unwraps the outer marker, but a marker inside the JSON text comes through as
+    data (``payloads.extra.__prefect_kind``) and would be sent in every request body. A
+    remaining wrapper (``__prefect_kind`` with a ``value``) stands for its value; any other key
+    starting with ``__prefect`` is dropped.
+    """
+    if isinstance(value, list):
+        return [without_prefect_keys(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("__prefect_kind")
+    if kind in ("json", "none") and "value" in value:
+        inner = value["value"]
+        if kind == "json" and isinstance(inner, str):
+            try:
+                inner = json.loads(inner)
+            except ValueError:
+                pass  # not JSON: the field's own validation names the problem
+        return without_prefect_keys(inner)
+    return {
+        key: without_prefect_keys(item)
+        for key, item in value.items()
+        if not (isinstance(key, str) and key.startswith(PREFECT_KEY_PREFIX))
+    }
 
 
 def _point_load(point: int | LoadPoint) -> dict[str, Any]:
@@ -121,6 +157,12 @@ class _Plan(BaseModel):
     """What every sweep shares: a name, payloads, the load of each run and the client counts."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_prefect_keys(cls, data: Any) -> Any:
+        # Where parameters enter a flow: nothing the Prefect UI adds may reach an endpoint.
+        return without_prefect_keys(data)
 
     name: str = Field("sweep", description="Sweep name: the folder under the results root (letters, digits, . _ -)")
     description: str | None = Field(None, description="Free text recorded in every run's summary.json")
@@ -172,13 +214,15 @@ class _Plan(BaseModel):
 class SweepConfig(_Plan):
     """One endpoint under a sequence of client counts (LLMeter's LoadTest)."""
 
-    endpoint: EndpointSpec = Field(description="The endpoint to load (type, model, base_url...)")
+    endpoint: EndpointParams = Field(description="The endpoint to load: choose its type to see its options")
 
 
 class SuiteSpec(_Plan):
     """Several endpoints or models, each swept over the same load plan (a suite file)."""
 
-    endpoints: list[EndpointSpec] = Field(min_length=1, description="Endpoints or models to compare")
+    endpoints: list[EndpointParams] = Field(
+        min_length=1, description="Endpoints or models to compare: choose each one's type to see its options"
+    )
     concurrent: bool = Field(
         False,
         strict=True,
@@ -245,7 +289,7 @@ def run_spec(plan: _Plan, endpoint: EndpointSpec, clients: int | LoadPoint, outp
         run_name=run_name,
         run_description=plan.description,
         output=output,
-        endpoint=endpoint,
+        endpoint=plain_endpoint(endpoint),
         load=LoadSpec(**plan.load.model_dump(), **_point_load(clients)),
         payloads=plan.payloads,
         live_interval=plan.live_interval,

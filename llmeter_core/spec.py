@@ -53,7 +53,7 @@ from .checks import (
 from .connect_failures import DEFAULT_MAX_CONSECUTIVE
 from .cost import Pricing
 from .datasets import DatasetSpec
-from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_class
+from .endpoints import ENDPOINT_TYPES, Endpoint, accepted_parameters, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .load_plan import MAX_RATE, combination_problems
 from .payloads import is_url, load_payloads
@@ -502,7 +502,8 @@ def validation_problems(exc: ValidationError, prefix: str = "") -> Problems:
         for part in error["loc"]:
             if isinstance(part, int):
                 loc += f"[{part}]"
-            elif not str(part).startswith("function-"):
+            elif not str(part).startswith("function-") and part not in ENDPOINT_TYPES and part != "other":
+                # (an endpoint type is the tag of a flow parameter's typed endpoint, not a field)
                 loc += f".{part}" if loc else str(part)
         loc = prefix + loc if loc else (prefix.rstrip(".") or "spec")
         problems.add(loc, error["msg"].removeprefix("Value error, "))
