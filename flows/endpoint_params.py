@@ -71,10 +71,18 @@ OPTION_HELP: dict[str, str] = {
 }
 
 
+def _pricing_last(schema: dict[str, Any]) -> None:
+    properties = schema.get("properties", {})
+    if "pricing" in properties:
+        properties["pricing"] = properties.pop("pricing")  # the form: type, model, options, then prices
+
+
 class TypedEndpoint(EndpointSpec):
     """Base of the generated models: the declared option fields count as options."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, protected_namespaces=(), json_schema_extra=_pricing_last
+    )
 
     def options(self) -> dict[str, Any]:
         """The options given (form fields set, then extras), as the endpoint class takes them."""

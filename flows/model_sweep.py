@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from pydantic.json_schema import SkipJsonSchema
 
 from llmeter_core.spec import EndpointSpec
 from tasks.interrupts import stop_on_signals, stop_requested
@@ -66,7 +67,7 @@ def server_groups(endpoints: list[EndpointSpec]) -> list[list[EndpointSpec]]:
 
 
 @flow(name="model-sweep", log_prints=False)
-async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, Any]:
+async def model_sweep(suite: SuiteSpec, folder: SkipJsonSchema[str | None] = None) -> dict[str, Any]:
     """Sweep every endpoint of ``suite`` and compare them; returns where everything is.
 
     Args:

@@ -51,6 +51,7 @@ from llmeter_core.spec import (
 )
 
 from .endpoint_params import EndpointParams, plain_endpoint
+from .form_schema import endpoint_first
 from .layout import run_name_for, slug
 from .nightly_params import NIGHTLY_FIELDS, EmulatorSpec, RegressionSpec, check_baseline
 
@@ -166,10 +167,11 @@ class _Plan(BaseModel):
 
     name: str = Field("sweep", description="Sweep name: the folder under the results root (letters, digits, . _ -)")
     description: str | None = Field(None, description="Free text recorded in every run's summary.json")
-    payloads: PayloadSpec = Field(description="What to send: prompts, or a .json/.jsonl payload file")
+    payloads: PayloadSpec = Field(title="Payloads", description="What to send: prompts, or a .json/.jsonl payload file")
     load: SweepLoad = Field(
+        title="Load",
         description="The load of each run (n_requests per client or run_duration, timeout...); "
-        "the client counts are `clients`"
+        "the client counts are `clients`",
     )
     clients: list[ClientCount] = Field(
         default_factory=lambda: [1, 2, 4, 8],
@@ -214,14 +216,22 @@ class _Plan(BaseModel):
 class SweepConfig(_Plan):
     """One endpoint under a sequence of client counts (LLMeter's LoadTest)."""
 
-    endpoint: EndpointParams = Field(description="The endpoint to load: choose its type to see its options")
+    model_config = ConfigDict(title="Sweep", json_schema_extra=endpoint_first)
+
+    endpoint: EndpointParams = Field(
+        title="Endpoint", description="The endpoint to load: choose its type to see its options"
+    )
 
 
 class SuiteSpec(_Plan):
     """Several endpoints or models, each swept over the same load plan (a suite file)."""
 
+    model_config = ConfigDict(title="Suite", json_schema_extra=endpoint_first)
+
     endpoints: list[EndpointParams] = Field(
-        min_length=1, description="Endpoints or models to compare: choose each one's type to see its options"
+        title="Endpoints",
+        min_length=1,
+        description="Endpoints or models to compare: choose each one's type to see its options",
     )
     concurrent: bool = Field(
         False,
@@ -236,12 +246,14 @@ class SuiteSpec(_Plan):
         "{last: N} = their median over N runs; a date YYYY-MM-DD; or a run/night folder URL",
     )
     regression: RegressionSpec = Field(
-        default_factory=RegressionSpec, description="Confidence and thresholds of a regression"
+        title="Regression", default_factory=RegressionSpec, description="Confidence and thresholds of a regression"
     )
     on_regression: Literal["fail", "warn"] = Field(
         "fail", description="Nightly flow run on a regression: Failed, or a warning"
     )
-    emulator: EmulatorSpec | None = Field(None, description="An emulator the nightly starts for itself (demo suites)")
+    emulator: EmulatorSpec | None = Field(
+        None, title="Emulator", description="An emulator the nightly starts for itself (demo suites)"
+    )
 
     @field_validator("baseline")
     @classmethod

@@ -132,7 +132,7 @@ class EndpointSpec(BaseModel):
     type: str = Field(description="Endpoint type, e.g. openai-chat, openai-responses, bedrock-converse-stream")
     model_id: str = Field(alias="model", description="Model id (or SageMaker endpoint name) sent to the API")
     pricing: Pricing | None = Field(
-        None, description="Prices: per 1M tokens and/or per instance hour (cost in stats.json)"
+        None, title="Pricing", description="Prices: per 1M tokens and/or per instance hour (cost in stats.json)"
     )
 
     @model_validator(mode="after")
@@ -320,8 +320,12 @@ class PayloadSpec(BaseModel):
     file: str | None = Field(
         None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)"
     )
-    synthetic: SyntheticSpec | None = Field(None, description="Prompts and replies of asked token lengths (seeded)")
-    dataset: DatasetSpec | None = Field(None, description="User turns of a ShareGPT-style conversation file")
+    synthetic: SyntheticSpec | None = Field(
+        None, title="Synthetic", description="Prompts and replies of asked token lengths (seeded)"
+    )
+    dataset: DatasetSpec | None = Field(
+        None, title="Dataset", description="User turns of a ShareGPT-style conversation file"
+    )
     max_tokens: int | None = Field(None, ge=1, strict=True, description="Maximum output tokens (with prompts)")
     extra: dict[str, Any] = Field(default_factory=dict, description="Keys merged into every payload (temperature, ...)")
 

@@ -19,7 +19,7 @@ PLAN = {"payloads": {"prompts": ["hi"]}, "load": {"n_requests": 2}}
 def _endpoint_schema(schema: dict) -> dict[str, dict]:
     """The endpoint choices of a flow's parameter schema, by their type."""
     defs = schema["definitions"] if "definitions" in schema else schema["$defs"]
-    choices = defs["SweepConfig"]["properties"]["endpoint"]["oneOf"]
+    choices = defs["SweepConfig"]["properties"]["endpoint"]["anyOf"]
     return {(d := defs[c["$ref"].rsplit("/", 1)[-1]])["properties"]["type"]["const"]: d for c in choices}
 
 
@@ -77,3 +77,28 @@ def test_typed_endpoints_pass_only_what_was_given_and_the_class_still_checks_it(
         check_plan(suite)
     fields = [field for field, _ in caught.value.problems]
     assert fields == ["endpoints[0].stream", "endpoints[1].max_attempts", "endpoints[2].type"], str(caught.value)
+
+
+def test_the_form_reads_as_a_user_expects():
+    """Endpoint first, as a choice both UI pages render; section titles, not class names;
+    internal flow parameters hidden; no reStructuredText in help texts."""
+    from flows.model_sweep import model_sweep
+
+    schema = load_test_sweep.parameters.model_dump()
+    assert list(schema["properties"]) == ["sweep"]  # folder and label are set by model_sweep only
+    sweep = schema["definitions"]["SweepConfig"]
+    assert list(sweep["properties"])[0] == "endpoint" and "anyOf" in sweep["properties"]["endpoint"]
+    assert {n: sweep["properties"][n]["title"] for n in ("endpoint", "payloads", "load")} == {
+        "endpoint": "Endpoint",
+        "payloads": "Payloads",
+        "load": "Load",
+    }
+    assert "clients" not in schema["definitions"]["SweepLoad"]["properties"]  # the `clients` list replaces it
+    assert list(schema["definitions"]["OpenaiChatEndpoint"]["properties"])[-1] == "pricing"
+    suite = model_sweep.parameters.model_dump()
+    assert list(suite["properties"]) == ["suite"]
+    assert list(suite["definitions"]["SuiteSpec"]["properties"])[0] == "endpoints"
+    for flow_schema in (schema, suite):
+        for definition in flow_schema["definitions"].values():
+            for prop in definition.get("properties", {}).values():
+                assert "``" not in prop.get("description", "")
