@@ -99,7 +99,8 @@ async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_ur
     assert "8 requests, 0 failed" in metrics.description
     (link,) = found[f"{prefix}-stats"]
     assert link.type == "markdown"  # Prefect stores a link artifact as markdown: [text](url)
-    assert f"({summary['stats_url']})" in link.data
+    bucket, _, key = summary["stats_url"].removeprefix("s3://").partition("/")
+    assert link.data == f"[{summary['stats_url']}](https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key})"
     (progress,) = found[f"{prefix}-progress"]
     assert progress.type == "progress" and float(progress.data) == 100.0
     (live,) = found[f"{prefix}-live"]
@@ -135,6 +136,10 @@ async def test_live_artifacts_are_updated_in_place_while_the_run_goes(emulator_u
     final = await _artifacts(f"{prefix}-progress", f"{prefix}-live")
     assert float(final[f"{prefix}-progress"][0].data) == 100.0
     assert "live-run: finished" in final[f"{prefix}-live"][0].data
+    (stats,) = (await _artifacts(f"{prefix}-stats"))[f"{prefix}-stats"]
+    assert (
+        stats.data == f"stats.json of load run live-run: `{summary['stats_url']}`"
+    )  # a local path: text, no dead link
 
 
 async def test_a_retry_writes_its_own_folder_and_never_touches_the_first(emulator_url, tmp_path):
