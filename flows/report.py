@@ -16,7 +16,7 @@ report is their last) could still sort above it.
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 from uuid import UUID
 
 from prefect.artifacts import acreate_markdown_artifact
@@ -54,7 +54,7 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
-def markdown_table(rows: list[Mapping[str, Any]], columns: Iterable[str]) -> str:
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str]) -> str:
     """A markdown table of sweep rows in the display units (``TTFT p50 (ms)``...); columns no
     row has are left out."""
     present = [c for c in columns if any(r.get(c) is not None for r in rows)]
@@ -68,7 +68,7 @@ def markdown_table(rows: list[Mapping[str, Any]], columns: Iterable[str]) -> str
 
 def report_markdown(
     title: str,
-    rows: list[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     columns: Iterable[str],
     pngs: Mapping[str, bytes],
     files: Mapping[str, str],
