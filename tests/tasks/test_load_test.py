@@ -107,6 +107,27 @@ async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_ur
     assert live.type == "markdown" and "00002-clients: finished" in live.data
 
 
+async def _progress_events(prefix: str, final: bool) -> list:
+    """The llmeter.run.progress events of one run, oldest first (sent in the background: poll
+    until the final one is there)."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    from tasks.live import PROGRESS_EVENT
+
+    wanted = EventFilter(
+        event=EventNameFilter(name=[PROGRESS_EVENT]), resource=EventResourceFilter(id=[f"llmeter.run.{prefix}"])
+    )
+    events: list = []
+    async with get_client() as client:
+        for _ in range(60):
+            page = await client.read_events(filter=wanted, limit=50)
+            events = sorted(page.events, key=lambda e: e.occurred)
+            if events and (not final or events[-1].payload["final"]):
+                break
+            await asyncio.sleep(0.5)
+    return events
+
+
 async def test_live_artifacts_are_updated_in_place_while_the_run_goes(emulator_url, tmp_path):
     prefix = f"live-{uuid.uuid4().hex[:8]}"
     seen: list[tuple[str, str, str]] = []
@@ -136,6 +157,11 @@ async def test_live_artifacts_are_updated_in_place_while_the_run_goes(emulator_u
     final = await _artifacts(f"{prefix}-progress", f"{prefix}-live")
     assert float(final[f"{prefix}-progress"][0].data) == 100.0
     assert "live-run: finished" in final[f"{prefix}-live"][0].data
+    events = await _progress_events(prefix, final=True)
+    mid = [e.payload for e in events if not e.payload["final"]]
+    assert mid and all(0.0 < p["progress"] < 1.0 for p in mid)  # the event feed moves during the run
+    assert any(p["stats"]["requests_per_minute"] for p in mid) and events[-1].payload["final"] is True
+    assert events[-1].payload["stats"]["total_requests"] == summary["total_requests"]
     (stats,) = (await _artifacts(f"{prefix}-stats"))[f"{prefix}-stats"]
     assert (
         stats.data == f"stats.json of load run live-run: `{summary['stats_url']}`"
