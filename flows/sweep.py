@@ -74,7 +74,13 @@ async def load_test_sweep(
         key_prefix = slug(f"{sweep.name}-{label}" if label else sweep.name)
         points = sweep.rates if sweep.rates is not None else sweep.clients
         logger.info(
-            "sweep %s: %s %s -> %s", sweep.name, "rates" if sweep.rates is not None else "clients", points, folder
+            "sweep %s, endpoint %s (%s): %s %s -> %s",
+            sweep.name,
+            label or endpoint_label(sweep.endpoint),
+            sweep.endpoint.type,
+            "rates" if sweep.rates is not None else "clients",
+            points,
+            folder,
         )
         summaries = await sweep_runs(sweep, folder, label, key_prefix)
         rows = [summary_row(s) for s in summaries]
