@@ -32,8 +32,9 @@ check: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The UI's API URL follows PORT (otherwise the UI served on PORT calls port 4200).
 ui: $(VENV)/.installed-base
-	PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 $(BIN)/prefect server start --host 127.0.0.1 --port $(or $(PORT),4200) --analytics-off
+	PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 PREFECT_UI_API_URL=http://127.0.0.1:$(or $(PORT),4200)/api $(BIN)/prefect server start --host 127.0.0.1 --port $(or $(PORT),4200) --analytics-off
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/engine_benchmark.py

@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from pydantic.json_schema import SkipJsonSchema
 
 from llmeter_core.spec import EndpointSpec
 from tasks.interrupts import stop_on_signals, stop_requested
@@ -25,7 +26,7 @@ from .publish import publish_sweep
 from .summary import summary_row
 from .sweep import load_test_sweep
 
-__all__ = ["model_sweep", "server_groups"]
+__all__ = ["model_sweep", "server_groups", "subflow_name"]
 
 COMPARISON_COLUMNS: tuple[str, ...] = (
     "endpoint",
@@ -48,6 +49,14 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
 )
 
 
+def subflow_name(suite: SuiteSpec, label: str) -> str:
+    """The flow run name of one endpoint's sweep: its endpoint and load, not a random name
+    (``small: clients 1,2,4``, ``large: rates 2,5 req/s``)."""
+    if suite.rates is not None:
+        return f"{label}: rates {','.join(f'{r:g}' for r in suite.rates)} req/s"
+    return f"{label}: clients {','.join(str(c) for c in suite.clients)}"
+
+
 def server_groups(endpoints: list[EndpointSpec]) -> list[list[EndpointSpec]]:
     """Endpoints grouped by the server they load, in suite order.
 
@@ -67,7 +76,7 @@ def server_groups(endpoints: list[EndpointSpec]) -> list[list[EndpointSpec]]:
 
 
 @flow(name="model-sweep", log_prints=False)
-async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, Any]:
+async def model_sweep(suite: SuiteSpec, folder: SkipJsonSchema[str | None] = None) -> dict[str, Any]:
     """Sweep every endpoint of ``suite`` and compare them; returns where everything is.
 
     Args:
@@ -95,7 +104,9 @@ async def model_sweep(suite: SuiteSpec, folder: str | None = None) -> dict[str, 
             for endpoint in endpoints:
                 if stop_requested():
                     break
-                out = await load_test_sweep(suite.sweep(endpoint), folder=folder, label=endpoint_label(endpoint))
+                label = endpoint_label(endpoint)
+                named = load_test_sweep.with_options(flow_run_name=subflow_name(suite, label))
+                out = await named(suite.sweep(endpoint), folder=folder, label=label)
                 outputs.append(out)
                 if out["interrupted"]:
                     break

@@ -105,7 +105,7 @@ async def nightly_benchmark(suite: str = "demo", results: str | None = None) -> 
         verdict, past = await judge_night(
             spec, folder, history, policy, settings, outcome["runs"] if outcome else None, sweep_error
         )
-        report = await finish_report(report_id, verdict, past, spec.on_regression, flow_run_link())
+        report = await finish_report(report_id, verdict, past, spec.on_regression, flow_run_link(), suite=spec.name)
         message = verdict.headline()
         if verdict.regressed:
             emit_regressions(verdict)

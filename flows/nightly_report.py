@@ -25,6 +25,7 @@ from tasks.artifacts import artifact_key
 
 from .charts import write_charts
 from .regression import NightVerdict, PointResult
+from .report import publish_report
 from .trend_charts import TREND_METRICS, TrendSeries, render_trend
 
 __all__ = ["NIGHTS", "report_key", "start_report", "finish_report", "report_markdown"]
@@ -144,14 +145,25 @@ def _write(verdict: NightVerdict, history: pd.DataFrame) -> tuple[dict[str, byte
 
 
 async def finish_report(
-    report_id: UUID, verdict: NightVerdict, history: pd.DataFrame, on_regression: str, flow_run_url: str | None = None
+    report_id: UUID,
+    verdict: NightVerdict,
+    history: pd.DataFrame,
+    on_regression: str,
+    flow_run_url: str | None = None,
+    suite: str | None = None,
 ) -> dict[str, Any]:
-    """Render the charts, write them beside the runs and update the report in place."""
+    """Render the charts, write them beside the runs and fill the report in: with ``suite``,
+    as a new artifact that sorts first on the flow run's page (``report.publish_report``,
+    the placeholder deleted), else in place."""
     try:
         pngs, urls = await asyncio.to_thread(_write, verdict, history)
     except Exception:  # charts are a view: a failed write must not hide the verdict
         pngs, urls = await asyncio.to_thread(_charts, verdict, history), {}
     markdown = report_markdown(verdict, pngs, urls, on_regression, flow_run_url)
-    async with get_client() as client:
-        await client.update_artifact(report_id, ArtifactUpdate(data=markdown))
+    if suite is not None:
+        description = f"Nightly report of {suite}: verdict, comparison with the baseline, trends"
+        await publish_report(markdown, report_key(suite), description, replaces=report_id)
+    else:
+        async with get_client() as client:
+            await client.update_artifact(report_id, ArtifactUpdate(data=markdown))
     return {"charts": urls, "markdown": markdown}

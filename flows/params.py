@@ -20,6 +20,7 @@ environment variables and never belong in a suite file.
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -51,6 +52,8 @@ from llmeter_core.spec import (
     validation_problems,
 )
 
+from .endpoint_params import EndpointParams, plain_endpoint
+from .form_schema import endpoint_first
 from .layout import run_name_for, slug
 from .nightly_params import NIGHTLY_FIELDS, EmulatorSpec, RegressionSpec, check_baseline
 
@@ -64,6 +67,7 @@ __all__ = [
     "check_plan",
     "plan_checked",
     "run_spec",
+    "without_prefect_keys",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -78,6 +82,39 @@ LoadPoint = tuple[str, float]
 
 #: An open-loop rate of a sweep (req/s).
 Rate = Annotated[float, Field(gt=0, le=MAX_RATE, allow_inf_nan=False)]
+
+
+#: Keys the Prefect UI and server use for themselves (``__prefect_kind``...), never user data.
+PREFECT_KEY_PREFIX = "__prefect"
+
+
+def without_prefect_keys(value: Any) -> Any:
+    """``value`` with Prefect's internal markers removed at every depth.
+
+    The UI's "Use JSON Input" wraps a section as ``{"__prefect_kind": "json", "value": "<json>"}``;
+    the server unwraps the outer marker, but a marker inside the JSON text comes through as
+    data (``payloads.extra.__prefect_kind``) and would be sent in every request body. A
+    remaining wrapper (``__prefect_kind`` with a ``value``) stands for its value; any other key
+    starting with ``__prefect`` is dropped.
+    """
+    if isinstance(value, list):
+        return [without_prefect_keys(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("__prefect_kind")
+    if kind in ("json", "none") and "value" in value:
+        inner = value["value"]
+        if kind == "json" and isinstance(inner, str):
+            try:
+                inner = json.loads(inner)
+            except ValueError:
+                pass  # not JSON: the field's own validation names the problem
+        return without_prefect_keys(inner)
+    return {
+        key: without_prefect_keys(item)
+        for key, item in value.items()
+        if not (isinstance(key, str) and key.startswith(PREFECT_KEY_PREFIX))
+    }
 
 
 def _point_load(point: int | LoadPoint) -> dict[str, Any]:
@@ -124,12 +161,19 @@ class _Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_prefect_keys(cls, data: Any) -> Any:
+        # Where parameters enter a flow: nothing the Prefect UI adds may reach an endpoint.
+        return without_prefect_keys(data)
+
     name: str = Field("sweep", description="Sweep name: the folder under the results root (letters, digits, . _ -)")
     description: str | None = Field(None, description="Free text recorded in every run's summary.json")
-    payloads: PayloadSpec = Field(description="What to send: prompts, or a .json/.jsonl payload file")
+    payloads: PayloadSpec = Field(title="Payloads", description="What to send: prompts, or a .json/.jsonl payload file")
     load: SweepLoad = Field(
+        title="Load",
         description="The load of each run (n_requests per client or run_duration, timeout...); "
-        "the client counts are `clients`"
+        "the client counts are `clients`",
     )
     clients: list[ClientCount] = Field(
         default_factory=lambda: [1, 2, 4, 8],
@@ -195,13 +239,23 @@ class _Plan(BaseModel):
 class SweepConfig(_Plan):
     """One endpoint under a sequence of client counts (LLMeter's LoadTest)."""
 
-    endpoint: EndpointSpec = Field(description="The endpoint to load (type, model, base_url...)")
+    model_config = ConfigDict(title="Sweep", json_schema_extra=endpoint_first)
+
+    endpoint: EndpointParams = Field(
+        title="Endpoint", description="The endpoint to load: choose its type to see its options"
+    )
 
 
 class SuiteSpec(_Plan):
     """Several endpoints or models, each swept over the same load plan (a suite file)."""
 
-    endpoints: list[EndpointSpec] = Field(min_length=1, description="Endpoints or models to compare")
+    model_config = ConfigDict(title="Suite", json_schema_extra=endpoint_first)
+
+    endpoints: list[EndpointParams] = Field(
+        title="Endpoints",
+        min_length=1,
+        description="Endpoints or models to compare: choose each one's type to see its options",
+    )
     concurrent: bool = Field(
         False,
         strict=True,
@@ -215,12 +269,14 @@ class SuiteSpec(_Plan):
         "{last: N} = their median over N runs; a date YYYY-MM-DD; or a run/night folder URL",
     )
     regression: RegressionSpec = Field(
-        default_factory=RegressionSpec, description="Confidence and thresholds of a regression"
+        title="Regression", default_factory=RegressionSpec, description="Confidence and thresholds of a regression"
     )
     on_regression: Literal["fail", "warn"] = Field(
         "fail", description="Nightly flow run on a regression: Failed, or a warning"
     )
-    emulator: EmulatorSpec | None = Field(None, description="An emulator the nightly starts for itself (demo suites)")
+    emulator: EmulatorSpec | None = Field(
+        None, title="Emulator", description="An emulator the nightly starts for itself (demo suites)"
+    )
     # Capacity search (flows/capacity.py); sweeps built from a suite drop these.
     search: SearchMode = Field(
         "rate", description="Capacity search: the highest passing request rate (rate) or client count (clients)"
@@ -275,7 +331,7 @@ def run_spec(plan: _Plan, endpoint: EndpointSpec, clients: int | LoadPoint, outp
         run_name=run_name,
         run_description=plan.description,
         output=output,
-        endpoint=endpoint,
+        endpoint=plain_endpoint(endpoint),
         load=LoadSpec(**plan.load.model_dump(), **_point_load(clients)),
         payloads=plan.payloads,
         live_interval=plan.live_interval,

@@ -3,8 +3,8 @@
 ``write_sweep_outputs`` is the I/O task, the only kind that retries (a retry rewrites the
 same files; it never sends load). It runs its blocking work (S3 writes, matplotlib) in a
 worker thread so a concurrent sweep's load loop on the same event loop is not stalled.
-``publish_sweep`` adds the UI side: a table artifact (one row per run) and a markdown
-artifact showing the charts.
+``publish_sweep`` adds the UI side: the flow run's one report artifact (``report.py``:
+summary table with units, charts, a link to each run, the files).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import asyncio
 from typing import Any
 
 from prefect import task
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
-from tasks.artifacts import artifact_key
-
-from .charts import charts_markdown, render_charts, write_charts
+from .charts import render_charts, write_charts
+from .report import publish_report, report_key, report_markdown
 from .summary import TABLE_COLUMNS, summary_frame, table_records, write_summary
 
 __all__ = ["write_sweep_outputs", "publish_sweep"]
@@ -68,22 +66,16 @@ async def publish_sweep(
     series: str | None = None,
     table_columns: tuple[str, ...] = TABLE_COLUMNS,
 ) -> dict[str, Any]:
-    """Write the sweep files, then the ``<key_prefix>-table`` and ``-charts`` artifacts.
-
-    Returns the file URLs (``csv``, ``parquet``, ``charts``) and the table rows.
-    """
+    """Write the sweep files, then the ``<key_prefix>-report`` artifact, first on the flow
+    run's Artifacts tab. Returns the file URLs (``csv``, ``parquet``, ``charts``) and the
+    table rows (stats.json keys and units, for the command's own table)."""
     out = await write_sweep_outputs(rows, folder, basename, chart_prefix, series, table_columns)
-    await acreate_table_artifact(
-        out["table"],
-        key=artifact_key(key_prefix, "table"),
-        description=f"{title}: one row per run (full columns in {out['csv']})",
+    files = {"summary (CSV)": out["csv"], "summary (Parquet)": out["parquet"]}
+    await publish_report(
+        report_markdown(title, rows, table_columns, out["pngs"], files, out["charts"]),
+        key=report_key(key_prefix),
+        description=f"{title}: summary table, charts and runs (full columns in {out['csv']})",
     )
-    if out["pngs"]:
-        await acreate_markdown_artifact(
-            charts_markdown(title, out["pngs"], out["charts"]),
-            key=artifact_key(key_prefix, "charts"),
-            description=f"{title}: latency, throughput and errors against clients",
-        )
     return {
         "folder": folder,
         "csv": out["csv"],

@@ -14,6 +14,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from pydantic.json_schema import SkipJsonSchema
 
 from llmeter_core.history import history_url
 from tasks import run_load_test
@@ -58,7 +59,12 @@ async def sweep_runs(sweep: SweepConfig, folder: str, label: str | None, key_pre
 
 
 @flow(name="load-test-sweep", log_prints=False)
-async def load_test_sweep(sweep: SweepConfig, folder: str | None = None, label: str | None = None) -> dict[str, Any]:
+async def load_test_sweep(
+    sweep: SweepConfig,
+    # Set by model_sweep for its subflows; not parameters of a deployment (not in its form).
+    folder: SkipJsonSchema[str | None] = None,
+    label: SkipJsonSchema[str | None] = None,
+) -> dict[str, Any]:
     """Sweep one endpoint over ``sweep.clients``; returns where everything is.
 
     Args:
@@ -73,7 +79,13 @@ async def load_test_sweep(sweep: SweepConfig, folder: str | None = None, label: 
         key_prefix = slug(f"{sweep.name}-{label}" if label else sweep.name)
         points = sweep.rates if sweep.rates is not None else sweep.clients
         logger.info(
-            "sweep %s: %s %s -> %s", sweep.name, "rates" if sweep.rates is not None else "clients", points, folder
+            "sweep %s, endpoint %s (%s): %s %s -> %s",
+            sweep.name,
+            label or endpoint_label(sweep.endpoint),
+            sweep.endpoint.type,
+            "rates" if sweep.rates is not None else "clients",
+            points,
+            folder,
         )
         summaries = await sweep_runs(sweep, folder, label, key_prefix)
         rows = [summary_row(s) for s in summaries]

@@ -56,7 +56,7 @@ from .checks import (
 from .connect_failures import DEFAULT_MAX_CONSECUTIVE
 from .cost import Pricing
 from .datasets import DatasetSpec
-from .endpoints import Endpoint, accepted_parameters, create_endpoint, endpoint_class
+from .endpoints import ENDPOINT_TYPES, Endpoint, accepted_parameters, create_endpoint, endpoint_class
 from .errors import ConfigError
 from .load_plan import MAX_RATE, MAX_SHARDS, combination_problems
 from .payloads import is_url, load_payloads
@@ -136,7 +136,7 @@ class EndpointSpec(BaseModel):
     type: str = Field(description="Endpoint type, e.g. openai-chat, openai-responses, bedrock-converse-stream")
     model_id: str = Field(alias="model", description="Model id (or SageMaker endpoint name) sent to the API")
     pricing: Pricing | None = Field(
-        None, description="Prices: per 1M tokens and/or per instance hour (cost in stats.json)"
+        None, title="Pricing", description="Prices: per 1M tokens and/or per instance hour (cost in stats.json)"
     )
 
     @model_validator(mode="after")
@@ -347,8 +347,12 @@ class PayloadSpec(BaseModel):
     file: str | None = Field(
         None, description="A .json/.jsonl payload file or a folder of them (relative to the spec file)"
     )
-    synthetic: SyntheticSpec | None = Field(None, description="Prompts and replies of asked token lengths (seeded)")
-    dataset: DatasetSpec | None = Field(None, description="User turns of a ShareGPT-style conversation file")
+    synthetic: SyntheticSpec | None = Field(
+        None, title="Synthetic", description="Prompts and replies of asked token lengths (seeded)"
+    )
+    dataset: DatasetSpec | None = Field(
+        None, title="Dataset", description="User turns of a ShareGPT-style conversation file"
+    )
     max_tokens: int | None = Field(None, ge=1, strict=True, description="Maximum output tokens (with prompts)")
     extra: dict[str, Any] = Field(default_factory=dict, description="Keys merged into every payload (temperature, ...)")
 
@@ -532,7 +536,8 @@ def validation_problems(exc: ValidationError, prefix: str = "") -> Problems:
         for part in error["loc"]:
             if isinstance(part, int):
                 loc += f"[{part}]"
-            elif not str(part).startswith("function-"):
+            elif not str(part).startswith("function-") and part not in ENDPOINT_TYPES and part != "other":
+                # (an endpoint type is the tag of a flow parameter's typed endpoint, not a field)
                 loc += f".{part}" if loc else str(part)
         loc = prefix + loc if loc else (prefix.rstrip(".") or "spec")
         problems.add(loc, error["msg"].removeprefix("Value error, "))

@@ -21,7 +21,6 @@ __all__ = [
     "metrics_description",
     "live_markdown",
     "live_log_line",
-    "stats_link",
 ]
 
 #: Run-wide rates shown as one-value rows under the ``average`` column of the metrics table
@@ -172,10 +171,3 @@ def live_log_line(snapshot: LiveSnapshot) -> str:
         f"{ms('time_to_last_token-p90')}/{ms('time_to_last_token-p99')} ms, "
         f"{stats.get('failed_requests', 0)} failed"
     )
-
-
-def stats_link(url: str) -> str:
-    """A link for stats.json: ``file://`` for a local path, the URL itself otherwise."""
-    if "://" in url:
-        return url
-    return "file://" + url if url.startswith("/") else url

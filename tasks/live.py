@@ -7,6 +7,9 @@ Every ``live_interval`` the runner hands a snapshot to ``PrefectLiveSink``, whic
 - updates a *live-metrics* markdown artifact (throughput, TTFT/TTLT p50/p90/p99, tokens,
   errors) through the client's ``update_artifact``, so the run page keeps one artifact
   rather than one version per interval,
+- emits a ``llmeter.run.progress`` event (``progress_event``: progress and key metrics in
+  its payload), so the event feed moves during a run and an automation can react to a
+  metric mid-run (an SLO breach) without waiting for the end,
 - writes one log line (logs stream live in the UI; artifacts show on a page reload).
 
 Both artifacts are created before the first request, so they are on the run page from the
@@ -23,12 +26,56 @@ from uuid import UUID
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
 from prefect.client.schemas.actions import ArtifactUpdate
+from prefect.events import emit_event
 
 from llmeter_core.live import LiveSnapshot
 
 from .artifacts import artifact_key, live_log_line, live_markdown
 
-__all__ = ["PrefectLiveSink"]
+__all__ = ["PrefectLiveSink", "PROGRESS_EVENT", "progress_event"]
+
+#: The event emitted for every live snapshot of a run.
+PROGRESS_EVENT = "llmeter.run.progress"
+
+#: The stats of a snapshot an event carries (stats.json names and units).
+_EVENT_STATS: tuple[str, ...] = (
+    "total_requests",
+    "failed_requests",
+    "failed_requests_rate",
+    "requests_per_minute",
+    "output_tps",
+    "time_to_first_token-p50",
+    "time_to_first_token-p90",
+    "time_to_first_token-p99",
+    "time_to_last_token-p50",
+    "time_to_last_token-p90",
+    "time_to_last_token-p99",
+)
+
+
+def progress_event(snapshot: LiveSnapshot, key_prefix: str) -> dict[str, Any]:
+    """The ``emit_event`` arguments of one snapshot: the run as the resource (its artifact
+    key prefix is unique within a sweep), progress and the key metrics as the payload."""
+    stats = {key: snapshot.stats.get(key) for key in _EVENT_STATS}
+    return {
+        "event": PROGRESS_EVENT,
+        "resource": {
+            "prefect.resource.id": f"llmeter.run.{key_prefix}",
+            "prefect.resource.name": snapshot.run_name,
+            "llmeter.run": snapshot.run_name,
+        },
+        "payload": {
+            "run_name": snapshot.run_name,
+            "progress": round(max(0.0, min(1.0, snapshot.progress)), 4),
+            "elapsed_s": round(snapshot.elapsed_s, 3),
+            "requests_sent": snapshot.requests_sent,
+            "responses_done": snapshot.responses_done,
+            "in_flight": snapshot.in_flight,
+            "final": snapshot.final,
+            "interrupted": snapshot.interrupted,
+            "stats": {k: v for k, v in stats.items() if isinstance(v, (int, float)) or v is None},
+        },
+    }
 
 
 class PrefectLiveSink:
@@ -40,6 +87,7 @@ class PrefectLiveSink:
         self.run_name = run_name
         self.client = client
         self.logger = logger
+        self.key_prefix = key_prefix
         self.progress_id: UUID | None = None
         self.live_id: UUID | None = None
         self.updates = 0
@@ -65,5 +113,9 @@ class PrefectLiveSink:
             self.updates += 1
         except Exception as exc:  # the UI lagging must not end a run
             self.logger.warning("live artifact update failed (the run goes on): %s", exc)
+        try:
+            emit_event(**progress_event(snapshot, self.key_prefix))  # queued: sent by Prefect's events worker
+        except Exception as exc:  # noqa: BLE001 - an event lost is not a run lost
+            self.logger.warning("progress event not emitted (the run goes on): %s", exc)
         if not snapshot.final:
             self.logger.info(live_log_line(snapshot))

@@ -31,11 +31,12 @@ from llmeter_core.live import generator_verdict
 from llmeter_core.results import Result
 from llmeter_core.spec import RunSpec
 
-from .artifacts import artifact_key, metrics_description, metrics_table, plain, stats_link
+from .artifacts import artifact_key, metrics_description, metrics_table, plain
 from .interrupts import stop_on_signals, tracking
+from .links import console_url
 from .live import PrefectLiveSink
 
-__all__ = ["run_load_test", "attempt_run_name", "backstop_seconds", "run_summary"]
+__all__ = ["run_load_test", "attempt_run_name", "backstop_seconds", "run_summary", "publish_stats_link"]
 
 
 def attempt_run_name(run_name: str, attempt: int) -> str:
@@ -112,12 +113,7 @@ async def run_load_test(
                 description=metrics_description(run_name, result.stats),
             )
             if result.stats_url:
-                await acreate_link_artifact(
-                    stats_link(result.stats_url),
-                    link_text=f"{run_name} stats.json",
-                    key=artifact_key(prefix, "stats"),
-                    description=f"stats.json of load run {run_name}",
-                )
+                await publish_stats_link(result.stats_url, prefix, f"load run {run_name}")
             if spec.plots and result.responses and result.output_path and not result.interrupted:
                 await _publish_plots(result, prefix, run_name, logger)
             logger.info(
@@ -132,6 +128,23 @@ async def run_load_test(
             if verdict:
                 logger.warning("load run %s: %s", run_name, verdict)
     return summary
+
+
+async def publish_stats_link(stats_url: str, prefix: str, what: str) -> None:
+    """Where stats.json is: a link to it in the S3 console, or (local results) its path as
+    text, since a worker's file:// path opens nothing where the UI is read."""
+    key = artifact_key(prefix, "stats")
+    href = console_url(stats_url)
+    if href:
+        await acreate_link_artifact(
+            href, link_text=stats_url, key=key, description=f"stats.json of {what} (S3 console)"
+        )
+    else:
+        await acreate_markdown_artifact(
+            f"stats.json of {what}: `{stats_url}`",
+            key=key,
+            description=f"stats.json of {what}",
+        )
 
 
 async def _publish_plots(result: Result, prefix: str, run_name: str, logger: Any) -> None:

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Protocol
 
 from prefect import get_run_logger, task
-from prefect.artifacts import acreate_link_artifact, acreate_table_artifact
+from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.task_runners import ProcessPoolTaskRunner
 
@@ -43,10 +43,10 @@ from llmeter_core.shard_merge import finish_sharded_run
 from llmeter_core.shards import ShardedRun, shard_runner, shard_summary, start_allowance_s
 from llmeter_core.spec import RunSpec
 
-from .artifacts import artifact_key, metrics_description, metrics_table, stats_link
+from .artifacts import artifact_key, metrics_description, metrics_table
 from .interrupts import stop_on_signals, tracking
 from .live import PrefectLiveSink
-from .load_test import run_summary
+from .load_test import publish_stats_link, run_summary
 
 __all__ = ["run_sharded_load_test", "run_shard_task", "shard_process_ready", "LocalShards", "describe_failure"]
 
@@ -218,12 +218,7 @@ async def run_sharded_load_test(
         metrics_table(stats), key=artifact_key(prefix, "metrics"), description=metrics_description(name, stats)
     )
     if result.stats_url:
-        await acreate_link_artifact(
-            stats_link(result.stats_url),
-            link_text=f"{name} stats.json",
-            key=artifact_key(prefix, "stats"),
-            description=f"stats.json of sharded load run {name} ({run.count} shards)",
-        )
+        await publish_stats_link(result.stats_url, prefix, f"sharded load run {name} ({run.count} shards)")
     logger.info(
         "sharded run %s %s: %s requests over %d shards, start skew max %s s, merge %.2f s -> %s",
         name,

@@ -1,9 +1,11 @@
 """The Prefect UI shows a sweep's artifacts: a real server, a real sweep, headless Chromium.
 
-Starts ``prefect server start`` on 127.0.0.1 (a free port, its own PREFECT_HOME), runs
-``llmeter-flows sweep --emulator`` against it, opens the flow run's Artifacts tab and the
-metrics table artifact in headless Chromium, asserts the table renders, and keeps the
-screenshots in ``tests/output/browser/``.
+Starts ``prefect server start`` on 127.0.0.1 (a free port, its own PREFECT_HOME). Opens the
+Custom run form of the on-demand-sweep deployment (each endpoint type's own fields), runs
+``llmeter-flows sweep --emulator`` with results on the moto S3 server, and opens the flow
+run's Artifacts tab (the report first), the report (charts rendered), a stats.json link
+artifact (an S3 console href) and a metrics table in headless Chromium. Screenshots are kept
+in ``tests/output/browser/``.
 """
 
 from __future__ import annotations
@@ -120,11 +122,58 @@ def _visible_text(dom: str) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom)))
 
 
-def test_artifacts_tab_and_metrics_table_render(prefect_server, tmp_path):
+REGISTER = """
+import sys
+from flows.deployments import runner_deployments
+
+(sweep,) = [d for d in runner_deployments() if d.name == "on-demand-sweep"]
+print(sweep.apply())
+sweep.name = "on-demand-sweep-bedrock"
+sweep.parameters["sweep"]["endpoint"] = {"type": "bedrock-converse-stream", "model": "m", "region": "us-east-1"}
+print(sweep.apply())
+"""
+
+
+def test_custom_run_form_shows_each_endpoint_types_options(prefect_server, tmp_path):
+    """The Custom run form of on-demand-sweep: base_url for openai-chat, region for a bedrock
+    type (the same deployment with a bedrock endpoint as its default), endpoint first."""
+    registered = subprocess.run(
+        [sys.executable, "-c", REGISTER],
+        env=_quiet_env(PREFECT_API_URL=f"{prefect_server}/api"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+    )
+    assert registered.returncode == 0, registered.stderr
+    chat_id, bedrock_id = registered.stdout.split()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    for deployment_id, shown, hidden, shot in (
+        (chat_id, "Base Url", "Region", "run-form-openai-chat.png"),
+        (bedrock_id, "Region", "Base Url", "run-form-bedrock.png"),
+    ):
+        url = f"{prefect_server}/v2/deployments/deployment/{deployment_id}/run"
+        text = _visible_text(_chromium(url, tmp_path / "profile", "--dump-dom").stdout)
+        form = text[text.index("Parameters") :]
+        assert shown in form and hidden not in form, form[:3000]
+        assert form.index("Endpoint") < form.index("Payloads") < form.index("Load")  # endpoint first, titled
+        for choice in ("openai-chat", "bedrock-converse-stream", "sagemaker", "litellm"):
+            assert choice in form
+        assert not re.search(r"\b(folder|label) \(Optional\)", form, re.I)  # internal flow parameters
+        assert "PayloadSpec" not in form and "SweepLoad" not in form
+        _chromium(url, tmp_path / "profile", f"--screenshot={OUTPUT / shot}")
+
+
+def _artifact(base: str, key: str) -> dict:
+    (found,) = httpx.post(f"{base}/api/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}}).json()
+    return found
+
+
+def test_report_first_with_charts_metrics_table_and_links(prefect_server, s3_results, tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE)
     sweep = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "sweep", str(suite), "--emulator", "--results", str(tmp_path / "results")],
+        [sys.executable, "-m", "flows.cli", "sweep", str(suite), "--emulator", "--results", s3_results],
         env=_quiet_env(PREFECT_API_URL=f"{prefect_server}/api", COLUMNS="200"),
         capture_output=True,
         text=True,
@@ -139,48 +188,37 @@ def test_artifacts_tab_and_metrics_table_render(prefect_server, tmp_path):
     tab_url = f"{prefect_server}/v2/runs/flow-run/{match.group(1)}?tab=Artifacts"
     tab = _visible_text(_chromium(tab_url, tmp_path / "profile", "--dump-dom").stdout)
     assert "Can't connect" not in tab
-    for key in (
-        "browser-check-table",
-        "browser-check-charts",
-        "browser-check-00001-clients-metrics",
-        "browser-check-00002-clients-live",
-        "browser-check-00002-clients-progress",
-    ):
-        assert key in tab, tab[:2000]
+    keys = re.findall(r"browser-check-[a-z0-9-]+", tab)
+    assert keys and keys[0] == "browser-check-report", (keys, sweep.stdout[-2000:])  # the report is the first card
+    for key in ("browser-check-00001-clients-metrics", "browser-check-00002-clients-progress"):
+        assert key in keys, keys
+    assert "browser-check-table" not in keys and "browser-check-charts" not in keys  # folded into the report
     _chromium(tab_url, tmp_path / "profile", f"--screenshot={OUTPUT / 'flow-run-artifacts.png'}")
 
-    found = httpx.post(
-        f"{prefect_server}/api/artifacts/filter",
-        json={"artifacts": {"key": {"any_": ["browser-check-00002-clients-metrics"]}}},
-    ).json()
-    (artifact,) = found
+    report_url = f"{prefect_server}/v2/artifacts/artifact/{_artifact(prefect_server, 'browser-check-report')['id']}"
+    report_dom = _chromium(report_url, tmp_path / "profile", "--dump-dom").stdout
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', report_dom)) == 6  # charts rendered inline
+    report_text = _visible_text(report_dom)
+    for cell in ("TTFT p50 (ms)", "Throughput (req/s)", "Output (tok/s)", "00002-clients"):
+        assert cell in report_text, report_text[:3000]
+    _chromium(report_url, tmp_path / "profile", f"--screenshot={OUTPUT / 'sweep-report.png'}")
+
+    stats = _artifact(prefect_server, "browser-check-00002-clients-stats")
+    link_url = f"{prefect_server}/v2/artifacts/artifact/{stats['id']}"
+    link_dom = _chromium(link_url, tmp_path / "profile", "--dump-dom").stdout
+    assert re.search(r'<a[^>]+href="https://s3\.console\.aws\.amazon\.com/s3/object/', link_dom), link_dom[-3000:]
+    assert f"{s3_results}/" in _visible_text(link_dom)
+    _chromium(link_url, tmp_path / "profile", f"--screenshot={OUTPUT / 'stats-link.png'}")
+
+    artifact = _artifact(prefect_server, "browser-check-00002-clients-metrics")
     expected_p50 = next(r["p50"] for r in _rows(artifact) if r["metric"] == "time_to_first_token (s)")
     page_url = f"{prefect_server}/v2/artifacts/artifact/{artifact['id']}"
     dom = _chromium(page_url, tmp_path / "profile", "--dump-dom").stdout
     text = _visible_text(dom)
     assert "<table" in dom and "<td" in dom
-    for cell in (
-        "metric",
-        "p50",
-        "p99",
-        "time_to_first_token (s)",
-        "time_to_last_token (s)",
-        "requests_per_minute",
-        str(expected_p50),
-    ):
+    for cell in ("metric", "p50", "p99", "time_to_first_token (s)", "time_to_last_token (s)", str(expected_p50)):
         assert cell in text, text[:3000]
-    shot = OUTPUT / "metrics-table.png"
-    _chromium(page_url, tmp_path / "profile", f"--screenshot={shot}")
-    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
-
-    (charts,) = httpx.post(
-        f"{prefect_server}/api/artifacts/filter", json={"artifacts": {"key": {"any_": ["browser-check-charts"]}}}
-    ).json()
-    charts_url = f"{prefect_server}/v2/artifacts/artifact/{charts['id']}"
-    charts_dom = _chromium(charts_url, tmp_path / "profile", "--dump-dom").stdout
-    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', charts_dom)) == 6  # charts shown inline
-    _chromium(charts_url, tmp_path / "profile", f"--screenshot={OUTPUT / 'sweep-charts.png'}")
-    print(f"screenshots in {OUTPUT}: flow-run-artifacts.png, metrics-table.png, sweep-charts.png")
+    print(f"screenshots in {OUTPUT}: run-form-*.png, flow-run-artifacts.png, sweep-report.png, stats-link.png")
 
 
 def _rows(artifact: dict) -> list[dict]:

@@ -73,12 +73,19 @@ async def test_model_sweep_compares_models_in_one_dated_folder(emulator_url, tmp
     assert pd.read_csv(folder / "small-sweep-summary.csv")["clients"].tolist() == [1, 2]
     assert (folder / "charts" / "comparison-ttft.png").exists() and (folder / "charts" / "small-ttft.png").exists()
 
-    key = f"{suite.name}-comparison-table"
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
     async with get_client() as client:
-        (table,) = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-    rows = json.loads(table.data)
-    assert {(r["endpoint"], r["clients"]) for r in rows} == {("small", 1), ("small", 2), ("large", 1), ("large", 2)}
-    assert all(r["time_to_first_token-p50"] > 0 for r in rows)
+        subflows = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[out["flow_run_id"]]))
+        )
+    assert sorted(r.name for r in subflows) == ["large: clients 1,2", "small: clients 1,2"]  # not random names
+
+    key = f"{suite.name}-comparison-report"
+    async with get_client() as client:
+        (report,) = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    summary = report.data.split("## Summary")[1].split("##")[0]
+    assert summary.count("| small |") == 2 and summary.count("| large |") == 2 and "TTFT p50 (ms)" in summary
 
 
 @pytest.mark.usefixtures("prefect_harness")

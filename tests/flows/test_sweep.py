@@ -70,13 +70,15 @@ async def test_sweep_on_s3_writes_runs_summary_charts_and_artifacts(emulator_url
         assert url.startswith(f"{folder}/charts/") and fs.cat(url).startswith(b"\x89PNG")
 
     artifacts = await _flow_run_artifacts(out["flow_run_id"])
-    table = artifacts[f"{config.name}-table"]
-    assert table.type == "table"
-    rows = json.loads(table.data)
-    assert [r["clients"] for r in rows] == [1, 2, 4]
-    assert rows[2]["time_to_first_token-p50"] == round(pd.read_csv(out["csv"])["time_to_first_token-p50"][2], 4)
-    charts = artifacts[f"{config.name}-charts"]
-    assert charts.type == "markdown" and charts.data.count("data:image/png;base64,") == 6
+    report = artifacts[f"{config.name}-report"]
+    assert report.type == "markdown" and report.data.count("data:image/png;base64,") == 6
+    assert [k for k in artifacts if not k.startswith(f"{config.name}-0000")] == [f"{config.name}-report"]
+    ttft_ms = round(pd.read_csv(out["csv"])["time_to_first_token-p50"][2] * 1000, 1)
+    summary = report.data.split("## Summary")[1].split("##")[0]
+    assert "| TTFT p50 (ms) |" in summary and "| Throughput (req/s) |" in summary and f" {ttft_ms:g} |" in summary
+    assert "## Runs" in report.data and f"[{folder}/00004-clients](https://s3.console.aws.amazon.com/s3/" in report.data
+    by_id = sorted(artifacts.values(), key=lambda a: str(a.id), reverse=True)  # the v2 page's order
+    assert by_id[0].key == f"{config.name}-report"
     for clients in ("00001", "00002", "00004"):
         for suffix in ("progress", "live", "metrics", "stats"):
             assert f"{config.name}-{clients}-clients-{suffix}" in artifacts
@@ -95,7 +97,13 @@ async def test_bad_input_lists_every_error_before_any_request(emulator_url, tmp_
             }
         )
     message = str(caught.value)
-    for field in ("sweep.endpoint.model", "sweep.payloads.prompts", "sweep.load.clients", "sweep.clients.0"):
+    # (a typed endpoint's errors name its type: sweep.endpoint.openai-chat.model)
+    for field in (
+        "sweep.endpoint.openai-chat.model",
+        "sweep.payloads.prompts",
+        "sweep.load.clients",
+        "sweep.clients.0",
+    ):
         assert field in message
 
     config = _config(

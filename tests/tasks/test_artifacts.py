@@ -13,7 +13,6 @@ from tasks.artifacts import (
     metrics_description,
     metrics_table,
     plain,
-    stats_link,
 )
 
 STATS = {
@@ -98,11 +97,6 @@ def test_log_line_is_one_line_with_the_key_numbers():
     assert "20/40 done (50%)" in line and "1,281 req/min" in line and "TTFT p50/p90/p99 107/200/300 ms" in line
 
 
-def test_stats_link():
-    assert stats_link("/r/x/stats.json") == "file:///r/x/stats.json"
-    assert stats_link("s3://b/x/stats.json") == "s3://b/x/stats.json"
-
-
 def test_the_final_metrics_description_says_the_slo_verdict():
     from llmeter_core.slo import SLO
     from llmeter_core.stats import RunningStats
@@ -160,3 +154,15 @@ def test_a_reasoning_streams_table_keeps_to_one_page():
     assert "time_to_first_content_token (s)" in rows and "time_to_end (s)" in rows
     same = {**stats, **{f"time_to_first_content_token-{a}": 0.1 for a in ("average", "p50", "p90", "p99", "max")}}
     assert "time_to_first_content_token (s)" not in [r["metric"] for r in metrics_table(same)]
+
+
+def test_links_go_to_the_s3_console_or_show_a_local_path_as_text():
+    from tasks.links import console_url, markdown_link
+
+    console = "https://s3.console.aws.amazon.com/s3"
+    assert console_url("s3://b/x/run 1/stats.json") == f"{console}/object/b?prefix=x/run%201/stats.json"
+    assert console_url("s3://b/x/00001-clients") == f"{console}/buckets/b?prefix=x/00001-clients/"
+    assert console_url("s3://b") == f"{console}/buckets/b?prefix="
+    assert console_url("/r/x/stats.json") is None and console_url("file:///r/x") is None
+    assert markdown_link("s3://b/x/stats.json") == f"[s3://b/x/stats.json]({console}/object/b?prefix=x/stats.json)"
+    assert markdown_link("/r/x/stats.json", "stats") == "stats: `/r/x/stats.json`"

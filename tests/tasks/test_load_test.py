@@ -99,11 +99,33 @@ async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_ur
     assert "8 requests, 0 failed" in metrics.description
     (link,) = found[f"{prefix}-stats"]
     assert link.type == "markdown"  # Prefect stores a link artifact as markdown: [text](url)
-    assert f"({summary['stats_url']})" in link.data
+    bucket, _, key = summary["stats_url"].removeprefix("s3://").partition("/")
+    assert link.data == f"[{summary['stats_url']}](https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key})"
     (progress,) = found[f"{prefix}-progress"]
     assert progress.type == "progress" and float(progress.data) == 100.0
     (live,) = found[f"{prefix}-live"]
     assert live.type == "markdown" and "00002-clients: finished" in live.data
+
+
+async def _progress_events(prefix: str, final: bool) -> list:
+    """The llmeter.run.progress events of one run, oldest first (sent in the background: poll
+    until the final one is there)."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    from tasks.live import PROGRESS_EVENT
+
+    wanted = EventFilter(
+        event=EventNameFilter(name=[PROGRESS_EVENT]), resource=EventResourceFilter(id=[f"llmeter.run.{prefix}"])
+    )
+    events: list = []
+    async with get_client() as client:
+        for _ in range(60):
+            page = await client.read_events(filter=wanted, limit=50)
+            events = sorted(page.events, key=lambda e: e.occurred)
+            if events and (not final or events[-1].payload["final"]):
+                break
+            await asyncio.sleep(0.5)
+    return events
 
 
 async def test_live_artifacts_are_updated_in_place_while_the_run_goes(emulator_url, tmp_path):
@@ -135,6 +157,15 @@ async def test_live_artifacts_are_updated_in_place_while_the_run_goes(emulator_u
     final = await _artifacts(f"{prefix}-progress", f"{prefix}-live")
     assert float(final[f"{prefix}-progress"][0].data) == 100.0
     assert "live-run: finished" in final[f"{prefix}-live"][0].data
+    events = await _progress_events(prefix, final=True)
+    mid = [e.payload for e in events if not e.payload["final"]]
+    assert mid and all(0.0 < p["progress"] < 1.0 for p in mid)  # the event feed moves during the run
+    assert any(p["stats"]["requests_per_minute"] for p in mid) and events[-1].payload["final"] is True
+    assert events[-1].payload["stats"]["total_requests"] == summary["total_requests"]
+    (stats,) = (await _artifacts(f"{prefix}-stats"))[f"{prefix}-stats"]
+    assert (
+        stats.data == f"stats.json of load run live-run: `{summary['stats_url']}`"
+    )  # a local path: text, no dead link
 
 
 async def test_a_retry_writes_its_own_folder_and_never_touches_the_first(emulator_url, tmp_path):

@@ -1,0 +1,130 @@
+"""One report artifact per flow run, the first card of its Artifacts tab.
+
+A sweep made 18 artifact cards in no order; a user wants one that answers the question: the
+summary table (units in the headers), the charts, then a link to each run. ``report_markdown``
+writes it, ``publish_report`` puts it first. Any flow that ends with a summary (a sweep, a
+model comparison, a capacity search, a nightly) can publish its report through these two.
+
+Why "first" needs work: the v2 flow-run page lists artifacts by id, newest id first
+(``ID_DESC``), and the server gives artifacts random ids. So ``publish_report`` creates a
+tiny placeholder until one gets an id above every other artifact of the flow run (about one
+try per artifact there; each is a few hundred bytes, and the losers are deleted), then
+fills it in place. Artifacts made later by the same flow run (none, for the flows here: the
+report is their last) could still sort above it.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Iterable, Mapping, Sequence
+from uuid import UUID
+
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactUpdate
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.runtime import flow_run
+
+from llmeter_core.sweep_charts import CHARTS
+from llmeter_core.units import display_header, display_value
+from tasks.artifacts import artifact_key
+from tasks.links import markdown_link
+
+__all__ = ["report_key", "report_markdown", "markdown_table", "publish_report", "MAX_TRIES"]
+
+#: Most placeholders ``publish_report`` tries before it keeps the last one (wherever it sorts).
+MAX_TRIES = 400
+
+#: Columns that are not stats keys: shown under their own name, values as they are.
+_PLAIN_COLUMNS = frozenset({"endpoint", "model_id", "clients", "interrupted", "client_bound", "run_name"})
+
+
+def report_key(prefix: str) -> str:
+    """The report's key: ``<flow prefix>-report``."""
+    return artifact_key(prefix, "report")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str]) -> str:
+    """A markdown table of sweep rows in the display units (``TTFT p50 (ms)``...); columns no
+    row has are left out."""
+    present = [c for c in columns if any(r.get(c) is not None for r in rows)]
+    headers = [c if c in _PLAIN_COLUMNS else display_header(c) for c in present]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        cells = [_cell(row.get(c) if c in _PLAIN_COLUMNS else display_value(c, row.get(c))) for c in present]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report_markdown(
+    title: str,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Iterable[str],
+    pngs: Mapping[str, bytes],
+    files: Mapping[str, str],
+    chart_urls: Mapping[str, str] | None = None,
+) -> str:
+    """The report: summary table, charts (inline, so the UI needs no access to the bucket),
+    each run's folder, then the files written beside the summary."""
+    columns = [c for c in columns if c != "run_url"]
+    lines = [
+        f"# {title}",
+        "",
+        f"{len(rows)} runs. Latencies in ms, throughput (completed requests) in req/s, tokens in tok/s.",
+        "",
+    ]
+    lines += ["## Summary", "", markdown_table(list(rows), columns) if rows else "No run finished.", ""]
+    titles = {chart.name: chart.title for chart in CHARTS}
+    if pngs:
+        lines += ["## Charts", ""]
+    for name, data in pngs.items():
+        heading = titles.get(name, name)
+        lines += [f"### {heading}", "", f"![{heading}](data:image/png;base64,{base64.b64encode(data).decode()})", ""]
+        if chart_urls and name in chart_urls:
+            lines += [markdown_link(chart_urls[name], "file"), ""]
+    lines += ["## Runs", ""]
+    for row in rows:
+        name = row.get("run_name") or "run"
+        label = f"{row['endpoint']} / {name}" if row.get("endpoint") else str(name)
+        lines.append(f"- {label}: " + (markdown_link(str(row["run_url"])) if row.get("run_url") else "not saved"))
+    if files:
+        lines += ["", "## Files", ""]
+        lines += [f"- {what}: {markdown_link(url)}" for what, url in files.items()]
+    return "\n".join(lines) + "\n"
+
+
+async def _top_id(client: Any, run_id: UUID) -> str:
+    found = await client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+    )
+    return max((str(a.id) for a in found), default="")
+
+
+async def publish_report(markdown: str, key: str, description: str, replaces: UUID | None = None) -> UUID:
+    """Create the report artifact of the current flow run, first on its Artifacts tab (see
+    the module docstring); ``replaces``: an earlier version of it to delete (a placeholder
+    created at the start of the flow)."""
+    run_id = flow_run.id
+    async with get_client() as client:
+        top = await _top_id(client, UUID(run_id)) if run_id else ""
+        artifact_id: UUID | None = None
+        for attempt in range(MAX_TRIES):
+            artifact_id = await acreate_markdown_artifact("Writing the report...", key=key, description=description)
+            if not run_id or str(artifact_id) > top or attempt == MAX_TRIES - 1:
+                break
+            await client.delete_artifact(artifact_id)
+        assert artifact_id is not None
+        await client.update_artifact(artifact_id, ArtifactUpdate(data=markdown))
+        if replaces is not None and replaces != artifact_id:
+            await client.delete_artifact(replaces)
+    return artifact_id

@@ -1,0 +1,24 @@
+"""One display convention: ms for latencies, req/min, tok/s, %, units in the headers."""
+
+from llmeter_core.units import display_header, display_value
+
+
+def test_headers_carry_their_unit():
+    assert display_header("time_to_first_token-p50") == "TTFT p50 (ms)"
+    assert display_header("time_per_output_token-p90") == "TPOT p90 (ms)"
+    assert display_header("requests_per_minute") == "Requests sent (req/min)"
+    assert display_header("completed_requests_per_second") == "Throughput (req/s)"
+    assert display_header("output_tps") == "Output (tok/s)"
+    assert display_header("failed_requests_rate") == "Failed (%)"
+    assert display_header("num_tokens_output-p50") == "num_tokens_output p50 (tokens)"
+    assert display_header("total_requests") == "Requests"
+
+
+def test_values_are_converted_once_and_rounded():
+    assert display_value("time_to_first_token-p50", 0.01234) == 12.3
+    assert display_value("failed_requests_rate", 0.125) == 12.5
+    assert display_value("requests_per_minute", 612.345) == 612.3
+    assert display_value("total_requests", 40) == 40
+    assert display_value("time_to_last_token-p99", None) is None
+    assert display_value("time_to_last_token-p99", float("nan")) is None
+    assert display_value("interrupted", True) is True
