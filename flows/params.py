@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from llmeter_core.bounds import one_bound_problem
@@ -124,6 +124,10 @@ def _point_load(point: int | LoadPoint) -> dict[str, Any]:
     return {"clients": point}
 
 
+_RATE: TypeAdapter[float] = TypeAdapter(Rate)
+_CLIENT_COUNT: TypeAdapter[int] = TypeAdapter(ClientCount)
+
+
 class SweepLoad(LoadSpec):
     """A sweep's load: a spec file's ``load`` whose client count comes from ``clients`` (or
     whose rate comes from ``rates``). The rules between load options are checked on each
@@ -142,6 +146,7 @@ class SweepLoad(LoadSpec):
     @field_validator("rate", mode="before")
     @classmethod
     def _rate_comes_from_the_list(cls, value: Any) -> None:
+        _RATE.validate_python(value)  # a bad value is named as such first
         raise ValueError(
             "a sweep takes its rates from `rates` (one run each), so load.rate would be ignored: "
             "remove it and list the rates in `rates`"
@@ -150,6 +155,7 @@ class SweepLoad(LoadSpec):
     @field_validator("clients", mode="before")
     @classmethod
     def _clients_come_from_the_list(cls, value: Any) -> None:
+        _CLIENT_COUNT.validate_python(value)  # a bad value is named as such first
         raise ValueError(
             "a sweep takes its client counts from `clients` (one run each), so load.clients would be "
             "ignored: remove it and list the counts in `clients`"
@@ -210,8 +216,12 @@ class _Plan(BaseModel):
         load = data["load"]
         if "rates" in data or "clients" in data:
             return data
-        for key, plural in (("rate", "rates"), ("clients", "clients")):
+        for key, plural, kind in (("rate", "rates", _RATE), ("clients", "clients", _CLIENT_COUNT)):
             if load.get(key) is not None:
+                try:
+                    kind.validate_python(load[key])
+                except ValidationError:
+                    return data  # left where it was written, so its error names load.<key>
                 rest = {k: v for k, v in load.items() if k != key}
                 return {**data, "load": rest, plural: [load[key]]}
         return data
