@@ -90,9 +90,13 @@ def test_suite_file_errors_name_the_field_and_payload_files_resolve(tmp_path):
 
 
 # -- issue 7: limits, strict types, every problem at once, ${VAR} in endpoint options ------------
-def test_a_suite_load_clients_is_refused_not_ignored():
+def test_a_suite_load_clients_is_one_run_alone_and_refused_beside_a_list_never_ignored():
+    alone = SuiteSpec(endpoints=[ENDPOINT], payloads={"prompts": ["hi"]}, load={"n_requests": 2, "clients": 16})
+    assert alone.load_points() == [("clients", 16)]
     with pytest.raises(ValidationError) as caught:
-        SuiteSpec(endpoints=[ENDPOINT], payloads={"prompts": ["hi"]}, load={"n_requests": 2, "clients": 16})
+        SuiteSpec(
+            endpoints=[ENDPOINT], payloads={"prompts": ["hi"]}, load={"n_requests": 2, "clients": 16}, clients=[1, 2]
+        )
     (error,) = caught.value.errors()
     assert error["loc"] == ("load", "clients") and "would be ignored" in error["msg"]
     assert "clients" not in SuiteSpec.model_json_schema()["$defs"]["SweepLoad"]["properties"]
