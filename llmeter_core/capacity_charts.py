@@ -11,12 +11,13 @@ only, so searches can render from worker threads; PNG bytes out.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from matplotlib import rcParams
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .sweep_charts import finish_png
 
 __all__ = ["render_capacity_charts", "CAPACITY_CHART_TITLES"]
 
@@ -48,7 +49,7 @@ def render_capacity_charts(search: dict[str, Any], dpi: int = 80) -> dict[str, b
             ax.plot(*zip(*points, strict=True), marker="o", color=color, label=f"{name.removesuffix('_ms')} p{pct:g}")
         ax.axhline(limit, color=color, linestyle="--", linewidth=1, label=f"limit {limit:g} ms")
     _mark_capacity(ax, capacity)
-    out["slo-metric"] = _finish(fig, ax, CAPACITY_CHART_TITLES["slo-metric"], xlabel, "ms")
+    out["slo-metric"] = finish_png(fig, ax, CAPACITY_CHART_TITLES["slo-metric"], xlabel, "ms")
 
     fig, ax = _figure(dpi)
     for column, label, color in (("goodput", "goodput", colors[0]), ("achieved_rate", "achieved rate", colors[1])):
@@ -59,7 +60,7 @@ def render_capacity_charts(search: dict[str, Any], dpi: int = 80) -> dict[str, b
         loads = [p["load"] for p in probes]
         ax.plot(loads, loads, color="grey", linestyle=":", linewidth=1, label="offered")
     _mark_capacity(ax, capacity)
-    out["goodput"] = _finish(fig, ax, CAPACITY_CHART_TITLES["goodput"], xlabel, "requests / s")
+    out["goodput"] = finish_png(fig, ax, CAPACITY_CHART_TITLES["goodput"], xlabel, "requests / s")
     return out
 
 
@@ -72,17 +73,3 @@ def _figure(dpi: int) -> tuple[Figure, Any]:
 def _mark_capacity(ax: Any, capacity: float | None) -> None:
     if capacity is not None:
         ax.axvline(capacity, color="green", linestyle="-.", linewidth=1, label=f"capacity {capacity:g}")
-
-
-def _finish(fig: Figure, ax: Any, title: str, xlabel: str, ylabel: str) -> bytes:
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[1]:
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from matplotlib import rcParams
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["Chart", "CHARTS", "render_charts", "load_axis"]
+__all__ = ["Chart", "CHARTS", "render_charts", "load_axis", "finish_png"]
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,18 @@ def _render(chart: Chart, groups: list, ticks: list[float], dpi: int, x: str = "
                 color=colors[(g if label is not None else c) % len(colors)],
                 label=" ".join(parts) or None,
             )
-    ax.set_title(chart.title)
-    ax.set_xlabel("offered rate (requests / s)" if x == "rate" else "concurrent clients")
-    ax.set_ylabel(chart.ylabel)
     if ticks:
         ax.set_xticks(ticks)
+    xlabel = "offered rate (requests / s)" if x == "rate" else "concurrent clients"
+    return finish_png(fig, ax, chart.title, xlabel, chart.ylabel)
+
+
+def finish_png(fig: Figure, ax: Any, title: str, xlabel: str, ylabel: str) -> bytes:
+    """Titles, a y axis from 0, grid and legend (when anything is labelled), then the PNG:
+    how every load-against-metric chart ends (the sweep charts and the capacity charts)."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[1]:
