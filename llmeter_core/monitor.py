@@ -12,7 +12,8 @@ late, and its numbers then describe itself. ``GeneratorMonitor`` samples, while 
 
 ``verdict`` turns those samples, and the open-loop dispatch delays, into ``client_bound`` with
 its reasons, against documented thresholds (``THRESHOLDS``): dispatch delay p99 > 5 ms,
-event-loop lag p99 > 5 ms, or mean CPU >= 90 % of a core.
+event-loop lag p99 > 5 ms, or mean CPU >= 90 % of a core. A dispatch delay that came with
+the open-loop cap reached (``max_in_flight`` = ``max_concurrency``) says so.
 """
 
 from __future__ import annotations
@@ -102,4 +103,16 @@ def verdict(stats: dict[str, Any]) -> tuple[bool, str | None]:
             reasons.append(f"generator CPU {value:.0%} of a core (limit {limit:.0%})")
         else:
             reasons.append(f"{key} {value * 1000:.1f} ms (limit {limit * 1000:.0f} ms)")
+            if key == "dispatch_delay-p99" and _at_cap(stats):
+                reasons[-1] += (
+                    f" with {stats['max_concurrency']} requests in flight, the cap"
+                    " (load.max_concurrency: raise it or add shards)"
+                )
     return bool(reasons), "; ".join(reasons) or None
+
+
+def _at_cap(stats: dict[str, Any]) -> bool:
+    """Whether an open-loop run had as many requests in flight as its cap allows: its late
+    sends then waited for a slot, which is why they were late."""
+    cap, most = stats.get("max_concurrency"), stats.get("max_in_flight")
+    return isinstance(cap, int) and isinstance(most, int) and most >= cap

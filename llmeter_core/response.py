@@ -15,10 +15,13 @@ import orjson
 
 from .clock import format_time, parse_time
 
-__all__ = ["InvocationResponse", "INCOMPLETE", "TIMEOUT", "SCHEDULE_FIELDS", "USAGE", "STREAM", "TOKENIZER"]
+__all__ = ["InvocationResponse", "INCOMPLETE", "UNSENT", "TIMEOUT", "SCHEDULE_FIELDS", "USAGE", "STREAM", "TOKENIZER"]
 
 #: error_type of a request still in flight when the run was cancelled or interrupted.
 INCOMPLETE = "incomplete"
+#: error_type of a send cancelled before a byte of it was written (``SendCancelled``): the
+#: runner counts it in ``unsent_requests`` and never records it as a request.
+UNSENT = "unsent"
 #: error_type of a request that exceeded the per-request timeout.
 TIMEOUT = "timeout"
 #: ``num_tokens_*_source`` values: the API's usage, the stream's own chunks, the tokenizer.

@@ -59,9 +59,9 @@ from .errors import ConfigError, WriteError
 from .live import LiveSink, LiveSnapshot
 from .load_plan import LoadPlan
 from .monitor import GeneratorMonitor, verdict
-from .openloop import LEAD_NS, OpenLoop
+from .openloop import LEAD_NS, OpenLoop, default_max_concurrency
 from .payloads import PayloadSource, client_order, describe_source, load_payloads
-from .response import STREAM, TOKENIZER, USAGE, InvocationResponse
+from .response import STREAM, TOKENIZER, UNSENT, USAGE, InvocationResponse
 from .results import Result
 from .signals import install_stop_handlers
 from .slo import SLO
@@ -211,6 +211,7 @@ class Runner:
         self._interrupted = False
         self._inflight: set[asyncio.Task[Any]] = set()  # client tasks inside Endpoint.call
         self._sent = 0
+        self._unsent = 0  # closed loop: requests cancelled before they were written
         self._done = 0
         self._started_ns = 0
         self._stats = RunningStats()
@@ -371,7 +372,7 @@ class Runner:
             if warm is not None:
                 order = self._schedule_order(self.seed + 7919)
                 await OpenLoop(
-                    warm, order, self._warm_up_one, lambda: self._stopping, self.plan.max_concurrency, self.plan.shard
+                    warm, order, self._warm_up_one, lambda: self._stopping, self._max_concurrency(), self.plan.shard
                 ).run()
             return
         if not self.warmup_requests:
@@ -386,13 +387,14 @@ class Runner:
 
         await asyncio.gather(*(asyncio.ensure_future(one_client(c)) for c in self.plan.client_ids()))
 
-    async def _warm_up_one(self, payload: dict[str, Any], scheduled_ns: int | None = None) -> None:
+    async def _warm_up_one(self, payload: dict[str, Any], scheduled_ns: int | None = None) -> bool:
         me = _this_task()
         self._inflight.add(me)
         try:
             await self.endpoint.call(payload, self.timeout)
         finally:
             self._inflight.discard(me)
+        return True
 
     async def _run_clients(self) -> None:
         """Send the measured load: ``clients`` closed-loop clients, or the open-loop schedule."""
@@ -410,7 +412,7 @@ class Runner:
                 self._schedule_order(self.seed),
                 self._send_scheduled,
                 lambda: self._stopping,
-                self.plan.max_concurrency,
+                self._max_concurrency(),
                 self.plan.shard,
             )
             senders = [loop.create_task(self._open_loop.run(self._started_ns + LEAD_NS))]
@@ -435,6 +437,12 @@ class Runner:
             ticker.cancel()
             await asyncio.gather(ticker, *senders, return_exceptions=True)
 
+    def _max_concurrency(self) -> int:
+        """The open-loop cap on requests in flight: ``load.max_concurrency``, or by default
+        ``openloop.default_max_concurrency()`` (without a cap, a generator that falls behind
+        launches every late send at once, each opening its own connection, and collapses)."""
+        return self.plan.max_concurrency or default_max_concurrency()
+
     def _schedule_order(self, seed: int) -> Iterator[dict[str, Any]]:
         """The payloads of an open-loop schedule, one per send; a shard takes the payloads of
         its own sends (every ``count``-th), so together the shards send one run's payloads."""
@@ -445,7 +453,7 @@ class Runner:
     async def _send(self, payload: dict[str, Any], scheduled_ns: int | None) -> InvocationResponse | None:
         """One measured request, the same for both kinds of load: ``before_invoke`` callbacks,
         the call, the response completed, ``after_invoke``, recorded. None if the run stopped
-        before it was sent."""
+        before it was sent, or ended while it still waited for its connection (``unsent``)."""
         for callback in self.callbacks:
             replaced = await callback.before_invoke(payload)
             if replaced is not None:
@@ -462,6 +470,10 @@ class Runner:
             response = await self.endpoint.call(payload, self.timeout)
         finally:
             inflight.discard(me)
+        if response.error_type == UNSENT:  # cancelled before it was written: not a request
+            self._sent -= 1
+            self._unsent += 1
+            return None
         if scheduled_ns is not None:
             _from_schedule(response, scheduled_ns)
         self._complete(response)
@@ -498,20 +510,22 @@ class Runner:
                 self._stop_unreachable(failures.stop_reason)
             await asyncio.sleep(delay)
 
-    async def _send_scheduled(self, payload: dict[str, Any], scheduled_ns: int) -> None:
-        """An open-loop send. Connect failures count towards the unreachable-endpoint stop,
-        but never delay the schedule (no back-off: the next send keeps its time)."""
+    async def _send_scheduled(self, payload: dict[str, Any], scheduled_ns: int) -> bool:
+        """An open-loop send; False if it was never sent. Connect failures count towards the
+        unreachable-endpoint stop, but never delay the schedule (no back-off: the next send
+        keeps its time)."""
         response = await self._send(payload, scheduled_ns)
         if response is None:
-            return
+            return False
         failures = self._connect_failures
         if response.error_type is None:
             if failures.in_a_row:
                 failures.succeeded(self._open_backoff)
-            return
+            return True
         failures.after_failure(response, self._open_backoff, self._stopping)
         if failures.stop_reason is not None and not self._stopping:
             self._stop_unreachable(failures.stop_reason)
+        return True
 
     def _complete(self, response: InvocationResponse) -> None:
         """Fill what the API did not report (token counts by the tokenizer, time per output
@@ -629,6 +643,9 @@ class Runner:
             out["offered_rate"] = self.plan.offered_rate()
             loop = self._open_loop
             out["unsent_requests"] = loop.unsent if loop is not None else 0
+            out["max_concurrency"] = self._max_concurrency()
+        elif self._unsent:
+            out["unsent_requests"] = self._unsent
         out["max_in_flight"] = self._max_in_flight
         out.update(self._monitor.stats())
         delays = self._stats.metric_values("dispatch_delay")

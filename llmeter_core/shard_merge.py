@@ -23,7 +23,7 @@ What stats.json says about the shards (besides every usual key):
 - the generator's verdict: ``client_bound`` true if any shard was, ``client_bound_reason``
   naming each (``shard 1: generator CPU 97% ...``); ``client_cpu_utilization-mean`` is the
   shards' mean, ``-max`` and ``event_loop_lag-p99|max`` the largest of any shard;
-  ``max_in_flight`` and ``unsent_requests`` are sums over the shards;
+  ``max_in_flight``, ``max_concurrency`` and ``unsent_requests`` are sums over the shards;
 - ``start_skew_s-max``: the largest start skew of any shard (each on its own clock), and
   ``first_request_spread_s``: the latest shard's first request minus the earliest's (across
   machines it also holds their clock difference);
@@ -221,7 +221,10 @@ def _shard_stats(run: ShardedRun, reports: list[ShardReport], stats: list[dict[s
     out: dict[str, Any] = {"load_mode": run.config.get("load_mode"), "shards": run.count}
     if run.config.get("load_mode") == "rate":
         out["offered_rate"] = run.offered_rate
-        out["unsent_requests"] = int(sum(_values(stats, "unsent_requests")))
+        out["max_concurrency"] = int(sum(_values(stats, "max_concurrency")))
+    unsent = _values(stats, "unsent_requests")
+    if unsent or run.config.get("load_mode") == "rate":
+        out["unsent_requests"] = int(sum(unsent))
     out["max_in_flight"] = int(sum(_values(stats, "max_in_flight")))
     cpu = _values(stats, "client_cpu_utilization-mean")
     out["client_cpu_utilization-mean"] = sum(cpu) / len(cpu) if cpu else None

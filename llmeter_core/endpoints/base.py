@@ -38,9 +38,10 @@ from urllib.parse import urlsplit, urlunsplit
 from ..checks import check_int, typed_options
 from ..clock import now_ns, to_datetime
 from ..errors import ConfigError
-from ..response import INCOMPLETE, TIMEOUT, InvocationResponse
+from ..response import INCOMPLETE, TIMEOUT, UNSENT, InvocationResponse
 from .transport.errors import (
     RequestNotSent,  # what a transport raises for a request that never left
+    SendCancelled,  # ... and for one cancelled before it was written
 )
 
 __all__ = [
@@ -236,6 +237,9 @@ class Endpoint(ABC):
         interrupt) is recorded as an ``incomplete`` response and returned rather than
         re-raised: the runner only cancels a client task while it is inside this method, and
         the cancellation is consumed (``uncancel``) so the client loop goes on to record it.
+        A cancellation that came while the request still waited for its connection
+        (``SendCancelled``: nothing was written) returns an ``unsent`` response, which the
+        runner counts as unsent instead of recording it.
         """
         out = InvocationResponse()
         try:
@@ -271,6 +275,15 @@ class Endpoint(ABC):
                 else:
                     out.error = "cancelled while in flight (run ended or was interrupted)"
                     out.error_type = INCOMPLETE
+            except SendCancelled as exc:  # cancelled before a byte was written
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                if timed_out:
+                    out.error = f"no connection within the {timeout} s request timeout"
+                    out.error_type = TIMEOUT
+                else:
+                    out.error, out.error_type = str(exc), UNSENT
             except Exception as exc:
                 out.error, out.error_type = _describe(exc), self.error_type(exc)
             else:

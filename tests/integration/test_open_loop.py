@@ -89,7 +89,7 @@ def test_max_concurrency_caps_requests_in_flight_and_the_wait_is_dispatch_delay(
     assert stats["requests"] == result.total_requests
     late = [r.dispatch_delay for r in result.responses if r.dispatch_delay is not None]
     assert max(late) > 0.2  # 60 req/s against 30 req/s of slots: sends queue on the client
-    assert result.stats["unsent_requests"] >= 0
+    assert result.stats["unsent_requests"] > 0  # held at the cap when the run ended
 
 
 class _Starve(Callback):

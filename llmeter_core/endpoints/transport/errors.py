@@ -5,7 +5,8 @@ them into their own: ``ErrorMapper`` says how a failure in the middle of a body 
 its reader (the AWS session maps them to botocore's, see ``aws_session``).
 
 ``RequestNotSent`` is the one failure after which a request may be sent again, because not a
-byte of it left (``Endpoint.call`` does it once, see ``base.py``).
+byte of it left (``Endpoint.call`` does it once, see ``base.py``). ``SendCancelled`` is a
+request cancelled before it was written: never a request the server could have seen.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "ConnectTimeout",
     "TLSError",
     "RequestNotSent",
+    "SendCancelled",
     "ErrorMapper",
 ]
 
@@ -52,6 +54,17 @@ class RequestNotSent(Exception):
     socket refused the write: the connection had already been reset). Only then may a
     request be sent again: ``Endpoint.call`` does it once, counts it in ``retries`` and times
     the request from the new attempt. Any failure after the write is recorded as it is."""
+
+
+class SendCancelled(Exception):
+    """The request's task was cancelled (the run ended, was interrupted or stopped) while the
+    request waited for a connection: a free slot of ``max_connections``, or its TCP/TLS
+    connect. Not a byte of it was written, so the server never saw it, and the runner counts
+    it as unsent, never as a recorded request (an overloaded open-loop run can have thousands
+    waiting when it stops). Raised in place of the ``CancelledError``; ``Endpoint.call``
+    consumes the cancellation (``uncancel``)."""
+
+    error_type = "unsent"
 
 
 class ErrorMapper:

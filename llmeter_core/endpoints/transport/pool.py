@@ -24,7 +24,8 @@ waits for the response head. What it does for its callers:
 
 Failures are the exceptions of ``errors``: ``ConnectError`` (``ConnectTimeout``, ``TLSError``),
 ``ServerDisconnected``, ``ProtocolError``, ``ReadTimeout`` and ``RequestNotSent``, for the
-caller to keep or translate.
+caller to keep or translate; a request cancelled before it was written raises
+``SendCancelled`` (the runner counts it as unsent).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .errors import (
     ErrorMapper,
     ReadTimeout,
     RequestNotSent,
+    SendCancelled,
     ServerDisconnected,
     TLSError,
 )
@@ -182,13 +184,18 @@ class ConnectionPool:
         before this coroutine first yields. Nothing is ever sent twice: a failure after the
         write is the caller's to record; ``RequestNotSent`` when the write itself failed."""
         slots = self._slots
-        if slots is not None:
-            await slots.acquire()
+        try:
+            if slots is not None:
+                await slots.acquire()
+        except asyncio.CancelledError:
+            raise SendCancelled(f"cancelled while waiting for a connection to {key[1]}:{key[2]}") from None
         try:
             connection = self._take_idle(key) or await self._connect(key, url)
-        except BaseException:
+        except BaseException as exc:
             if slots is not None:
                 slots.release()  # no connection owns the slot
+            if isinstance(exc, asyncio.CancelledError):  # nothing was written: never a request
+                raise SendCancelled(f"cancelled while connecting to {key[1]}:{key[2]}") from None
             raise
         deadline = None
         try:  # from here the connection owns the slot: closing it frees it
