@@ -56,9 +56,17 @@ def shard_url(run_url: str, index: int) -> str:
     return join_url(run_url, SHARDS_DIR, str(index))
 
 
-def start_allowance_s(spec: RunSpec, base_s: float = LOCAL_START_S) -> float:
-    """How far ahead the parent sets the start: ``base_s`` (getting a process to the run)
-    plus each shard's warm-up and connection opening, estimated from the load."""
+#: Share of the time the shards took to get ready (spawn and import, or a pool's flow runs
+#: starting) added to the start allowance: what a shard still does after it (receive its
+#: task, build its endpoint) slows down with the machine in the same proportion.
+PREPARE_SHARE = 0.25
+
+
+def start_allowance_s(spec: RunSpec, base_s: float = LOCAL_START_S, prepare_s: float = 0.0) -> float:
+    """How far ahead the parent sets the start: ``base_s`` (getting a process to the run),
+    ``PREPARE_SHARE`` of the ``prepare_s`` seconds the shards took to get ready (measured:
+    on a machine at load 6, 20 s, and 3 s alone left shards up to 0.9 s late), plus each
+    shard's warm-up and connection opening, estimated from the load."""
     load = spec.load
     shards = load.shards
     if load.rate is not None:
@@ -69,7 +77,7 @@ def start_allowance_s(spec: RunSpec, base_s: float = LOCAL_START_S) -> float:
         # closed-loop warm-up: warmup_requests per client, each at most a timeout (a guess:
         # a tenth of it), capped so a long timeout does not push the start far away
         warm = min(load.warmup_requests * load.timeout / 10, 60.0)
-    return base_s + warm + connections / CONNECTS_PER_S
+    return base_s + PREPARE_SHARE * prepare_s + warm + connections / CONNECTS_PER_S
 
 
 def shard_runner(spec: RunSpec, run_url: str, index: int, start_at: datetime, **overrides: Any) -> Runner:

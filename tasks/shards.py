@@ -11,7 +11,8 @@ the sweeps) when ``spec.load.shards`` > 1:
    first running ``shard_process_ready`` so the process is spawned and imported before the
    clock starts; with ``load.shard_pool`` ``PoolShards`` (``shard_pool.py``): a flow run of
    the ``load-shard`` deployment on that work pool per shard;
-3. pick the start (``start_allowance_s`` ahead, more for a work pool), run every shard
+3. pick the start (``start_allowance_s`` ahead: more for a work pool, and more the longer
+   the shards took to get ready, so a loaded machine still starts them together), run every shard
    (``run_shard_task`` / the ``load-shard`` flow), wait for all of them however they end;
 4. merge the shard folders into the run folder (``shard_merge``), publish the artifacts.
 
@@ -29,6 +30,7 @@ import contextlib
 import os
 import signal
 import socket
+import time
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Protocol
 
@@ -200,8 +202,9 @@ async def run_sharded_load_test(
     try:
         with stop_on_signals(), tracking(stopper):
             try:
+                began = time.monotonic()
                 failures.update(await shards.prepare())
-                allowance = start_allowance_s(spec, shards.base_allowance_s)
+                allowance = start_allowance_s(spec, shards.base_allowance_s, time.monotonic() - began)
                 start = run.pick_start(start_allowance if start_allowance is not None else allowance)
                 if not stopper.requested:
                     logger.info("sharded run %s starts at %s", name, run.config["start_at"])

@@ -17,7 +17,7 @@ from llmeter_core.load_plan import LoadPlan
 from llmeter_core.results import Result
 from llmeter_core.schedule import Schedule
 from llmeter_core.shard_merge import finish_sharded_run, merge_shards
-from llmeter_core.shards import ShardedRun, run_shard, shard_url
+from llmeter_core.shards import PREPARE_SHARE, ShardedRun, run_shard, shard_url, start_allowance_s
 from llmeter_core.spec import parse_spec
 from tests.fakes import FakeEndpoint
 
@@ -243,3 +243,10 @@ async def test_the_live_view_merges_what_every_shard_has_written_so_far(emulator
     whole = (await finish_sharded_run(run)).stats
     assert snapshot.stats["time_to_first_token-p90"] == whole["time_to_first_token-p90"]
     assert tail.snapshot("run", 2.0, 15, None).responses_done == 15  # read once, not twice
+
+
+def test_the_start_allowance_grows_with_the_time_the_shards_took_to_get_ready(tmp_path):
+    spec = spec_for("http://127.0.0.1:9/v1", tmp_path, clients=4, n_requests=1, shards=2)
+    quick, slow = start_allowance_s(spec, 3.0, 2.0), start_allowance_s(spec, 3.0, 20.0)
+    assert slow - quick == pytest.approx(PREPARE_SHARE * 18.0)  # a loaded machine: later start
+    assert quick > 3.0
