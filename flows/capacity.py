@@ -1,9 +1,9 @@
 """``capacity_search``: for each endpoint of a suite, the highest load that passes its SLO.
 
 The rules of the search (growth, bisection, repeats, stops) live in
-``llmeter_core.capacity``; this flow runs them. Each probe is one ``run_load_test`` task,
-in sequence (concurrent probes would distort each other), writing its run folder under the
-search folder::
+``llmeter_core.capacity``; this flow runs them. Each probe is one run (``tasks.shards.run_one``:
+over ``load.shards`` processes when asked), in sequence (concurrent probes would distort each
+other), writing its run folder under the search folder::
 
     <results>/<suite>/<date-time>/<endpoint label>/probe-01-rate-00010/...
     <results>/<suite>/<date-time>/<endpoint label>/capacity.json
@@ -32,9 +32,8 @@ from llmeter_core.capacity import CapacitySearch, judge
 from llmeter_core.capacity_charts import render_capacity_charts
 from llmeter_core.checks import Problems
 from llmeter_core.spec import EndpointSpec
-from tasks import run_load_test
 from tasks.interrupts import stop_on_signals, stop_requested
-from tasks.load_test import backstop_seconds
+from tasks.shards import run_one
 
 from .capacity_report import capacity_markdown, publish_capacity_report, verdict_line
 from .layout import join_url, results_root, slug, sweep_folder
@@ -97,7 +96,7 @@ async def search_endpoint(suite: SuiteSpec, endpoint: EndpointSpec, folder: str,
         run_name = f"probe-{index:02d}-{point_run_name(point)}"
         spec = run_spec(suite, endpoint, point, search_folder, run_name).model_copy(update={"plots": False})
         task_started = time.monotonic()
-        summary = await run_load_test.with_options(timeout_seconds=backstop_seconds(spec))(
+        summary = await run_one(
             spec, artifact_prefix=slug(f"{key_prefix}-{label}-probe-{index:02d}"), endpoint_label=label
         )
         probe = judge(

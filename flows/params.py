@@ -361,8 +361,9 @@ def check_plan(plan: SweepConfig | SuiteSpec) -> None:
     problems = Problems()
     for prefix, endpoint in named:
         spec = run_spec(plan, endpoint, max(plan.load_points(), key=lambda p: p[1]), output="unused", run_name="check")
+        shard = {"shard_index": 0} if spec.load.shards > 1 else {}  # one shard's Runner checks them all
         try:
-            spec.runner(output_path=None, handle_signals=False)
+            spec.runner(output_path=None, handle_signals=False, **shard)
         except ConfigError as exc:
             for field, message in problems_of(exc):
                 if field == "endpoint" or field.startswith("endpoint."):

@@ -17,11 +17,9 @@ from prefect.runtime import flow_run
 from pydantic.json_schema import SkipJsonSchema
 
 from llmeter_core.history import history_url
-from tasks import run_load_test
 from tasks.history import record_history
 from tasks.interrupts import stop_on_signals, stop_requested
-from tasks.load_test import backstop_seconds
-from tasks.shards import run_sharded_load_test
+from tasks.shards import run_one
 
 from .layout import results_root, slug, sweep_folder
 from .params import SweepConfig, endpoint_label, plan_checked, point_run_name, run_spec
@@ -43,11 +41,7 @@ async def sweep_runs(sweep: SweepConfig, folder: str, label: str | None, key_pre
         run_name = point_run_name(point, label)
         spec = run_spec(sweep, sweep.endpoint, point, folder, run_name)
         prefix = slug(f"{key_prefix}-{point_run_name(point)}")
-        if spec.load.shards > 1:  # one run over several load-generator processes (tasks/shards.py)
-            summary = await run_sharded_load_test(spec, artifact_prefix=prefix, endpoint_label=name)
-        else:
-            task = run_load_test.with_options(timeout_seconds=backstop_seconds(spec))
-            summary = await task(spec, artifact_prefix=prefix, endpoint_label=name)
+        summary = await run_one(spec, artifact_prefix=prefix, endpoint_label=name)  # sharded or not
         summaries.append(summary)
         # One history row per run (a failed write is logged by its task; the run is saved).
         history = history_url(results_root(sweep.results), slug(sweep.name, "sweep"))

@@ -48,9 +48,16 @@ from llmeter_core.spec import RunSpec
 from .artifacts import artifact_key, metrics_description, metrics_table
 from .interrupts import stop_on_signals, tracking
 from .live import PrefectLiveSink
-from .load_test import publish_stats_link, run_summary
+from .load_test import backstop_seconds, publish_stats_link, run_load_test, run_summary
 
-__all__ = ["run_sharded_load_test", "run_shard_task", "shard_process_ready", "LocalShards", "describe_failure"]
+__all__ = [
+    "run_one",
+    "run_sharded_load_test",
+    "run_shard_task",
+    "shard_process_ready",
+    "LocalShards",
+    "describe_failure",
+]
 
 
 @task(name="shard-process-ready", retries=0)
@@ -176,6 +183,16 @@ def shards_for(spec: RunSpec) -> Shards:
 
         return PoolShards(spec.load.shard_pool, spec.load.shards)
     return LocalShards(spec.load.shards)
+
+
+async def run_one(spec: RunSpec, artifact_prefix: str, endpoint_label: str) -> dict[str, Any]:
+    """One run of a flow (a sweep's load point, a capacity probe): over ``load.shards``
+    processes when it asks for more than one, else the ``run_load_test`` task; the same
+    summary either way."""
+    if spec.load.shards > 1:
+        return await run_sharded_load_test(spec, artifact_prefix=artifact_prefix, endpoint_label=endpoint_label)
+    task = run_load_test.with_options(timeout_seconds=backstop_seconds(spec))
+    return await task(spec, artifact_prefix=artifact_prefix, endpoint_label=endpoint_label)
 
 
 async def run_sharded_load_test(
