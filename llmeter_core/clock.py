@@ -12,12 +12,28 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["now_ns", "to_datetime", "utc_now", "format_time", "parse_time"]
+__all__ = ["now_ns", "wall_minus_perf_ns", "to_datetime", "utc_now", "format_time", "parse_time"]
 
 now_ns = time.perf_counter_ns
 
+
+def wall_minus_perf_ns(samples: int = 7) -> int:
+    """``time.time_ns()`` minus ``perf_counter_ns()`` at one moment. Two clock reads are never
+    one moment: a process preempted between them (a loaded machine) would be off by the whole
+    preemption, milliseconds. So: each sample reads the counter, the wall clock, the counter
+    again, and the tightest sample's midpoint is kept (within a microsecond or two)."""
+    best_gap, best = None, 0
+    for _ in range(samples):
+        before = time.perf_counter_ns()
+        wall = time.time_ns()
+        after = time.perf_counter_ns()
+        if best_gap is None or after - before < best_gap:
+            best_gap, best = after - before, wall - (before + after) // 2
+    return best
+
+
 _PERF_ANCHOR_NS = time.perf_counter_ns()
-_WALL_ANCHOR = datetime.fromtimestamp(time.time_ns() / 1e9, tz=timezone.utc)
+_WALL_ANCHOR = datetime.fromtimestamp((_PERF_ANCHOR_NS + wall_minus_perf_ns()) // 1000 / 1e6, tz=timezone.utc)
 
 
 def to_datetime(perf_ns: int) -> datetime:

@@ -24,11 +24,10 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from .clock import format_time, now_ns, utc_now
+from .clock import format_time, now_ns, to_datetime, wall_minus_perf_ns
 
 __all__ = ["StartGate"]
 
@@ -57,7 +56,7 @@ class StartGate:
 
     async def wait(self, stopping: Callable[[], bool]) -> None:
         """Return at the start (or at once when late, or when ``stopping()``)."""
-        target = now_ns() + (self._start_epoch_ns() - time.time_ns()) - self.lead_ns
+        target = self._start_epoch_ns() - wall_minus_perf_ns() - self.lead_ns  # on the engine's counter
         self.ready_before_start_s = (target - now_ns()) / 1e9
         while not stopping():
             left = target - now_ns()
@@ -68,7 +67,10 @@ class StartGate:
             else:
                 await asyncio.sleep(0)
         self.start_skew_s = (now_ns() - target) / 1e9
-        self.clock_offset_s = (utc_now() - datetime.now(timezone.utc)).total_seconds()
+        moment = now_ns()
+        engine = to_datetime(moment) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+        engine_ns = (engine.days * 86_400 + engine.seconds) * 1_000_000_000 + engine.microseconds * 1000
+        self.clock_offset_s = (engine_ns - (moment + wall_minus_perf_ns())) / 1e9
 
     def config(self) -> dict[str, Any]:
         """run_config.json keys (written before the run: known even if the shard is killed)."""

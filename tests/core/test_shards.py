@@ -6,6 +6,7 @@ tested in tests/tasks/test_shards_prefect.py.
 """
 
 import asyncio
+import time
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -115,7 +116,9 @@ async def test_two_shards_merge_exactly_and_count_what_the_server_saw(emulator, 
         assert report["status"] == "complete" and report["pid"] and report["host"]
         assert 0 <= report["start_skew_s"] < 0.05 and report["ready_before_start_s"] > 0
     assert stats["start_skew_s-max"] < 0.05
-    assert min(parse(s["first_request_time"]) for s in shard_stats) >= start - timedelta(milliseconds=1)
+    for s in shard_stats:  # no send before the start, by the system clock the start is set on
+        on_system_clock = parse(s["first_request_time"]) - timedelta(seconds=s["clock_offset_s"])
+        assert on_system_clock >= start - timedelta(milliseconds=1)
     config = orjson.loads((tmp_path / "run" / "run_config.json").read_bytes())
     assert config["shards"] == 2 and config["start_at"] and config["clients"] == 5
 
@@ -250,3 +253,21 @@ def test_the_start_allowance_grows_with_the_time_the_shards_took_to_get_ready(tm
     quick, slow = start_allowance_s(spec, 3.0, 2.0), start_allowance_s(spec, 3.0, 20.0)
     assert slow - quick == pytest.approx(PREPARE_SHARE * 18.0)  # a loaded machine: later start
     assert quick > 3.0
+
+
+def test_the_wall_clock_offset_is_read_at_one_moment_even_when_reads_are_preempted(monkeypatch):
+    """The first counter read lands 5 ms before its wall-clock read (the process was
+    preempted between them): the engine's clock anchor must not move by it."""
+    from llmeter_core import clock
+
+    truth = clock.wall_minus_perf_ns()
+    real, calls = time.perf_counter_ns, []
+
+    def preempted_once():
+        calls.append(1)
+        return real() - (5_000_000 if len(calls) == 1 else 0)
+
+    monkeypatch.setattr(clock.time, "perf_counter_ns", preempted_once)
+    assert abs(clock.wall_minus_perf_ns() - truth) < 1_000_000
+    calls.clear()
+    assert abs(clock.wall_minus_perf_ns(samples=1) - truth) > 2_000_000  # a single sample is fooled
