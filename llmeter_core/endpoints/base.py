@@ -265,25 +265,18 @@ class Endpoint(ABC):
                     out.request_time = to_datetime(start)
                     raw = await self.invoke(prepared)
                 await self.parse_response(raw, start, out)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, SendCancelled) as exc:  # SendCancelled: before a byte was written
                 task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
                 if timed_out:
                     out.error = f"no complete response within the {timeout} s request timeout"
                     out.error_type = TIMEOUT
+                elif isinstance(exc, SendCancelled):
+                    out.error, out.error_type = str(exc), UNSENT
                 else:
                     out.error = "cancelled while in flight (run ended or was interrupted)"
                     out.error_type = INCOMPLETE
-            except SendCancelled as exc:  # cancelled before a byte was written
-                task = asyncio.current_task()
-                if task is not None:
-                    task.uncancel()
-                if timed_out:
-                    out.error = f"no connection within the {timeout} s request timeout"
-                    out.error_type = TIMEOUT
-                else:
-                    out.error, out.error_type = str(exc), UNSENT
             except Exception as exc:
                 out.error, out.error_type = _describe(exc), self.error_type(exc)
             else:
