@@ -36,6 +36,7 @@ _SHORT = {
     "failed_requests": "Failed requests",
     "achieved_rate": "Achieved rate",
     "offered_rate": "Offered rate",
+    "rate": "Rate",
 }
 
 #: Display unit and factor from the stats.json value, by exact key.
@@ -116,9 +117,15 @@ def with_unit(label: str, key: str) -> str:
     return f"{label} ({unit})" if unit and unit not in label else label
 
 
-def display_text(key: str, value: Any, missing: str = "—", digits: int = 1) -> str:
+#: Decimals shown by display unit (``display_text``): 0.1 ms, 0.1 %, 0.01 req/s, $0.0001.
+_DIGITS = {"req/s": 2, "$": 4}
+
+
+def display_text(key: str, value: Any, missing: str = "—", digits: int | None = None) -> str:
     """A stats value as text in its display unit, without the unit: ``107.1`` for a TTFT of
     0.1071 s, ``5.0`` for a 0.05 failure rate, ``1,281`` for a count; ``missing`` for none."""
+    if digits is None:
+        digits = _DIGITS.get(unit_of(key)[0], 1)
     shown = display_value(key, value, digits)
     if shown is None:
         return missing
@@ -127,5 +134,5 @@ def display_text(key: str, value: Any, missing: str = "—", digits: int = 1) ->
     if isinstance(shown, int):
         return f"{shown:,}"
     if isinstance(shown, float):
-        return f"{shown:,.{4 if unit_of(key)[0] == '$' else digits}f}"
+        return f"{shown:,.{digits}f}"
     return str(shown)

@@ -78,7 +78,7 @@ def test_sweep_runs_a_suite_file_and_prints_the_table(harness_api, emulator_url,
     )
     result = runner.invoke(app, ["sweep", str(suite), "--results", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "cli-sweep (latencies in ms)" in result.output
+    assert "cli-sweep" in result.output and "(req/min)" in result.output and "(ms)" in result.output
     (csv,) = (tmp_path / "out" / "cli-sweep").glob("*/sweep-summary.csv")
     assert pd.read_csv(csv)["total_requests"].tolist() == [2, 4]
     assert f"summary: {csv}" in result.output.replace("\n", "")
@@ -217,8 +217,11 @@ def test_the_sweep_table_shows_throughput_and_stars_estimated_token_rates():
     console = Console(file=io.StringIO(), width=200)
     console.print(sweep_table(rows, "t"))
     text = console.file.getvalue()
-    assert "throughput req/s" in text and "18.25" in text
+    assert "Throughput" in text and "(req/s)" in text and "18.25" in text
     assert "360.0*" in text and "190.0*" not in text
+    for unit in ("(tok/s)", "(req/min)", "(ms)"):
+        assert unit in text  # the report artifact's units, a word a line in the headers
+    assert "TTFT p50" not in text  # not the old header without its unit
 
 
 def test_run_refuses_a_bad_sharded_spec_with_exit_2_before_prefect_starts(tmp_path):
