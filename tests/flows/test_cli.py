@@ -103,7 +103,9 @@ def test_demo_sweeps_the_built_in_emulator(harness_api, tmp_path):
     assert str(folder) in result.output.replace("\n", "")
 
 
-def test_serve_registers_every_deployment_of_prefect_yaml(harness_api, tmp_path):
+def _serve_from(cwd: Path) -> dict[str, str]:
+    """Run ``llmeter-flows serve`` in ``cwd`` until prefect.yaml's deployments are registered;
+    returns each one's entrypoint as the server has it, and removes them again."""
     import asyncio
     import os
     import signal
@@ -111,26 +113,45 @@ def test_serve_registers_every_deployment_of_prefect_yaml(harness_api, tmp_path)
 
     from prefect.client.orchestration import get_client
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    log = (tmp_path / "serve.log").open("wb")
-    served = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
-    )
-
-    async def registered() -> set[str]:
+    async def registered() -> dict[str, str]:
         async with get_client() as client:
-            return {d.name for d in await client.read_deployments()}
+            return {d.name: str(d.entrypoint) for d in await client.read_deployments()}
 
+    async def remove(names: set[str]) -> None:
+        async with get_client() as client:
+            for deployment in await client.read_deployments():
+                if deployment.name in names:
+                    await client.delete_deployment(deployment.id)
+
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = (cwd / "serve.log").open("wb")
+    served = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve"], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+    )
+    wanted = {"nightly-benchmark", "on-demand-sweep", "capacity-search", "load-shard"}
     try:
         deadline = time.monotonic() + 60
-        while not {"nightly-benchmark", "on-demand-sweep"} <= asyncio.run(registered()):
-            assert time.monotonic() < deadline and served.poll() is None, (tmp_path / "serve.log").read_text()
+        while not wanted <= set(found := asyncio.run(registered())):
+            assert time.monotonic() < deadline and served.poll() is None, (cwd / "serve.log").read_text()
             time.sleep(0.5)
     finally:
         served.send_signal(signal.SIGINT)
         served.wait(timeout=30)
         log.close()
-    assert "serving nightly-benchmark, on-demand-sweep" in (tmp_path / "serve.log").read_text()
+    assert "serving nightly-benchmark, on-demand-sweep" in (cwd / "serve.log").read_text()
+    asyncio.run(remove(wanted))
+    return {name: found[name] for name in wanted}
+
+
+def test_serve_registers_every_deployment_with_one_entrypoint_wherever_it_runs(harness_api, tmp_path):
+    """The entrypoint the UI shows is prefect.yaml's (relative to the project root), not the
+    flow's file relative to the directory ``serve`` ran in."""
+    from flows.deployments import load_deployment_entries
+
+    expected = {e["name"]: e["entrypoint"] for e in load_deployment_entries()}
+    assert _serve_from(tmp_path / "a") == expected
+    assert _serve_from(tmp_path / "b" / "c" / "d") == expected  # deeper: the old "../../.." differed
 
 
 # -- issue 7: clear errors, exit status 2, before any flow run ------------------------------------
