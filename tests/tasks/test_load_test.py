@@ -217,6 +217,9 @@ async def test_sink_logs_one_line_per_interval_and_survives_a_failing_api():
     assert progress_update == (sink.progress_id, 50.0)
     assert live_update[0] == sink.live_id and "**4/8** responses" in live_update[1]
     assert sink.updates == 2
+    named = PrefectLiveSink("p", "r", client, logger, endpoint="small")
+    await named(snap)
+    assert logger.lines[-1].startswith("[small] r: 4/8 done")  # a model sweep's runs share run names
 
     async def broken(*args, **kwargs):
         raise RuntimeError("API down")
