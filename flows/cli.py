@@ -235,7 +235,7 @@ def sweep(
 
 @app.command()
 def nightly(
-    suite: str = typer.Argument("demo", help="Suite file, or a name in deployments/suites (default: demo)"),
+    suite: str = typer.Argument("demo", help="Suite file, or a name in deployments/suites"),
     results: Optional[str] = typer.Option(None, "--results", help="Results root: local path or s3://bucket/prefix"),
 ) -> None:
     """Run the nightly benchmark once, now: the suite, then each run against its baseline.

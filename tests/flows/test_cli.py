@@ -256,3 +256,35 @@ def test_run_refuses_a_bad_sharded_spec_with_exit_2_before_prefect_starts(tmp_pa
     assert result.exit_code == 2, result.output
     assert "load: shards: 2 shards need at least 2 clients (one each), got clients: 1" in result.output
     assert "Prefect API" not in result.output and not (tmp_path / "out").exists()
+
+
+def _help(*command: str) -> str:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "120"}, color=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "command", ["run", "sweep", "nightly", "demo", "serve", "capacity", "history", "compare", "emulator openai"]
+)
+def test_help_names_positionals_by_metavar_and_gives_flags_no_type(command):
+    text = _help(*command.split())
+    (usage,) = [line for line in text.splitlines() if "Usage:" in line]
+    assert "{" not in usage and "}" not in usage, usage  # typer's "{spec}" read as a set of choices
+    assert "<bool>" not in text, text  # --help, --display/--no-display, --emulator take no value
+
+
+def test_help_usage_lines_read_as_written():
+    assert "run [OPTIONS] SPEC" in _help("run")
+    assert "sweep [OPTIONS] SUITE" in _help("sweep")
+    assert "nightly [OPTIONS] [SUITE]" in _help("nightly")  # optional: in brackets
+    assert "compare [OPTIONS] BASELINE CANDIDATE" in _help("compare")
+    text = _help("run")
+    assert "--display" in text and "--no-display" in text and "Live stats display" in text
+    assert "<path>" in text and "<str>" in text  # options that take a value keep their type
+    assert "--help" in _help() and "<bool>" not in _help()
+
+
+def test_a_missing_positional_is_named_by_its_metavar():
+    result = runner.invoke(app, ["run"], env={"COLUMNS": "120"}, color=False)
+    assert result.exit_code == 2 and "SPEC" in result.output, result.output
