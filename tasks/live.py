@@ -89,7 +89,7 @@ class PrefectLiveSink:
         logger: logging.Logger | logging.LoggerAdapter,
         endpoint: str | None = None,
     ):
-        self.endpoint = endpoint  # named in each log line: a model sweep's runs share their run names
+        self.endpoint = endpoint  # named in each log line: a run name alone does not say it
         self.progress_key = artifact_key(key_prefix, "progress")
         self.live_key = artifact_key(key_prefix, "live")
         self.run_name = run_name

@@ -159,7 +159,7 @@ async def test_nightly_benchmark_runs_a_suite_file_into_a_dated_folder(emulator_
 
 
 async def _assert_each_load_log_names_its_endpoint(endpoints: dict) -> None:
-    """Both sweeps have runs named 00001-clients: every "load run" line says whose it is."""
+    """Every "load run" line of each sweep says which endpoint it is for."""
     import asyncio
     import time
 

@@ -219,7 +219,7 @@ async def test_sink_logs_one_line_per_interval_and_survives_a_failing_api():
     assert sink.updates == 2
     named = PrefectLiveSink("p", "r", client, logger, endpoint="small")
     await named(snap)
-    assert logger.lines[-1].startswith("[small] r: 4/8 done")  # a model sweep's runs share run names
+    assert logger.lines[-1].startswith("[small] r: 4/8 done")  # the run name alone does not say the endpoint
 
     async def broken(*args, **kwargs):
         raise RuntimeError("API down")
