@@ -57,7 +57,7 @@ def test_metrics_table_fits_one_page_in_ms_with_no_rate_under_average():
 
 def test_the_run_wide_rates_are_in_the_description_in_display_units():
     text = metrics_description("r", {**STATS, "completed_requests_per_second": 37.31})
-    assert "Throughput 37.3 req/s, Requests sent 1,281.2 req/min, Output 412.0 tok/s, Failed 5.0 %" in text
+    assert "Throughput 37.31 req/s, Requests sent 1,281.2 req/min, Output 412.0 tok/s, Failed 5.0 %" in text
     assert "latencies in ms" in text and "seconds" not in text
 
 
@@ -132,8 +132,8 @@ def test_estimated_token_counts_are_flagged_in_every_artifact():
 
 
 def test_throughput_is_shown_as_completed_requests_per_second():
-    assert "Throughput 37.3 req/s" in metrics_description("r", ESTIMATED)
-    assert "throughput (req/s) | 37.3" in live_markdown(_snapshot(stats=ESTIMATED))
+    assert "Throughput 37.31 req/s" in metrics_description("r", ESTIMATED)
+    assert "throughput (req/s) | 37.31 |" in live_markdown(_snapshot(stats=ESTIMATED))
     assert "throughput 37.31 req/s" in live_log_line(_snapshot(stats=ESTIMATED))
 
 
