@@ -13,6 +13,8 @@ from typing import Any
 from prefect.artifacts import acreate_markdown_artifact
 
 from llmeter_core.capacity_charts import CAPACITY_CHART_TITLES
+from llmeter_core.units import display_text, with_unit
+from tasks.links import markdown_link
 
 from .layout import slug
 
@@ -35,19 +37,19 @@ def probe_rows(search: dict[str, Any]) -> list[dict[str, Any]]:
     limits = [k for k, v in (search.get("slo") or {}).items() if k.endswith("_ms") and v is not None]
     rows = []
     for i, p in enumerate(search["probes"], start=1):
-        row = {
-            "probe": i,
-            "load": _num(p["load"], "g"),
-            "offered": _num(p.get("offered_rate")),
-            "achieved": _num(p.get("achieved_rate")),
-            "attainment": _num(p.get("attainment"), ".1%"),
-            "goodput": _num(p.get("goodput")),
-        }
+        row = {"probe": i, "load": _num(p["load"], "g")}
+        for label, key, value in (  # the display units of units.py, the unit in the header
+            ("offered", "offered_rate", p.get("offered_rate")),
+            ("achieved", "achieved_rate", p.get("achieved_rate")),
+            ("attainment", "slo_attainment", p.get("attainment")),
+            ("goodput", "goodput", p.get("goodput")),
+        ):
+            row[with_unit(label, key)] = display_text(key, value, missing="-", digits=1)
         for name in limits:
             row[f"{name.removesuffix('_ms')} (ms)"] = _num(p["metrics"].get(f"slo_observed_{name}"), ",.0f")
         row["passed"] = "yes" if p["passed"] else "NO"
         row["reason"] = p.get("reason") or ""
-        row["run folder"] = p.get("run_folder") or ""
+        row["run folder"] = markdown_link(p["run_folder"]) if p.get("run_folder") else ""  # s3: a console link
         rows.append(row)
     return rows
 

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from llmeter_core.cli import add_core_commands, new_app, print_error
 from llmeter_core.errors import ConfigError, LLMeterError
 from llmeter_core.live import estimated_counts
+from llmeter_core.units import display_header, display_text
 
 from .capacity_cli import register as register_capacity_command
 from .history_cli import register as register_history_commands
@@ -78,14 +80,6 @@ def _healthy(api_url: str) -> bool:
         return False
 
 
-def _ms(value: Any) -> str:
-    return f"{value * 1000:,.0f}" if isinstance(value, (int, float)) else "-"
-
-
-def _num(value: Any, digits: int = 0) -> str:
-    return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "-"
-
-
 def _estimated(row: dict[str, Any]) -> bool:
     """The row's token counts are not all the API's usage (``live.estimated_counts``)."""
     stats = {}
@@ -95,45 +89,38 @@ def _estimated(row: dict[str, Any]) -> bool:
     return estimated_counts(stats) is not None
 
 
+#: The stats of a sweep's rows the command's table shows, after the load column(s).
+_SWEEP_TABLE_KEYS: tuple[str, ...] = (
+    "total_requests",
+    "failed_requests",
+    "completed_requests_per_second",
+    "requests_per_minute",
+    "output_tps",
+    "time_to_first_token-p50",
+    "time_to_first_token-p90",
+    "time_to_first_token-p99",
+    "time_to_last_token-p50",
+    "time_to_last_token-p99",
+)
+
+
 def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
-    """The sweep (or comparison) table printed at the end of a command."""
-    table = Table(title=f"{title} (latencies in ms)")
+    """The sweep (or comparison) table printed at the end of a command: the headers and
+    units of the report artifact (``llmeter_core/units.py``: ``TTFT p50 (ms)``...)."""
+    # 13 columns in 120: a word a line in the headers, one space and the divider between columns
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1))
     multi = len({r.get("endpoint") for r in rows}) > 1
     rated = any(r.get("rate") is not None for r in rows)
-    load = ["rate", "achieved"] if rated else ["clients"]
-    columns = (
-        (["endpoint"] if multi else [])
-        + load
-        + [
-            "requests",
-            "failed",
-            "throughput req/s",
-            "req/min",
-            "out tok/s",
-            "TTFT p50",
-            "TTFT p90",
-            "TTFT p99",
-            "TTLT p50",
-            "TTLT p99",
-        ]
-    )
+    load = ["rate", "achieved_rate"] if rated else ["clients"]
+    columns = (["endpoint"] if multi else []) + load + list(_SWEEP_TABLE_KEYS)
     for column in columns:
-        table.add_column(column, justify="left" if column == "endpoint" else "right")
+        header = column if column in ("endpoint", "clients") else display_header(column)
+        table.add_column(header.replace(" ", "\n"), justify="left" if column == "endpoint" else "right", no_wrap=True)
     for r in rows:
         cells = [str(r.get("endpoint"))] if multi else []
-        cells += [_num(r.get("rate"), 1), _num(r.get("achieved_rate"), 1)] if rated else [_num(r.get("clients"))]
-        cells += [
-            _num(r.get("total_requests")),
-            _num(r.get("failed_requests")),
-            _num(r.get("completed_requests_per_second"), 2),
-            _num(r.get("requests_per_minute"), 1),
-            _num(r.get("output_tps"), 1) + ("*" if _estimated(r) else ""),
-            _ms(r.get("time_to_first_token-p50")),
-            _ms(r.get("time_to_first_token-p90")),
-            _ms(r.get("time_to_first_token-p99")),
-            _ms(r.get("time_to_last_token-p50")),
-            _ms(r.get("time_to_last_token-p99")),
-        ]
+        cells += [display_text(key, r.get(key), missing="-") for key in columns if key != "endpoint"]
+        if _estimated(r):
+            cells[columns.index("output_tps")] += "*"
         table.add_row(*cells)
     return table
 
@@ -248,7 +235,7 @@ def sweep(
 
 @app.command()
 def nightly(
-    suite: str = typer.Argument("demo", help="Suite file, or a name in deployments/suites (default: demo)"),
+    suite: str = typer.Argument("demo", help="Suite file, or a name in deployments/suites"),
     results: Optional[str] = typer.Option(None, "--results", help="Results root: local path or s3://bucket/prefix"),
 ) -> None:
     """Run the nightly benchmark once, now: the suite, then each run against its baseline.

@@ -56,18 +56,27 @@ def schedules_of(entry: dict[str, Any]) -> list[Any]:
 
 
 def runner_deployments(path: Path = PREFECT_YAML, root: Path = REPO_ROOT) -> list[Any]:
-    """Every deployment of the file as a ``RunnerDeployment`` (for ``prefect.serve``)."""
+    """Every deployment of the file as a ``RunnerDeployment`` (for ``prefect.serve``).
+
+    Each keeps the file's own entrypoint (``flows/sweep.py:load_test_sweep``, relative to the
+    project root) and the project root as its path: ``to_deployment`` would write the flow's
+    file relative to the directory ``serve`` ran in (``../../srv/llmeter/flows/sweep.py``
+    from elsewhere), so the UI showed a different entrypoint for each place it was served
+    from. A served run does not read it (the runner holds the flow in memory): it is what the
+    UI shows and what ``prefect deploy`` uses for a work pool, the same either way.
+    """
     deployments = []
     for entry in load_deployment_entries(path):
         flow = load_entrypoint(entry["entrypoint"], root)
-        deployments.append(
-            flow.to_deployment(
-                name=entry["name"],
-                description=entry.get("description"),
-                tags=entry.get("tags"),
-                parameters=entry.get("parameters") or {},
-                schedules=schedules_of(entry),
-                concurrency_limit=entry.get("concurrency_limit"),
-            )
+        deployment = flow.to_deployment(
+            name=entry["name"],
+            description=entry.get("description"),
+            tags=entry.get("tags"),
+            parameters=entry.get("parameters") or {},
+            schedules=schedules_of(entry),
+            concurrency_limit=entry.get("concurrency_limit"),
         )
+        deployment.entrypoint = entry["entrypoint"]
+        deployment._path = str(root)
+        deployments.append(deployment)
     return deployments

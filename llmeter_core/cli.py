@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from .cli_help import HelpApp
 from .emulator.cli import emulator_app
 from .errors import ConfigError, LLMeterError, StorageError
 from .live import estimated_counts, generator_verdict
@@ -124,7 +125,7 @@ def _write_plots(result) -> None:
 
 def new_app() -> typer.Typer:
     """An empty ``llmeter-flows`` Typer app (the settings every command line of the project shares)."""
-    return typer.Typer(no_args_is_help=True, add_completion=False, help="Load-test LLM endpoints.")
+    return HelpApp(no_args_is_help=True, add_completion=False, help="Load-test LLM endpoints.")
 
 
 def add_core_commands(target: typer.Typer, run_command: Any = None) -> typer.Typer:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .compare import Comparison, MetricResult, short_name
 from .compare_folders import CompareReport
+from .units import display_text, unit_of
 
 __all__ = ["format_value", "format_ci", "metric_cells", "comparison_markdown", "report_markdown", "VERDICT_MARK"]
 
@@ -19,14 +20,14 @@ VERDICT_MARK = {"regressed": "🔴 regressed", "improved": "🟢 improved", "unc
 
 
 def format_value(metric: str, value: float | None) -> str:
-    """``123.4 ms``, ``1,234.5`` (rates), ``5.00 %`` (error rate); ``-`` when missing."""
+    """``123.4 ms``, ``1,234.5 req/min``, ``412.0 tok/s``, ``5.00 %`` (error rate); ``-``
+    when missing. The display units of ``units.py``; the unit beside the value, as each row
+    of a comparison is another metric."""
     if value is None:
         return "-"
-    if metric.startswith("time_"):
-        return f"{value * 1000:,.1f} ms"
-    if metric == "failed_requests_rate":
-        return f"{value * 100:.2f} %"
-    return f"{value:,.1f}"
+    unit = unit_of(metric)[0]
+    text = display_text(metric, value, missing="-", digits=2 if unit == "%" else None)
+    return f"{text} {unit}" if unit and unit != "tokens" else text
 
 
 def format_ci(m: MetricResult) -> str:

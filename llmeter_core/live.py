@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Union
 
+from .units import display_text, with_unit
+
 __all__ = [
     "LiveSnapshot",
     "LiveSink",
@@ -44,52 +46,56 @@ class LiveSnapshot:
 
 LiveSink = Callable[[LiveSnapshot], Union[None, Awaitable[None]]]
 
+
+def _latency_group(title: str, name: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A latency group: its unit in the title (``TTFT (ms)``), one row per percentile."""
+    keys = tuple((aggregate, f"{name}-{aggregate}") for aggregate in ("p50", "p90", "p99"))
+    return with_unit(title, keys[0][1]), keys
+
+
+def _labelled(*items: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+    """Rows whose label says the unit of their key (``throughput (req/s)``)."""
+    return tuple((with_unit(label, key), key) for label, key in items)
+
+
 #: Display groups: (group title, [(label, stats.json key), ...]). Display-level naming only;
-#: the stats keep their stats.json names.
+#: the stats keep their stats.json names and units; the titles and labels carry the display
+#: unit (``units.py``), the values none.
 DISPLAY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Throughput",
-        (
+        _labelled(
             ("requests", "total_requests"),
-            ("throughput req/s", "completed_requests_per_second"),
-            ("requests/min", "requests_per_minute"),
-            ("output tok/s", "output_tps"),
+            ("throughput", "completed_requests_per_second"),
+            ("sent", "requests_per_minute"),
+            ("output", "output_tps"),
         ),
     ),
-    (
-        "TTFT (s)",
-        (("p50", "time_to_first_token-p50"), ("p90", "time_to_first_token-p90"), ("p99", "time_to_first_token-p99")),
-    ),
-    (
-        "TTLT (s)",
-        (("p50", "time_to_last_token-p50"), ("p90", "time_to_last_token-p90"), ("p99", "time_to_last_token-p99")),
-    ),
+    _latency_group("TTFT", "time_to_first_token"),
+    _latency_group("TTLT", "time_to_last_token"),
     (
         "Tokens",
         (("input", "total_input_tokens"), ("output", "total_output_tokens"), ("cached", "total_cached_input_tokens")),
     ),
     (
         "Errors",
-        (("failed", "failed_requests"), ("rate", "failed_requests_rate"), ("incomplete", "incomplete_requests")),
+        _labelled(
+            ("failed", "failed_requests"),
+            ("failure rate", "failed_requests_rate"),
+            ("incomplete", "incomplete_requests"),
+        ),
     ),
 )
 
+#: Error types not listed by type under "Errors": ``incomplete`` (requests cut by the run's
+#: end) has its own row, ``incomplete_requests``.
+_COUNTED_APART = frozenset({"incomplete"})
+
 
 def format_value(key: str, value: Any) -> str:
-    """Human formatting for one stat: times in ms below 1 s, rates with one decimal."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if key.endswith("_rate"):
-            return f"{value:.1%}"
-        if key.startswith(("time_to_", "time_per_")):
-            return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.3f} s"
-        return f"{value:,.1f}"
-    return str(value)
+    """One stat as text in its display unit (``units.display_text``): latencies in ms,
+    rates of failure in %, counts with thousands separators; the unit is in the label."""
+    return display_text(key, value)
 
 
 def estimated_counts(stats: dict[str, Any]) -> str | None:
@@ -118,30 +124,25 @@ def generator_verdict(stats: dict[str, Any]) -> str | None:
 def generator_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The "Generator" group: offered and achieved rate, dispatch delay and latency from the
     schedule (open loop), the generator's CPU and event-loop lag, and its verdict."""
+
+    def _row(label: str, key: str) -> tuple[str, str, str]:
+        return ("Generator", with_unit(label, key), format_value(key, stats.get(key)))
+
     rows = []
     if stats.get("load_mode") == "rate":
         rows += [
-            ("Generator", "offered req/s", format_value("offered_rate", stats.get("offered_rate"))),
-            ("Generator", "achieved req/s", format_value("achieved_rate", stats.get("achieved_rate"))),
-            ("Generator", "dispatch delay p99", format_value("time_", stats.get("dispatch_delay-p99"))),
-            (
-                "Generator",
-                "TTFT from schedule p50",
-                format_value("time_", stats.get("time_to_first_token_from_schedule-p50")),
-            ),
-            (
-                "Generator",
-                "TTFT from schedule p99",
-                format_value("time_", stats.get("time_to_first_token_from_schedule-p99")),
-            ),
+            _row("offered", "offered_rate"),
+            _row("achieved", "achieved_rate"),
+            _row("dispatch delay p99", "dispatch_delay-p99"),
+            _row("TTFT from schedule p50", "time_to_first_token_from_schedule-p50"),
+            _row("TTFT from schedule p99", "time_to_first_token_from_schedule-p99"),
         ]
     if "client_bound" not in stats:
         return rows
-    cpu = stats.get("client_cpu_utilization-mean")
     rows += [
-        ("Generator", "max in flight", format_value("max_in_flight", stats.get("max_in_flight"))),
-        ("Generator", "client CPU", "—" if cpu is None else f"{cpu:.0%}"),
-        ("Generator", "loop lag p99", format_value("time_", stats.get("event_loop_lag-p99"))),
+        _row("max in flight", "max_in_flight"),
+        _row("client CPU", "client_cpu_utilization-mean"),
+        _row("loop lag p99", "event_loop_lag-p99"),
         ("Generator", "verdict", "CLIENT-BOUND" if stats.get("client_bound") else "ok"),
     ]
     return rows
@@ -158,7 +159,8 @@ def grouped_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(("Tokens", "ESTIMATED", note.split(": ", 1)[1]))
     errors = stats.get("errors") or {}
     for kind, count in errors.items():
-        rows.append(("Errors", kind, f"{count:,}"))
+        if kind not in _COUNTED_APART:
+            rows.append(("Errors", kind, f"{count:,}"))
     rows += slo_rows(stats)
     rows += generator_rows(stats)
     return rows
@@ -168,9 +170,9 @@ def slo_rows(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The "SLO" group of a run with an SLO (``slo.py``): attainment, goodput and the verdict."""
     if "slo_attainment" not in stats:
         return []
-    attainment, passed = stats.get("slo_attainment"), stats.get("slo_passed")
+    passed = stats.get("slo_passed")
     return [
-        ("SLO", "attainment", "—" if attainment is None else f"{attainment:.1%}"),
-        ("SLO", "goodput req/s", format_value("goodput", stats.get("goodput"))),
+        ("SLO", with_unit("attainment", "slo_attainment"), format_value("slo_attainment", stats.get("slo_attainment"))),
+        ("SLO", with_unit("goodput", "goodput"), format_value("goodput", stats.get("goodput"))),
         ("SLO", "verdict", "pass" if passed else f"FAIL: {stats.get('slo_failed_reason')}"),
     ]

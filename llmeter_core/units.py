@@ -4,7 +4,9 @@ stats.json keeps its own units (seconds, requests per minute, a 0..1 failure rat
 stay comparable across versions; what a person reads uses one convention, units in the
 header: latencies in ms, throughput (completed requests / s) and open-loop rates in req/s,
 LLMeter's send-window rate in req/min, tokens in tok/s, rates of failure in %.
-``display_header`` and ``display_value`` are the one home of that rule.
+``display_header``, ``display_value`` (numbers, for tables a program reads) and
+``display_text`` (text, for terminals and markdown) are the one home of that rule; values
+carry no unit of their own, the header (or row label, ``with_unit``) says it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["unit_of", "display_header", "display_value", "display_name"]
+__all__ = ["unit_of", "display_header", "display_value", "display_name", "display_text", "with_unit"]
 
 #: Short names of the latency metrics in headers.
 _SHORT = {
@@ -34,6 +36,7 @@ _SHORT = {
     "failed_requests": "Failed requests",
     "achieved_rate": "Achieved rate",
     "offered_rate": "Offered rate",
+    "rate": "Rate",
 }
 
 #: Display unit and factor from the stats.json value, by exact key.
@@ -50,7 +53,13 @@ _BY_KEY: dict[str, tuple[str, float]] = {
     "elapsed_s": ("s", 1.0),
     "cost_total": ("$", 1.0),
     "cost_per_1m_output_tokens": ("$", 1.0),
+    "slo_attainment": ("%", 100.0),
+    "goodput": ("req/s", 1.0),
+    "goodput_output_tps": ("tok/s", 1.0),
 }
+
+#: Latencies measured by the load generator itself (seconds in stats.json, ms on screen).
+_GENERATOR_TIMES = frozenset({"dispatch_delay", "event_loop_lag"})
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -64,8 +73,10 @@ def unit_of(key: str) -> tuple[str, float]:
     if key in _BY_KEY:
         return _BY_KEY[key]
     name, _ = _split(key)
-    if name.startswith("time_") or name.endswith("inter_token_latency") or name == "dispatch_delay":
+    if name.startswith("time_") or name.endswith("inter_token_latency") or name in _GENERATOR_TIMES:
         return "ms", 1000.0
+    if name == "client_cpu_utilization":
+        return "%", 100.0
     if name.startswith("num_tokens"):
         return "tokens", 1.0
     return "", 1.0
@@ -97,3 +108,31 @@ def display_value(key: str, value: Any, digits: int = 1) -> Any:
         return value
     scaled = value * factor
     return round(scaled, digits if unit != "$" else 4)
+
+
+def with_unit(label: str, key: str) -> str:
+    """A row label with the unit of ``key``: ``with_unit("p50", "time_to_first_token-p50")``
+    is ``p50 (ms)``; a label that already names its unit is left as it is."""
+    unit, _ = unit_of(key)
+    return f"{label} ({unit})" if unit and unit not in label else label
+
+
+#: Decimals shown by display unit (``display_text``): 0.1 ms, 0.1 %, 0.01 req/s, $0.0001.
+_DIGITS = {"req/s": 2, "$": 4}
+
+
+def display_text(key: str, value: Any, missing: str = "—", digits: int | None = None) -> str:
+    """A stats value as text in its display unit, without the unit: ``107.1`` for a TTFT of
+    0.1071 s, ``5.0`` for a 0.05 failure rate, ``1,281`` for a count; ``missing`` for none."""
+    if digits is None:
+        digits = _DIGITS.get(unit_of(key)[0], 1)
+    shown = display_value(key, value, digits)
+    if shown is None:
+        return missing
+    if isinstance(shown, bool):
+        return str(shown)
+    if isinstance(shown, int):
+        return f"{shown:,}"
+    if isinstance(shown, float):
+        return f"{shown:,.{digits}f}"
+    return str(shown)

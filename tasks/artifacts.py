@@ -13,19 +13,26 @@ from typing import Any
 
 from llmeter_core.live import LiveSnapshot, estimated_counts, generator_verdict, grouped_rows
 from llmeter_core.slo import slo_line
+from llmeter_core.units import display_header, display_name, display_text, display_value, unit_of
 
 __all__ = [
     "artifact_key",
     "plain",
     "metrics_table",
     "metrics_description",
+    "run_rates",
     "live_markdown",
     "live_log_line",
 ]
 
-#: Run-wide rates shown as one-value rows under the ``average`` column of the metrics table
-#: (``failed_requests_rate`` is in the description, with the counts).
-_RATE_KEYS: tuple[str, ...] = ("completed_requests_per_second", "requests_per_minute", "output_tps")
+#: Run-wide rates: one value each, not a distribution, so they are not rows of the metrics
+#: table (whose columns are per-request aggregates) but a line of its description.
+_RATE_KEYS: tuple[str, ...] = (
+    "completed_requests_per_second",
+    "requests_per_minute",
+    "output_tps",
+    "failed_requests_rate",
+)
 
 #: Per-request metrics of the table, in this order (the UI shows 10 rows a page: the others,
 #: ``inter_token_latency`` equal to ``time_per_output_token`` and the input token counts, are
@@ -78,11 +85,11 @@ def metrics_table(stats: dict[str, Any]) -> list[dict[str, Any]]:
     """The final metrics table: one row per metric, fitting the UI's first page (10 rows).
 
     Each metric of ``_TABLE_METRICS`` is a row with its ``average``, ``p50``, ``p90``,
-    ``p99`` and ``max`` (times in seconds, tokens per request); the time to first content
-    token only when it differs from the time to first token (a reasoning stream). Then the
-    run-wide rates (completed_requests_per_second, the "throughput"; requests_per_minute,
-    output_tps) with their value under ``average``. Counts, the failure rate and errors by
-    type go in ``metrics_description``.
+    ``p99`` and ``max`` over the requests, in the display units, the unit in the metric's
+    name (``TTFT (ms)``, ``num_tokens_output (tokens)``: ``units.py``); the time to first
+    content token only when it differs from the time to first token (a reasoning stream).
+    The run-wide rates (throughput, requests sent, output tok/s, failure rate), counts and
+    errors by type go in ``metrics_description``.
     """
     rows: list[dict[str, Any]] = []
     for name in _TABLE_METRICS:
@@ -92,14 +99,18 @@ def metrics_table(stats: dict[str, Any]) -> list[dict[str, Any]]:
             stats.get(f"{name}-{agg}") == stats.get(f"time_to_first_token-{agg}") for agg in _TABLE_AGGREGATES
         ):
             continue  # no reasoning streamed: the same as the time to first token
-        unit = " (s)" if name.startswith("time_") else " (tokens)"
-        row: dict[str, Any] = {"metric": name + unit}
+        row: dict[str, Any] = {"metric": display_header(name)}
         for agg in _TABLE_AGGREGATES:
-            row[agg] = plain(stats.get(f"{name}-{agg}"))
+            key = f"{name}-{agg}"
+            row[agg] = plain(display_value(key, plain(stats.get(key), digits=6), digits=2))
         rows.append(row)
-    for key in _RATE_KEYS:
-        rows.append({"metric": key, **{agg: None for agg in _TABLE_AGGREGATES}, "average": plain(stats.get(key))})
     return rows
+
+
+def run_rates(stats: dict[str, Any]) -> str:
+    """The run-wide rates in the display units: ``Throughput 37.3 req/s, Requests sent
+    1,281.2 req/min, Output 412.0 tok/s, Failed 5.0 %``."""
+    return ", ".join(f"{display_name(key)} {display_text(key, stats.get(key))} {unit_of(key)[0]}" for key in _RATE_KEYS)
 
 
 def metrics_description(run_name: str, stats: dict[str, Any]) -> str:
@@ -113,11 +124,11 @@ def metrics_description(run_name: str, stats: dict[str, Any]) -> str:
         (f"**{verdict}** " if verdict else "")
         + (f"**{estimated}** (not the API's usage). " if estimated else "")
         + f"Final metrics of load run {run_name} ({state}): {stats.get('total_requests', 0):,} requests, "
-        f"{stats.get('failed_requests', 0):,} failed, {stats.get('incomplete_requests', 0):,} incomplete "
-        f"(failed_requests_rate {stats.get('failed_requests_rate') or 0:.1%}); errors by type: {by_type}; "
+        f"{stats.get('failed_requests', 0):,} failed, {stats.get('incomplete_requests', 0):,} incomplete; "
+        f"errors by type: {by_type}; "
         f"{stats.get('total_input_tokens', 0):,} input tokens ({stats.get('total_cached_input_tokens', 0):,} "
-        f"cached), {stats.get('total_output_tokens', 0):,} output tokens. Times in seconds; rates over the "
-        "run under `average`." + (f" {slo_verdict}." if (slo_verdict := slo_line(stats)) else "")
+        f"cached), {stats.get('total_output_tokens', 0):,} output tokens. Over the run: {run_rates(stats)}. "
+        "The table: per request, latencies in ms." + (f" {slo_verdict}." if (slo_verdict := slo_line(stats)) else "")
     )
 
 

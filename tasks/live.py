@@ -81,7 +81,15 @@ def progress_event(snapshot: LiveSnapshot, key_prefix: str) -> dict[str, Any]:
 class PrefectLiveSink:
     """Publishes snapshots of one run to Prefect. Call ``await start()`` before the run."""
 
-    def __init__(self, key_prefix: str, run_name: str, client: Any, logger: logging.Logger | logging.LoggerAdapter):
+    def __init__(
+        self,
+        key_prefix: str,
+        run_name: str,
+        client: Any,
+        logger: logging.Logger | logging.LoggerAdapter,
+        endpoint: str | None = None,
+    ):
+        self.endpoint = endpoint  # named in each log line: a run name alone does not say it
         self.progress_key = artifact_key(key_prefix, "progress")
         self.live_key = artifact_key(key_prefix, "live")
         self.run_name = run_name
@@ -118,4 +126,5 @@ class PrefectLiveSink:
         except Exception as exc:  # noqa: BLE001 - an event lost is not a run lost
             self.logger.warning("progress event not emitted (the run goes on): %s", exc)
         if not snapshot.final:
-            self.logger.info(live_log_line(snapshot))
+            line = live_log_line(snapshot)
+            self.logger.info(f"[{self.endpoint}] {line}" if self.endpoint else line)

@@ -87,19 +87,22 @@ async def run_load_test(
     ``-live`` updated in place while it runs, then ``-metrics`` (table) and ``-stats`` (link).
     """
     logger = get_run_logger()
+    endpoint = endpoint_label or str(spec.endpoint.options().get("endpoint_name") or spec.endpoint.model_id)
     base_name = spec.run_name or "run"
     run_name = attempt_run_name(base_name, task_run.run_count)
     if run_name != base_name:
         logger.warning("attempt %d writes to its own run folder %s", task_run.run_count, run_name)
     prefix = artifact_prefix or run_name
     async with get_client() as client:
-        sink = PrefectLiveSink(prefix, run_name, client, logger)
+        sink = PrefectLiveSink(prefix, run_name, client, logger, endpoint=endpoint)
         runner = spec.runner(run_name=run_name, live_sinks=[sink], handle_signals=False)
         with stop_on_signals(), tracking(runner):
             await sink.start()
             logger.info(
-                "load run %s: %s clients, %s -> %s",
+                "load run %s, endpoint %s (%s): %s clients, %s -> %s",
                 run_name,
+                endpoint,
+                spec.endpoint.type,
                 spec.load.clients,
                 f"{spec.load.n_requests} requests each" if spec.load.n_requests else f"{spec.load.run_duration} s",
                 runner.run_config()["output_path"],
@@ -117,8 +120,9 @@ async def run_load_test(
             if spec.plots and result.responses and result.output_path and not result.interrupted:
                 await _publish_plots(result, prefix, run_name, logger)
             logger.info(
-                "load run %s %s: %s requests, %s failed -> %s",
+                "load run %s, endpoint %s, %s: %s requests, %s failed -> %s",
                 run_name,
+                endpoint,
                 state,
                 result.total_requests,
                 result.stats.get("failed_requests"),
@@ -126,7 +130,7 @@ async def run_load_test(
             )
             verdict = generator_verdict(result.stats)
             if verdict:
-                logger.warning("load run %s: %s", run_name, verdict)
+                logger.warning("load run %s, endpoint %s: %s", run_name, endpoint, verdict)
     return summary
 
 

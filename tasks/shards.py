@@ -225,7 +225,7 @@ async def run_sharded_load_test(
                 start = run.pick_start(start_allowance if start_allowance is not None else allowance)
                 if not stopper.requested:
                     logger.info("sharded run %s starts at %s", name, run.config["start_at"])
-                    async with _live_view(spec, run, prefix, start, logger):
+                    async with _live_view(spec, run, prefix, start, logger, endpoint_label):
                         failures.update(await shards.run(spec, run.url, start))
             finally:
                 for index, why in sorted(failures.items()):
@@ -260,7 +260,9 @@ async def run_sharded_load_test(
 
 
 @contextlib.asynccontextmanager
-async def _live_view(spec: RunSpec, run: ShardedRun, prefix: str, start: datetime, logger: Any) -> AsyncIterator[None]:
+async def _live_view(
+    spec: RunSpec, run: ShardedRun, prefix: str, start: datetime, logger: Any, endpoint: str | None = None
+) -> AsyncIterator[None]:
     """Every ``live_interval`` while the shards run: the merged snapshot of all of them in the
     parent's live artifacts and log (``shard_live.ShardTail``: shard folders the parent can
     read; for ``s3://`` shards only the final merge is shown)."""
@@ -279,7 +281,7 @@ async def _live_view(spec: RunSpec, run: ShardedRun, prefix: str, start: datetim
             await sink(snapshot)
 
     async with get_client() as client:
-        sink = PrefectLiveSink(prefix, run.run_name, client, logger)
+        sink = PrefectLiveSink(prefix, run.run_name, client, logger, endpoint=endpoint)
         await sink.start()
         ticker = asyncio.ensure_future(tick(sink))
         try:

@@ -14,13 +14,14 @@ from typing import Any, Optional
 
 import typer
 
+from llmeter_core.cli_help import HelpApp
 from llmeter_core.emulator.app import start_emulator
 from llmeter_core.emulator.config import EmulatorConfig, parse_dist
 from llmeter_core.errors import ConfigError
 
 __all__ = ["emulator_app", "serve"]
 
-emulator_app = typer.Typer(
+emulator_app = HelpApp(
     help="Local emulators of LLM APIs with a latency model and fault injection.", no_args_is_help=True
 )
 

@@ -143,7 +143,7 @@ def test_the_live_display_and_artifacts_show_the_slo_group():
 
     stats = _judged(SLO(ttft_ms=100), [_ok(0.05, i=0), _ok(0.5, i=1)])
     rows = {(g, label): value for g, label, value in grouped_rows(stats)}
-    assert rows[("SLO", "attainment")] == "50.0%" and rows[("SLO", "verdict")].startswith("FAIL: ttft_ms: p90")
+    assert rows[("SLO", "attainment (%)")] == "50.0" and rows[("SLO", "verdict")].startswith("FAIL: ttft_ms: p90")
     assert not [r for r in grouped_rows({"total_requests": 1}) if r[0] == "SLO"]
 
 

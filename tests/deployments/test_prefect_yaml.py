@@ -94,3 +94,13 @@ def test_there_is_a_demo_suite_and_an_openai_compatible_example():
     assert {"demo", "openai-compatible"} <= names
     demo = load_suite(SUITES_DIR / "demo.yaml")
     assert all(e.build().base_url.startswith("http://127.0.0.1") for e in demo.endpoints)  # ${VAR:-default} expanded
+
+
+def test_served_deployments_keep_the_files_entrypoint_whatever_the_cwd(tmp_path, monkeypatch):
+    """``to_deployment`` alone writes the flow's file relative to the cwd (``../../flows/...``)."""
+    seen = []
+    for cwd in (tmp_path, tmp_path / "x" / "y"):
+        cwd.mkdir(parents=True, exist_ok=True)
+        monkeypatch.chdir(cwd)
+        seen.append({d.name: d.entrypoint for d in runner_deployments()})
+    assert seen[0] == seen[1] == {e["name"]: e["entrypoint"] for e in ENTRIES}

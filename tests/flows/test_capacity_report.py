@@ -49,7 +49,16 @@ def test_the_report_puts_every_verdict_first_then_compares_then_details():
 
 def test_probe_rows_show_the_slo_metric_and_why_a_probe_failed():
     rows = probe_rows(_search("m", 37))
-    assert list(rows[0])[:6] == ["probe", "load", "offered", "achieved", "attainment", "goodput"]
+    assert list(rows[0])[:6] == [
+        "probe",
+        "load",
+        "offered (req/s)",
+        "achieved (req/s)",
+        "attainment (%)",
+        "goodput (req/s)",
+    ]
     assert rows[0]["ttft (ms)"] == "100" and rows[0]["passed"] == "yes"
+    assert rows[0]["attainment (%)"] == "100.0" and rows[0]["offered (req/s)"] == "10.0"
+    assert rows[0]["run folder"] == "`/r/m/probe`"  # a local path as text, not a link
     failed = [r for r in rows if r["passed"] == "NO"]
     assert failed and failed[0]["reason"].startswith("ttft_ms: p90 900 ms")

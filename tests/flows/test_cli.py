@@ -78,7 +78,7 @@ def test_sweep_runs_a_suite_file_and_prints_the_table(harness_api, emulator_url,
     )
     result = runner.invoke(app, ["sweep", str(suite), "--results", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "cli-sweep (latencies in ms)" in result.output
+    assert "cli-sweep" in result.output and "(req/min)" in result.output and "(ms)" in result.output
     (csv,) = (tmp_path / "out" / "cli-sweep").glob("*/sweep-summary.csv")
     assert pd.read_csv(csv)["total_requests"].tolist() == [2, 4]
     assert f"summary: {csv}" in result.output.replace("\n", "")
@@ -103,7 +103,9 @@ def test_demo_sweeps_the_built_in_emulator(harness_api, tmp_path):
     assert str(folder) in result.output.replace("\n", "")
 
 
-def test_serve_registers_every_deployment_of_prefect_yaml(harness_api, tmp_path):
+def _serve_from(cwd: Path) -> dict[str, str]:
+    """Run ``llmeter-flows serve`` in ``cwd`` until prefect.yaml's deployments are registered;
+    returns each one's entrypoint as the server has it, and removes them again."""
     import asyncio
     import os
     import signal
@@ -111,26 +113,45 @@ def test_serve_registers_every_deployment_of_prefect_yaml(harness_api, tmp_path)
 
     from prefect.client.orchestration import get_client
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    log = (tmp_path / "serve.log").open("wb")
-    served = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
-    )
-
-    async def registered() -> set[str]:
+    async def registered() -> dict[str, str]:
         async with get_client() as client:
-            return {d.name for d in await client.read_deployments()}
+            return {d.name: str(d.entrypoint) for d in await client.read_deployments()}
 
+    async def remove(names: set[str]) -> None:
+        async with get_client() as client:
+            for deployment in await client.read_deployments():
+                if deployment.name in names:
+                    await client.delete_deployment(deployment.id)
+
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = (cwd / "serve.log").open("wb")
+    served = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve"], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+    )
+    wanted = {"nightly-benchmark", "on-demand-sweep", "capacity-search", "load-shard"}
     try:
         deadline = time.monotonic() + 60
-        while not {"nightly-benchmark", "on-demand-sweep"} <= asyncio.run(registered()):
-            assert time.monotonic() < deadline and served.poll() is None, (tmp_path / "serve.log").read_text()
+        while not wanted <= set(found := asyncio.run(registered())):
+            assert time.monotonic() < deadline and served.poll() is None, (cwd / "serve.log").read_text()
             time.sleep(0.5)
     finally:
         served.send_signal(signal.SIGINT)
         served.wait(timeout=30)
         log.close()
-    assert "serving nightly-benchmark, on-demand-sweep" in (tmp_path / "serve.log").read_text()
+    assert "serving nightly-benchmark, on-demand-sweep" in (cwd / "serve.log").read_text()
+    asyncio.run(remove(wanted))
+    return {name: found[name] for name in wanted}
+
+
+def test_serve_registers_every_deployment_with_one_entrypoint_wherever_it_runs(harness_api, tmp_path):
+    """The entrypoint the UI shows is prefect.yaml's (relative to the project root), not the
+    flow's file relative to the directory ``serve`` ran in."""
+    from flows.deployments import load_deployment_entries
+
+    expected = {e["name"]: e["entrypoint"] for e in load_deployment_entries()}
+    assert _serve_from(tmp_path / "a") == expected
+    assert _serve_from(tmp_path / "b" / "c" / "d") == expected  # deeper: the old "../../.." differed
 
 
 # -- issue 7: clear errors, exit status 2, before any flow run ------------------------------------
@@ -217,8 +238,11 @@ def test_the_sweep_table_shows_throughput_and_stars_estimated_token_rates():
     console = Console(file=io.StringIO(), width=200)
     console.print(sweep_table(rows, "t"))
     text = console.file.getvalue()
-    assert "throughput req/s" in text and "18.25" in text
+    assert "Throughput" in text and "(req/s)" in text and "18.25" in text
     assert "360.0*" in text and "190.0*" not in text
+    for unit in ("(tok/s)", "(req/min)", "(ms)"):
+        assert unit in text  # the report artifact's units, a word a line in the headers
+    assert "TTFT p50" not in text  # not the old header without its unit
 
 
 def test_run_refuses_a_bad_sharded_spec_with_exit_2_before_prefect_starts(tmp_path):
@@ -232,3 +256,35 @@ def test_run_refuses_a_bad_sharded_spec_with_exit_2_before_prefect_starts(tmp_pa
     assert result.exit_code == 2, result.output
     assert "load: shards: 2 shards need at least 2 clients (one each), got clients: 1" in result.output
     assert "Prefect API" not in result.output and not (tmp_path / "out").exists()
+
+
+def _help(*command: str) -> str:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "120"}, color=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "command", ["run", "sweep", "nightly", "demo", "serve", "capacity", "history", "compare", "emulator openai"]
+)
+def test_help_names_positionals_by_metavar_and_gives_flags_no_type(command):
+    text = _help(*command.split())
+    (usage,) = [line for line in text.splitlines() if "Usage:" in line]
+    assert "{" not in usage and "}" not in usage, usage  # typer's "{spec}" read as a set of choices
+    assert "<bool>" not in text, text  # --help, --display/--no-display, --emulator take no value
+
+
+def test_help_usage_lines_read_as_written():
+    assert "run [OPTIONS] SPEC" in _help("run")
+    assert "sweep [OPTIONS] SUITE" in _help("sweep")
+    assert "nightly [OPTIONS] [SUITE]" in _help("nightly")  # optional: in brackets
+    assert "compare [OPTIONS] BASELINE CANDIDATE" in _help("compare")
+    text = _help("run")
+    assert "--display" in text and "--no-display" in text and "Live stats display" in text
+    assert "<path>" in text and "<str>" in text  # options that take a value keep their type
+    assert "--help" in _help() and "<bool>" not in _help()
+
+
+def test_a_missing_positional_is_named_by_its_metavar():
+    result = runner.invoke(app, ["run"], env={"COLUMNS": "120"}, color=False)
+    assert result.exit_code == 2 and "SPEC" in result.output, result.output

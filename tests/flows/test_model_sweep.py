@@ -80,6 +80,7 @@ async def test_model_sweep_compares_models_in_one_dated_folder(emulator_url, tmp
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[out["flow_run_id"]]))
         )
     assert sorted(r.name for r in subflows) == ["large: clients 1,2", "small: clients 1,2"]  # not random names
+    await _assert_each_load_log_names_its_endpoint({r.id: r.name.split(":")[0] for r in subflows})
 
     key = f"{suite.name}-comparison-report"
     async with get_client() as client:
@@ -155,3 +156,23 @@ async def test_nightly_benchmark_runs_a_suite_file_into_a_dated_folder(emulator_
     assert folder.parent == tmp_path / "results" / "nightly-test"
     assert folder.name[:4].isdigit() and folder.name.endswith("Z")
     assert pd.read_csv(out["csv"])["total_requests"].tolist() == [2, 6]
+
+
+async def _assert_each_load_log_names_its_endpoint(endpoints: dict) -> None:
+    """Every "load run" line of each sweep says which endpoint it is for."""
+    import asyncio
+    import time
+
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = time.monotonic() + 20  # logs reach the server in batches
+    while True:
+        async with get_client() as client:
+            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(endpoints))))
+        lines = [(log.flow_run_id, log.message) for log in logs if log.message.startswith("load run ")]
+        if len(lines) >= 8 or time.monotonic() > deadline:  # 2 endpoints x 2 runs x start and end
+            break
+        await asyncio.sleep(0.5)
+    assert len(lines) >= 8, lines
+    for flow_run_id, message in lines:
+        assert f"endpoint {endpoints[flow_run_id]}" in message, message

@@ -40,23 +40,25 @@ def test_plain_values_are_json_safe():
     assert plain(float("nan")) is None and plain(math.inf) is None
 
 
-def test_metrics_table_fits_one_page_with_percentiles_and_rates():
+def test_metrics_table_fits_one_page_in_ms_with_no_rate_under_average():
     rows = metrics_table(STATS)
     assert len(rows) <= 10  # the UI shows 10 rows per page
     by_metric = {r["metric"]: r for r in rows}
-    ttft = by_metric["time_to_first_token (s)"]
-    assert (ttft["p50"], ttft["p90"], ttft["p99"]) == (0.1071, 0.2, 0.3)
+    ttft = by_metric["TTFT (ms)"]
+    assert (ttft["p50"], ttft["p90"], ttft["p99"]) == (107.12, 200.0, 300.0)
+    assert by_metric["TTLT (ms)"]["p50"] == 320.0
     assert by_metric["num_tokens_output (tokens)"]["average"] is None
-    assert by_metric["requests_per_minute"] == {
-        "metric": "requests_per_minute",
-        "average": 1281.2346,
-        "p50": None,
-        "p90": None,
-        "p99": None,
-        "max": None,
-    }
+    assert all(r["metric"].endswith(("(ms)", "(tokens)")) for r in rows)  # every row names its unit
+    shown = json.dumps(rows)
+    for rate in ("requests_per_minute", "output_tps", "failed_requests_rate", "completed_requests_per_second"):
+        assert rate not in shown  # run-wide rates are not per-request averages
     assert all(set(r) == set(rows[0]) for r in rows)  # one set of columns
-    json.dumps(rows)
+
+
+def test_the_run_wide_rates_are_in_the_description_in_display_units():
+    text = metrics_description("r", {**STATS, "completed_requests_per_second": 37.31})
+    assert "Throughput 37.31 req/s, Requests sent 1,281.2 req/min, Output 412.0 tok/s, Failed 5.0 %" in text
+    assert "latencies in ms" in text and "seconds" not in text
 
 
 def test_metrics_description_counts_and_errors():
@@ -85,7 +87,8 @@ def test_live_markdown_shows_progress_and_grouped_stats():
     text = live_markdown(_snapshot())
     assert "00004-clients: running" in text
     assert "**20/40** responses" in text and "(50%)" in text
-    assert "| TTFT (s) | p50 | 107.1 ms |" in text
+    assert "| TTFT (ms) | p50 | 107.1 |" in text and "(s)" not in text
+    assert "| Throughput | sent (req/min) | 1,281.2 |" in text and "| Errors | failure rate (%) | 5.0 |" in text
     assert "| Errors | http_429 | 2 |" in text
     final = live_markdown(_snapshot(final=True, interrupted=True, progress=0.6))
     assert "interrupted (partial run saved)" in final
@@ -129,9 +132,8 @@ def test_estimated_token_counts_are_flagged_in_every_artifact():
 
 
 def test_throughput_is_shown_as_completed_requests_per_second():
-    rows = {r["metric"]: r for r in metrics_table(ESTIMATED)}
-    assert rows["completed_requests_per_second"]["average"] == 37.31
-    assert "throughput req/s | 37.3" in live_markdown(_snapshot(stats=ESTIMATED))
+    assert "Throughput 37.31 req/s" in metrics_description("r", ESTIMATED)
+    assert "throughput (req/s) | 37.31 |" in live_markdown(_snapshot(stats=ESTIMATED))
     assert "throughput 37.31 req/s" in live_log_line(_snapshot(stats=ESTIMATED))
 
 
@@ -151,9 +153,9 @@ def test_a_reasoning_streams_table_keeps_to_one_page():
             stats[f"{name}-{agg}"] = value
     rows = [r["metric"] for r in metrics_table(stats)]
     assert len(rows) <= 10
-    assert "time_to_first_content_token (s)" in rows and "time_to_end (s)" in rows
+    assert "first content token (ms)" in rows and "time to end (ms)" in rows
     same = {**stats, **{f"time_to_first_content_token-{a}": 0.1 for a in ("average", "p50", "p90", "p99", "max")}}
-    assert "time_to_first_content_token (s)" not in [r["metric"] for r in metrics_table(same)]
+    assert "first content token (ms)" not in [r["metric"] for r in metrics_table(same)]
 
 
 def test_links_go_to_the_s3_console_or_show_a_local_path_as_text():

@@ -94,8 +94,8 @@ async def test_run_on_s3_returns_a_small_summary_and_final_artifacts(emulator_ur
     (metrics,) = found[f"{prefix}-metrics"]
     assert metrics.type == "table"
     rows = {row["metric"]: row for row in json.loads(metrics.data)}
-    assert rows["time_to_first_token (s)"]["p50"] == round(stats["time_to_first_token-p50"], 4)
-    assert rows["requests_per_minute"]["average"] == round(stats["requests_per_minute"], 4)
+    assert rows["TTFT (ms)"]["p50"] == round(stats["time_to_first_token-p50"] * 1000, 2)  # stats.json: seconds
+    assert "requests_per_minute" not in rows and f"{stats['requests_per_minute']:,.1f} req/min" in metrics.description
     assert "8 requests, 0 failed" in metrics.description
     (link,) = found[f"{prefix}-stats"]
     assert link.type == "markdown"  # Prefect stores a link artifact as markdown: [text](url)
@@ -217,6 +217,9 @@ async def test_sink_logs_one_line_per_interval_and_survives_a_failing_api():
     assert progress_update == (sink.progress_id, 50.0)
     assert live_update[0] == sink.live_id and "**4/8** responses" in live_update[1]
     assert sink.updates == 2
+    named = PrefectLiveSink("p", "r", client, logger, endpoint="small")
+    await named(snap)
+    assert logger.lines[-1].startswith("[small] r: 4/8 done")  # the run name alone does not say the endpoint
 
     async def broken(*args, **kwargs):
         raise RuntimeError("API down")
