@@ -59,6 +59,7 @@ def sweep_figures(frame: pd.DataFrame, series: str | None = None) -> dict[str, g
         return {}
     x = load_axis(frame)
     groups = list(frame.groupby(series, sort=False)) if series and series in frame.columns else [(None, frame)]
+    ticks = sorted({float(v) for v in pd.to_numeric(frame[x], errors="coerce").dropna()}) if x in frame else []
     out: dict[str, go.Figure] = {}
     for chart in CHARTS:
         present = [c for c in chart.columns if c in frame.columns]
@@ -83,6 +84,7 @@ def sweep_figures(frame: pd.DataFrame, series: str | None = None) -> dict[str, g
                     )
                 )
         out[chart.name] = _layout(fig, chart.title, _xlabel(x), unit or chart.ylabel)
+        out[chart.name].update_xaxes(tickvals=ticks)  # the load points, as the PNG charts
     return out
 
 

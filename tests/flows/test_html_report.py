@@ -65,9 +65,7 @@ def _check_page(page: str, frame: pd.DataFrame) -> None:
     assert page.count("run_config.json</summary>") == len(frame)
 
 
-async def test_a_local_sweep_writes_report_html_beside_its_summary_without_secrets(
-    emulator_url, tmp_path, monkeypatch
-):
+async def test_a_local_sweep_writes_report_html_beside_its_summary_without_secrets(emulator_url, tmp_path, monkeypatch):
     monkeypatch.setenv("HTML_TEST_KEY", API_KEY)
     monkeypatch.setenv("HTML_TEST_HEADER", HEADER_VALUE)
     config = _config(
