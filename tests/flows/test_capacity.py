@@ -131,6 +131,8 @@ def test_cli_runs_a_client_search_from_a_suite_file(harness_api, slots_emulator,
     assert result.exit_code == 0, result.output
     assert "emulator-model: capacity " in result.output and "clients" in result.output
     (saved,) = (tmp_path / "out" / "cli-capacity").glob("*/emulator-model/capacity.json")
+    html = saved.parent.parent / "capacity-report.html"
+    assert f"report:  {html}" in result.output.replace("\n", "") and html.read_text().startswith("<!DOCTYPE html>")
     found = json.loads(saved.read_text())
     assert found["mode"] == "clients" and all(float(p["load"]).is_integer() for p in found["probes"])
     assert found["status"] in ("found", "below", "at_least", "budget")
