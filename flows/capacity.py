@@ -76,10 +76,16 @@ async def write_capacity(search: dict[str, Any], folder: str) -> dict[str, bytes
 
 
 @task(name="write-capacity-report", retries=3, retry_delay_seconds=[1, 4, 10])
-async def write_capacity_report(title: str, searches: list[dict[str, Any]], folder: str) -> str:
-    """Write the search's HTML report (``<folder>/capacity-report.html``); return its URL."""
+async def write_capacity_report(title: str, searches: list[dict[str, Any]], folder: str) -> str | None:
+    """Write the search's HTML report (``<folder>/capacity-report.html``); return its URL
+    (None when the page could not be built: it is a view, the answer stands without it)."""
     url = join_url(folder, report_name(REPORT_PREFIX))
-    return await asyncio.to_thread(lambda: write_report(capacity_page(title, searches, folder), url))
+    try:
+        document = await asyncio.to_thread(capacity_page, title, searches, folder)
+    except Exception as exc:
+        get_run_logger().warning("the HTML report of %s was not written: %r", title, exc)
+        return None
+    return await asyncio.to_thread(write_report, document, url)  # a failed write raises: retried
 
 
 def _write_bytes(url: str, data: bytes) -> None:

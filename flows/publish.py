@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
 from llmeter_core.html_report import report_name, write_report
@@ -45,8 +45,13 @@ def _write_outputs(
     chart_urls = write_charts(pngs, folder, prefix=chart_prefix) if pngs else {}
     listed = {"summary (CSV)": files["csv"], "summary (Parquet)": files["parquet"]}
     listed.update({f"chart {name} (PNG)": url for name, url in chart_urls.items()})
-    document = sweep_page(title, flow, rows, columns, folder, series=series, files=listed)
-    html_url = write_report(document, join_url(folder, report_name(html_prefix(basename))))
+    try:
+        document = sweep_page(title, flow, rows, columns, folder, series=series, files=listed)
+    except Exception as exc:  # a view: a fault in it must not cost the summary its report artifact
+        get_run_logger().warning("the HTML report of %s was not written: %r", title, exc)
+        html_url = None
+    else:  # a failed write raises: the task retries it with the other files
+        html_url = write_report(document, join_url(folder, report_name(html_prefix(basename))))
     return {
         "csv": files["csv"],
         "parquet": files["parquet"],

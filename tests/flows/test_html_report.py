@@ -105,3 +105,17 @@ async def test_a_sweep_on_s3_writes_report_html_beside_its_summary(emulator_url,
     bucket_key = out["html"].removeprefix("s3://")
     bucket, key = bucket_key.split("/", 1)
     assert f"[{out['html']}](https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key})" in report
+
+
+async def test_a_fault_in_the_html_page_costs_the_sweep_nothing_else(emulator_url, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("a bug in the page")
+
+    monkeypatch.setattr("flows.publish.sweep_page", broken)
+    config = _config(emulator_url, str(tmp_path)).model_copy(update={"clients": [1]})
+    out = await load_test_sweep(config)
+
+    assert out["html"] is None and not list(Path(out["folder"]).glob("*.html"))
+    assert pd.read_csv(out["csv"])["total_requests"].tolist() == [2]
+    report = await _report_artifact(out["flow_run_id"], f"{config.name}-report")
+    assert "## Summary" in report and "Shareable report" not in report
