@@ -124,6 +124,9 @@ def _html_table(rows: list[dict[str, Any]], folder: str) -> str:
     return h.table(columns, cells, text_columns=[i for i, c in enumerate(columns) if c in ("endpoint", "reason")])
 
 
+_PROBE_NOTE = h.paragraph("offered, achieved and goodput in req/s; SLO metrics in ms at the SLO's percentile.", "note")
+
+
 def capacity_page(title: str, searches: list[dict[str, Any]], folder: str) -> str:
     """The HTML report of a capacity search whose file sits in ``folder`` (the search folder):
     verdicts, the comparison, then per endpoint its probes (with relative links to their run
@@ -142,7 +145,7 @@ def capacity_page(title: str, searches: list[dict[str, Any]], folder: str) -> st
                 s["endpoint"],
                 h.paragraph(f"SLO: {s['slo_text']}"),
                 f"<p>capacity.json: {h.link(s.get('capacity_json'), folder)}</p>",
-                h.section("Probes", _html_table(probe_rows(s), folder), level=3),
+                h.section("Probes", _PROBE_NOTE, _html_table(probe_rows(s), folder), level=3),
                 *charts,
                 h.section("Configuration", h.configs(h.read_run_configs(runs), settings), level=3),
             )

@@ -153,8 +153,12 @@ def change_figure(endpoint: str, comparisons: Sequence[Comparison]) -> go.Figure
                     "array": [None if m.ci_high is None else (m.ci_high - (m.change or 0)) * 100 for m in metrics],
                     "arrayminus": [None if m.ci_low is None else ((m.change or 0) - m.ci_low) * 100 for m in metrics],
                 },
+                text=[comparison.point] * len(metrics),  # the load point on its bar: the colour is the verdict
+                textposition="outside",
+                textfont={"size": 10},
+                showlegend=False,
                 customdata=[[m.verdict, m.threshold * 100] for m in metrics],
-                hovertemplate="%{x}: %{y:+.1f} (%{customdata[0]}, threshold ±%{customdata[1]:g})",
+                hovertemplate="%{text} %{x}: %{y:+.1f} (%{customdata[0]}, threshold ±%{customdata[1]:g})",
             )
         )
         for sign in (1, -1):
@@ -170,7 +174,7 @@ def change_figure(endpoint: str, comparisons: Sequence[Comparison]) -> go.Figure
                 )
             )
     fig.update_layout(
-        title=f"{html.escape(endpoint)}: change against the baseline",
+        title=f"{html.escape(endpoint)}: change against the baseline (red regressed, green improved, grey unchanged)",
         template="plotly_white",
         barmode="group",
         yaxis_title="change (%; error rate: points)",

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 API_KEY = "sk-html-report-secret-0001"
 HEADER_VALUE = "hdr-html-report-secret-0002"
+#: Written straight into the parameters (so it is in the flow run's): still never in the file.
+LITERAL_HEADER = "lit-html-report-secret-0003"
 #: A <script> with a src, or a stylesheet link: anything the page would fetch.
 EXTERNAL = re.compile(r"<script[^>]*\ssrc\s*=|<link[^>]*\shref\s*=", re.IGNORECASE)
 
@@ -69,7 +71,10 @@ async def test_a_local_sweep_writes_report_html_beside_its_summary_without_secre
     monkeypatch.setenv("HTML_TEST_KEY", API_KEY)
     monkeypatch.setenv("HTML_TEST_HEADER", HEADER_VALUE)
     config = _config(
-        emulator_url, str(tmp_path), api_key_env="HTML_TEST_KEY", headers={"x-team-token": "${HTML_TEST_HEADER}"}
+        emulator_url,
+        str(tmp_path),
+        api_key_env="HTML_TEST_KEY",
+        headers={"x-team-token": "${HTML_TEST_HEADER}", "x-literal-key": LITERAL_HEADER},
     )
     out = await load_test_sweep(config)
 
@@ -79,8 +84,8 @@ async def test_a_local_sweep_writes_report_html_beside_its_summary_without_secre
     page = (folder / "report.html").read_text()
     frame = pd.read_csv(out["csv"])
     _check_page(page, frame)
-    assert API_KEY not in page and HEADER_VALUE not in page
-    assert "HTML_TEST_KEY" in page and "x-team-token" in page  # the names are configuration, the values not
+    assert API_KEY not in page and HEADER_VALUE not in page and LITERAL_HEADER not in page
+    assert "HTML_TEST_KEY" in page and "x-team-token" in page and "x-literal-key" in page  # names, not values
     for name in frame["run_name"]:  # the relative links lead to the run folders
         assert (folder / name / "stats.json").exists()
     assert f"Sweep {config.name}" in page and "emulator-model" in page
