@@ -8,11 +8,13 @@ other), writing its run folder under the search folder::
     <results>/<suite>/<date-time>/<endpoint label>/probe-01-rate-00010/...
     <results>/<suite>/<date-time>/<endpoint label>/capacity.json
     <results>/<suite>/<date-time>/<endpoint label>/charts/{slo-metric,goodput}.png
+    <results>/<suite>/<date-time>/capacity-report.html
 
 ``capacity.json`` holds the answer ("40 req/s" with its bracket, "at least X" or "below X"),
 the SLO, the search settings and every probe. The flow publishes one markdown report (the
 verdicts first, a comparison table with several endpoints, each endpoint's probes and
-charts), logs one line per probe and one verdict line per endpoint.
+charts), the same as one self-contained HTML file (``capacity-report.html``: interactive
+charts, each probe's run_config.json), logs one line per probe and one verdict line per endpoint.
 
 Run it with ``llmeter-flows capacity SUITE.yaml`` or the ``capacity-search`` deployment.
 """
@@ -31,11 +33,12 @@ from prefect.runtime import flow_run
 from llmeter_core.capacity import CapacitySearch, judge
 from llmeter_core.capacity_charts import render_capacity_charts
 from llmeter_core.checks import Problems
+from llmeter_core.html_report import report_name, write_report
 from llmeter_core.spec import EndpointSpec
 from tasks.interrupts import stop_on_signals, stop_requested
 from tasks.shards import run_one
 
-from .capacity_report import capacity_markdown, publish_capacity_report, verdict_line
+from .capacity_report import REPORT_PREFIX, capacity_markdown, capacity_page, publish_capacity_report, verdict_line
 from .layout import join_url, results_root, slug, sweep_folder
 from .params import SuiteSpec, check_plan, endpoint_label, plan_checked, point_run_name, run_spec
 
@@ -69,6 +72,19 @@ async def write_capacity(search: dict[str, Any], folder: str) -> dict[str, bytes
         return pngs
 
     return await asyncio.to_thread(write)
+
+
+@task(name="write-capacity-report", retries=3, retry_delay_seconds=[1, 4, 10])
+async def write_capacity_report(title: str, searches: list[dict[str, Any]], folder: str) -> str | None:
+    """Write the search's HTML report (``<folder>/capacity-report.html``); return its URL
+    (None when the page could not be built: it is a view, the answer stands without it)."""
+    url = join_url(folder, report_name(REPORT_PREFIX))
+    try:
+        document = await asyncio.to_thread(capacity_page, title, searches, folder)
+    except Exception as exc:
+        get_run_logger().warning("the HTML report of %s was not written: %r", title, exc)
+        return None
+    return await asyncio.to_thread(write_report, document, url)  # a failed write raises: retried
 
 
 def _write_bytes(url: str, data: bytes) -> None:
@@ -164,13 +180,15 @@ async def capacity_search(suite: SuiteSpec, folder: str | None = None) -> dict[s
                 pngs[result["endpoint"]] = await write_capacity(result, result["folder"])
                 searches.append(result)
             title = f"Capacity search {suite.name}"
+            html_url = await write_capacity_report(title, searches, folder)
             await publish_capacity_report(
-                capacity_markdown(title, searches, pngs),
+                capacity_markdown(title, searches, pngs, html_url),
                 suite.name,
                 f"{title}: " + "; ".join(s["verdict"] for s in searches),
             )
             return {
                 "folder": folder,
+                "html": html_url,
                 "flow_run_id": str(flow_run.id),
                 "searches": searches,
                 "interrupted": any(s["status"] == "interrupted" for s in searches),

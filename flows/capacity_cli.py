@@ -75,6 +75,8 @@ def capacity(
         out.print(f"[bold]{search['verdict']}[/bold]", highlight=False)
         out.print(f"  capacity.json: {search['capacity_json']}", highlight=False)
     out.print(f"results: [bold]{result['folder']}[/bold]")
+    if result.get("html"):
+        out.print(f"report:  {result['html']}  (one HTML file: charts, tables, configuration; opens offline)")
     out.print(f"flow run: {_run_page(result['flow_run_id'])}")
     out.print(f"took {time.monotonic() - started:.0f} s")
     if result.get("interrupted"):

@@ -146,6 +146,8 @@ def _report(result: dict[str, Any], title: str, started: float) -> None:
     if result.get("charts"):
         charts_dir = next(iter(result["charts"].values())).rsplit("/", 1)[0]
         out.print(f"charts:  {charts_dir}/  ({', '.join(Path(u).name for u in result['charts'].values())})")
+    if html := result.get("report_html") or result.get("html"):  # a nightly's own report first
+        out.print(f"report:  {html}  (one HTML file: charts, tables, configuration; opens offline)")
     out.print(f"flow run: {_run_page(result['flow_run_id'])}")
     out.print(f"took {time.monotonic() - started:.0f} s")
     if result.get("interrupted"):

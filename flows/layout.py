@@ -4,6 +4,7 @@ One layout for every flow, so a reader finds any night's numbers without asking:
 
     <root>/<suite or sweep>/<date-time>/<run_name>/{run_config,summary,stats}.json, responses.jsonl
     <root>/<suite or sweep>/<date-time>/sweep-summary.{csv,parquet}
+    <root>/<suite or sweep>/<date-time>/report.html  (the shareable HTML report)
     <root>/<suite or sweep>/<date-time>/charts/*.png
 
 ``root`` is any fsspec URL (a local path or ``s3://bucket/prefix``). It comes from a flow

@@ -115,6 +115,7 @@ async def nightly_benchmark(suite: str = "demo", results: str | None = None) -> 
             "history": history,
             "verdict": message,
             "report_charts": report["charts"],
+            "report_html": report["html"],
             "points": [(p.endpoint, p.point, p.verdict) for p in verdict.points],
         }
         if verdict.broken or (verdict.regressed and spec.on_regression == "fail"):

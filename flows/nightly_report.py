@@ -5,13 +5,16 @@ is there while the night runs), then updated in place once the runs are compared
 verdict at the top (``2 regressions: model-a TTFT p90 +23% (CI +18..+28%) at 8 clients``),
 a summary table, then per endpoint its trend chart over the last 30 nights and a table per
 load point with baseline, candidate, change, confidence interval and verdict. The chart
-PNGs are also written to ``<night folder>/charts/nightly-trend-<endpoint>.png``.
+PNGs are also written to ``<night folder>/charts/nightly-trend-<endpoint>.png``, and the
+report as one self-contained HTML file to ``<night folder>/nightly-report.html``
+(``nightly_html.py``), linked from the artifact.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -21,11 +24,14 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactUpdate
 
 from llmeter_core.compare_format import VERDICT_MARK, comparison_markdown
+from llmeter_core.html_report import report_name, write_report
 from tasks.artifacts import artifact_key
 
 from .charts import write_charts
+from .layout import join_url
+from .nightly_html import REPORT_PREFIX, nightly_page
 from .regression import NightVerdict, PointResult
-from .report import publish_report
+from .report import html_line, publish_report
 from .trend_charts import TREND_METRICS, TrendSeries, render_trend
 
 __all__ = ["NIGHTS", "report_key", "start_report", "finish_report", "report_markdown"]
@@ -91,6 +97,7 @@ def report_markdown(
     urls: dict[str, str],
     on_regression: str,
     flow_run_url: str | None = None,
+    html_url: str | None = None,
 ) -> str:
     """The report text (see the module docstring)."""
     settings = verdict.settings
@@ -99,6 +106,7 @@ def report_markdown(
         "",
         f"**{verdict.headline()}**",
         "",
+        *([html_line(html_url), ""] if html_url else []),
         f"- results: `{verdict.folder}`",
         f"- baseline: {verdict.policy.describe()}",
         f"- a regression: significant at {settings.confidence * 100:g} % and beyond the threshold "
@@ -144,6 +152,13 @@ def _write(verdict: NightVerdict, history: pd.DataFrame) -> tuple[dict[str, byte
     return pngs, urls
 
 
+def write_html(verdict: NightVerdict, pngs: dict[str, bytes], on_regression: str, flow_run_url: str | None) -> str:
+    """Write ``<night folder>/nightly-report.html``; return its URL."""
+    name = report_name(REPORT_PREFIX)
+    title = f"Nightly report: {verdict.suite}: {_title(verdict, on_regression)}"
+    return write_report(nightly_page(verdict, title, pngs, flow_run_url, name), join_url(verdict.folder, name))
+
+
 async def finish_report(
     report_id: UUID,
     verdict: NightVerdict,
@@ -159,11 +174,16 @@ async def finish_report(
         pngs, urls = await asyncio.to_thread(_write, verdict, history)
     except Exception:  # charts are a view: a failed write must not hide the verdict
         pngs, urls = await asyncio.to_thread(_charts, verdict, history), {}
-    markdown = report_markdown(verdict, pngs, urls, on_regression, flow_run_url)
+    try:
+        html_url: str | None = await asyncio.to_thread(write_html, verdict, pngs, on_regression, flow_run_url)
+    except Exception as exc:  # the file is a view too: the verdict stands without it
+        logging.getLogger(__name__).warning("nightly %s: the HTML report was not written: %s", verdict.suite, exc)
+        html_url = None
+    markdown = report_markdown(verdict, pngs, urls, on_regression, flow_run_url, html_url)
     if suite is not None:
         description = f"Nightly report of {suite}: verdict, comparison with the baseline, trends"
         await publish_report(markdown, report_key(suite), description, replaces=report_id)
     else:
         async with get_client() as client:
             await client.update_artifact(report_id, ArtifactUpdate(data=markdown))
-    return {"charts": urls, "markdown": markdown}
+    return {"charts": urls, "markdown": markdown, "html": html_url}

@@ -26,17 +26,14 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.runtime import flow_run
 
 from llmeter_core.sweep_charts import CHARTS
-from llmeter_core.units import display_header, display_value
+from llmeter_core.sweep_html import summary_cells
 from tasks.artifacts import artifact_key
 from tasks.links import markdown_link
 
-__all__ = ["report_key", "report_markdown", "markdown_table", "publish_report", "MAX_TRIES"]
+__all__ = ["report_key", "report_markdown", "markdown_table", "html_line", "publish_report", "MAX_TRIES"]
 
 #: Most placeholders ``publish_report`` tries before it keeps the last one (wherever it sorts).
 MAX_TRIES = 400
-
-#: Columns that are not stats keys: shown under their own name, values as they are.
-_PLAIN_COLUMNS = frozenset({"endpoint", "model_id", "clients", "interrupted", "client_bound", "run_name"})
 
 
 def report_key(prefix: str) -> str:
@@ -44,25 +41,12 @@ def report_key(prefix: str) -> str:
     return artifact_key(prefix, "report")
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value).replace("|", "\\|")
-
-
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str]) -> str:
     """A markdown table of sweep rows in the display units (``TTFT p50 (ms)``...); columns no
-    row has are left out."""
-    present = [c for c in columns if any(r.get(c) is not None for r in rows)]
-    headers = [c if c in _PLAIN_COLUMNS else display_header(c) for c in present]
+    row has are left out. The cells are the HTML report's (``sweep_html.summary_cells``)."""
+    headers, cells = summary_cells(rows, columns)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        cells = [_cell(row.get(c) if c in _PLAIN_COLUMNS else display_value(c, row.get(c))) for c in present]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
     return "\n".join(lines)
 
 
@@ -73,13 +57,15 @@ def report_markdown(
     pngs: Mapping[str, bytes],
     files: Mapping[str, str],
     chart_urls: Mapping[str, str] | None = None,
+    html_url: str | None = None,
 ) -> str:
-    """The report: summary table, charts (inline, so the UI needs no access to the bucket),
-    each run's folder, then the files written beside the summary."""
+    """The report: the HTML report file (``html_url``), summary table, charts (inline, so the
+    UI needs no access to the bucket), each run's folder, then the files beside the summary."""
     columns = [c for c in columns if c != "run_url"]
-    lines = [
-        f"# {title}",
-        "",
+    lines = [f"# {title}", ""]
+    if html_url:
+        lines += [html_line(html_url), ""]
+    lines += [
         f"{len(rows)} runs. Latencies in ms, throughput (completed requests) in req/s, tokens in tok/s.",
         "",
     ]
@@ -101,6 +87,11 @@ def report_markdown(
         lines += ["", "## Files", ""]
         lines += [f"- {what}: {markdown_link(url)}" for what, url in files.items()]
     return "\n".join(lines) + "\n"
+
+
+def html_line(url: str) -> str:
+    """The report artifact's line naming the HTML report file (one file, opens offline)."""
+    return f"**Shareable report** (one HTML file, opens offline): {markdown_link(url)}"
 
 
 async def _top_id(client: Any, run_id: UUID) -> str:

@@ -4,6 +4,7 @@ on a suite file, against the emulator's capacity model."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import fsspec
@@ -74,8 +75,25 @@ async def test_flow_on_s3_writes_probes_capacity_json_charts_and_one_report(
     (report,) = [a for a in artifacts if a.key and a.key.endswith("capacity-report")]
     lines = report.data.splitlines()
     assert lines[0] == f"# Capacity search {suite.name}"
-    assert lines[2].startswith("**emulator-model: capacity at least 16 req/s at ttft p90 <= 2000 ms")
+    html_url = f"{out['folder']}/capacity-report.html"
+    assert out["html"] == html_url and lines[2].startswith(
+        f"**Shareable report** (one HTML file, opens offline): [{html_url}]("
+    )
+    assert lines[4].startswith("**emulator-model: capacity at least 16 req/s at ttft p90 <= 2000 ms")
     assert "| probe | load |" in report.data and "data:image/png;base64," in report.data
+    by_id = sorted(artifacts, key=lambda a: str(a.id), reverse=True)  # the v2 page's order: the report first
+    assert by_id[0].key == report.key
+
+    # The HTML report: verdict, probe table with relative links to each probe, both charts, configuration.
+    page = fs.cat(html_url).decode()
+    assert page.startswith("<!DOCTYPE html>") and not re.search(r"<script[^>]*\ssrc\s*=", page)
+    assert "emulator-model: capacity at least 16 req/s" in page
+    for chart in ("slo-metric", "goodput"):
+        assert f'id="chart-emulator-model-{chart}" class="plotly-graph-div"' in page
+    for probe in saved["probes"]:
+        relative = probe["run_folder"].removeprefix(out["folder"] + "/")
+        assert relative.startswith("emulator-model/probe-") and f'href="{relative}/"' in page
+    assert page.count("run_config.json</summary>") == 3 and "&quot;ttft_ms&quot;: 2000" in page
 
 
 async def test_a_first_probe_that_fails_reports_below_and_no_made_up_number(prefect_harness, slots_emulator, tmp_path):
@@ -113,6 +131,8 @@ def test_cli_runs_a_client_search_from_a_suite_file(harness_api, slots_emulator,
     assert result.exit_code == 0, result.output
     assert "emulator-model: capacity " in result.output and "clients" in result.output
     (saved,) = (tmp_path / "out" / "cli-capacity").glob("*/emulator-model/capacity.json")
+    html = saved.parent.parent / "capacity-report.html"
+    assert f"report:  {html}" in result.output.replace("\n", "") and html.read_text().startswith("<!DOCTYPE html>")
     found = json.loads(saved.read_text())
     assert found["mode"] == "clients" and all(float(p["load"]).is_integer() for p in found["probes"])
     assert found["status"] in ("found", "below", "at_least", "budget")

@@ -59,6 +59,8 @@ def test_probe_rows_show_the_slo_metric_and_why_a_probe_failed():
     ]
     assert rows[0]["ttft (ms)"] == "100" and rows[0]["passed"] == "yes"
     assert rows[0]["attainment (%)"] == "100.0" and rows[0]["offered (req/s)"] == "10.0"
-    assert rows[0]["run folder"] == "`/r/m/probe`"  # a local path as text, not a link
+    assert rows[0]["run folder"] == "/r/m/probe"  # the path itself: each table renders it
+    markdown = capacity_markdown("t", [_search("m", 37)], {})
+    assert "| `/r/m/probe` |" in markdown  # in the artifact a local path is text, not a link
     failed = [r for r in rows if r["passed"] == "NO"]
     assert failed and failed[0]["reason"].startswith("ttft_ms: p90 900 ms")

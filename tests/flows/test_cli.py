@@ -82,6 +82,8 @@ def test_sweep_runs_a_suite_file_and_prints_the_table(harness_api, emulator_url,
     (csv,) = (tmp_path / "out" / "cli-sweep").glob("*/sweep-summary.csv")
     assert pd.read_csv(csv)["total_requests"].tolist() == [2, 4]
     assert f"summary: {csv}" in result.output.replace("\n", "")
+    assert f"report:  {csv.parent / 'report.html'}" in result.output.replace("\n", "")
+    assert (csv.parent / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert "/v2/runs/flow-run/" in result.output
 
 

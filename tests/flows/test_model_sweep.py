@@ -72,6 +72,19 @@ async def test_model_sweep_compares_models_in_one_dated_folder(emulator_url, tmp
     ]
     assert pd.read_csv(folder / "small-sweep-summary.csv")["clients"].tolist() == [1, 2]
     assert (folder / "charts" / "comparison-ttft.png").exists() and (folder / "charts" / "small-ttft.png").exists()
+    # One HTML report per summary: each endpoint's sweep and the comparison (one line per endpoint).
+    assert out["html"] == str(folder / "comparison-report.html")
+    assert sorted(p.name for p in folder.glob("*.html")) == [
+        "comparison-report.html",
+        "large-report.html",
+        "small-report.html",
+    ]
+    comparison_page = (folder / "comparison-report.html").read_text()
+    for name in ("small", "large"):  # a line per endpoint in the TTFT and the TTLT chart
+        assert comparison_page.count(f'"name":"{name} p50"') == 2
+    assert 'href="small-00002-clients/"' in comparison_page and 'href="large-00001-clients/"' in comparison_page
+    small_page = (folder / "small-report.html").read_text()
+    assert 'href="small-00001-clients/"' in small_page and "large-00001-clients" not in small_page
 
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 

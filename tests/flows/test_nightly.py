@@ -137,6 +137,16 @@ async def test_three_nights_on_s3_the_third_regresses_fails_the_run_and_emits_th
     fs, _ = fsspec.core.url_to_fs(night3)
     assert fs.cat(f"{night3}/charts/nightly-trend-model-a.png").startswith(b"\x89PNG")
 
+    # The nightly's HTML report, beside the night's runs, linked from the artifact.
+    html_url = f"{night3}/nightly-report.html"
+    assert f"**Shareable report** (one HTML file, opens offline): [{html_url}](" in report
+    page = fs.cat(html_url).decode()
+    assert page.startswith("<!DOCTYPE html>") and f"Nightly report: {name}: REGRESSED" in page
+    assert 'id="chart-model-a-change" class="plotly-graph-div"' in page and "data:image/png;base64," in page
+    for point in verdict.points:
+        assert f'href="{point.run_url.removeprefix(night3 + "/")}/"' in page
+    assert 'href="model-a-report.html"' in page and 'href="comparison-report.html"' in page
+
 
 async def test_a_pinned_baseline_with_warn_completes_and_still_emits(tmp_path, monkeypatch):
     name = f"pinned-{uuid.uuid4().hex[:6]}"
