@@ -12,7 +12,6 @@ import pytest
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint
 from llmeter_core.endpoints.transport.body import Body
 from llmeter_core.endpoints.transport.sse import SSESplitter, read_pushed
-
 from tests.timing import LoopLag
 
 from .aws_support import assert_matches_truth
