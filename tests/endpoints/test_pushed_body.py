@@ -108,3 +108,13 @@ async def test_a_chat_stream_on_the_direct_client_is_decoded_in_the_read_callbac
     assert out.ok, out.error
     assert (out.num_tokens_output, out.response_text) == (5, "tok0 tok1 tok2 tok3 tok4")
     assert_matches_truth(out, emu, lag)
+
+
+def test_one_event_per_read_keeps_a_name_sent_before_it_and_ends_it():
+    """The common read (one ``data:`` line and its blank line) takes the one-step path in
+    ``SSESplitter.feed``: same pairing with an ``event:`` line from an earlier read, same reset."""
+    seen: list[tuple[int, bytes | None, bytes]] = []
+    splitter = SSESplitter(lambda stamp, event, data: seen.append((stamp, event, data)))
+    for stamp, piece in enumerate([b"event: delta\n", b"data: 1\n\n", b"data: 2\n\n", b"data:3\r\n\r\n"], 1):
+        splitter.feed(stamp, piece)
+    assert seen == [(2, b"delta", b"1"), (3, None, b"2"), (4, None, b"3")]

@@ -60,8 +60,13 @@ class SSESplitter:
 
     def feed(self, arrival_ns: int, chunk: bytes) -> None:
         self._arrival_ns = arrival_ns
-        lines = chunk.split(b"\n")
         carry = self._carry
+        if not carry and chunk[-2:] == b"\n\n" and chunk[:5] == b"data:" and chunk.count(b"\n") == 2:
+            # the common read of a stream: one whole event of one data line (LF endings)
+            self._on_data(arrival_ns, self._event, chunk[5:-2].strip())
+            self._event = None  # its blank line
+            return
+        lines = chunk.split(b"\n")
         if len(lines) == 1:  # no line end yet: keep the piece for the next chunk
             carry.append(chunk)
             return
