@@ -17,6 +17,12 @@ default):
   ``GET /emulator/requests/{id}``: when its handler wrote the first token, after the handler
   started). What is left is the request's way to the handler, the token's way back and the
   client's own delay in stamping it. From the round with the best CPU.
+- ``*_ttft_way_in_p50_ms`` / ``_p99_ms``: the first of those parts, from the request's send to
+  the emulator's handler start (transfer, and the emulator's queue: a wave's 64 requests
+  reach their handlers one after another); ``*_ttft_way_back_*``: the last, from the
+  emulator writing the first token to the client stamping its arrival (transfer, and the
+  client). Both on ``CLOCK_MONOTONIC``, which the two processes share (the emulator's side to
+  the millisecond on uvloop).
 - ``event_loop``: the engine's event loop (``uvloop`` or ``asyncio``, as in run_config.json;
   ``--loop`` chooses); the raw client always runs on plain asyncio, the fixed reference.
 - ``load_avg_1m`` at the start and ``load_avg_1m_end``: the machine is shared; figures measured
@@ -40,6 +46,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -49,7 +56,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
 
-from llmeter_core import Runner  # noqa: E402
+from llmeter_core import Runner, clock  # noqa: E402
 from llmeter_core.callbacks import Callback  # noqa: E402
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint  # noqa: E402
 from llmeter_core.endpoints.transport.connection import Connection  # noqa: E402
@@ -99,28 +106,47 @@ def emulator_process(pin: bool, **config: Any) -> Iterator[str]:
         process.join(10)
 
 
-async def _first_token_ms(base_url: str, request_ids: list[str]) -> dict[str, float]:
-    """The emulator's ground truth: when it wrote each request's first token (ms after its
-    handler started)."""
+async def _served(base_url: str, request_ids: list[str]) -> dict[str, tuple[float, float]]:
+    """The emulator's ground truth per request: ``(first_token_ms, started_ns)``, when it wrote
+    the first token (ms after its handler started) and when its handler started (its loop's
+    clock, ``CLOCK_MONOTONIC`` as this process's ``perf_counter_ns``; to the millisecond on
+    uvloop, whose loop time is libuv's millisecond clock)."""
     root = base_url.rsplit("/v1", 1)[0]
-    served: dict[str, float] = {}
+    served: dict[str, tuple[float, float]] = {}
     async with aiohttp.ClientSession() as session:
         for request_id in request_ids:
             async with session.get(f"{root}/emulator/requests/{request_id}") as response:
-                served[request_id] = float((await response.json())["first_token_ms"])
+                record = await response.json()
+                served[request_id] = (float(record["first_token_ms"]), float(record["started_s"]) * 1e9)
     return served
+
+
+def _errors(sends: list[tuple[str, int, float]], served: dict[str, tuple[float, float]]) -> dict[str, list[float]]:
+    """Per request ``(id, send perf_counter_ns, measured TTFT ms)``: the TTFT error against the
+    emulator's record, and its two parts on the clock both processes share: ``way_in`` (the
+    request's send to the emulator's handler start: transfer and the emulator's own queue,
+    the 64 requests of a wave being parsed one after another) and ``way_back`` (the emulator
+    writing the first token to this client stamping its arrival: transfer and the client)."""
+    out: dict[str, list[float]] = {"errors_ms": [], "way_in_ms": [], "way_back_ms": []}
+    for request_id, send_ns, ttft_ms in sends:
+        first_ms, started_ns = served[request_id]
+        out["errors_ms"].append(ttft_ms - first_ms)
+        out["way_in_ms"].append((started_ns - send_ns) / 1e6)
+        out["way_back_ms"].append((send_ns + ttft_ms * 1e6 - started_ns) / 1e6 - first_ms)
+    return out
 
 
 # -- the raw aiohttp client -----------------------------------------------------------------------
 async def _raw(
     url: str, body: bytes, clients: int, per_client: int
-) -> tuple[float, float, list[tuple[str, float]], int]:
+) -> tuple[float, float, list[tuple[str, int, float]], int]:
     """Closed-loop aiohttp clients reading each chunk as it arrives. Returns (CPU seconds of
-    the measured requests, of which in the kernel, [(request id, TTFT ms)], network reads)."""
+    the measured requests, of which in the kernel, [(request id, send ns, TTFT ms)], network
+    reads)."""
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0), headers={"Content-Type": "application/json"}
     ) as session:
-        ttfts: list[tuple[str, float]] = []
+        ttfts: list[tuple[str, int, float]] = []
         reads = 0
 
         async def one(measured: bool) -> None:
@@ -130,7 +156,8 @@ async def _raw(
                 readany = response.content.readany
                 chunk = await readany()
                 if measured:
-                    ttfts.append((response.headers["x-request-id"], (time.perf_counter_ns() - start_ns) / 1e6))
+                    ttft_ms = (time.perf_counter_ns() - start_ns) / 1e6
+                    ttfts.append((response.headers["x-request-id"], start_ns, ttft_ms))
                 n = 0
                 while chunk:
                     n += 1
@@ -154,13 +181,12 @@ def raw_round(base_url: str, clients: int, per_client: int) -> dict[str, Any]:
     endpoint = OpenAIChatEndpoint(model_id="bench", base_url=base_url)
     body = orjson.dumps(endpoint.prepare_payload(OpenAIChatEndpoint.create_payload(PROMPT, max_tokens=TOKENS)))
     cpu, sys_s, ttfts, reads = asyncio.run(_raw(base_url + "/chat/completions", body, clients, per_client))
-    truth = asyncio.run(_first_token_ms(base_url, [request_id for request_id, _ in ttfts]))
-    errors = [ttft - truth[request_id] for request_id, ttft in ttfts]
+    served = asyncio.run(_served(base_url, [request_id for request_id, _, _ in ttfts]))
     return {
         "cpu_s": cpu,
         "sys_s": sys_s,
         "streams": len(ttfts),
-        "errors_ms": errors,
+        **_errors(ttfts, served),
         "reads_per_stream": reads / len(ttfts),
     }
 
@@ -230,18 +256,24 @@ def engine_round(base_url: str, clients: int, per_client: int, out_dir: str, nam
     responses = [r for r in result.responses if r.ok and r.time_to_first_token is not None]
     if len(responses) != clients * per_client or any(r.num_tokens_output != TOKENS for r in responses):
         raise RuntimeError(f"engine: {len(responses)} of {clients * per_client} streams complete, stats {result.stats}")
-    truth = asyncio.run(_first_token_ms(base_url, [r.id for r in responses]))
-    errors = [r.time_to_first_token * 1000.0 - truth[r.id] for r in responses]
+    served = asyncio.run(_served(base_url, [r.id for r in responses]))
+    sends = [(r.id, _perf_ns(r.request_time), r.time_to_first_token * 1000.0) for r in responses]
     assert window.start is not None
     return {
         "cpu_s": window.end - window.start,
         "sys_s": window.sys_end - window.sys_start,
         "streams": len(responses),
-        "errors_ms": errors,
+        **_errors(sends, served),
         "loop": event_loop,
         # warm-up streams included (one per client): reads per stream, not per measured stream
         "reads_per_stream": reads / (len(responses) + clients),
     }
+
+
+def _perf_ns(request_time: Any) -> int:
+    """The ``perf_counter_ns`` a response's ``request_time`` was made from (``clock.to_datetime``
+    inverted, to the microsecond)."""
+    return (request_time - clock._WALL_ANCHOR) // timedelta(microseconds=1) * 1000 + clock._PERF_ANCHOR_NS
 
 
 def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
@@ -261,6 +293,10 @@ def _summary(prefix: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
         f"{prefix}_reads_per_stream": round(rounds[best]["reads_per_stream"], 2),
         f"{prefix}_ttft_err_p50_ms": round(float(np.percentile(errors, 50)), 2),
         f"{prefix}_ttft_err_p99_ms": round(float(np.percentile(errors, 99)), 2),
+        f"{prefix}_ttft_way_in_p50_ms": round(float(np.percentile(rounds[best]["way_in_ms"], 50)), 2),
+        f"{prefix}_ttft_way_in_p99_ms": round(float(np.percentile(rounds[best]["way_in_ms"], 99)), 2),
+        f"{prefix}_ttft_way_back_p50_ms": round(float(np.percentile(rounds[best]["way_back_ms"], 50)), 2),
+        f"{prefix}_ttft_way_back_p99_ms": round(float(np.percentile(rounds[best]["way_back_ms"], 99)), 2),
         f"{prefix}_ttft_err_p99_ms_spread": round(
             max(float(np.percentile(np.asarray(r["errors_ms"]), 99)) for r in rounds), 2
         ),

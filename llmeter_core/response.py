@@ -7,6 +7,7 @@ compatible); ``error_type`` is added so failures can be counted by kind, and
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -97,9 +98,9 @@ class InvocationResponse:
     def to_json(self) -> bytes:
         """One responses.jsonl line (without the newline). On the hot path: orjson writes the
         datetime itself (UTC, ``Z``; microseconds unless they are zero)."""
-        names = _NAMES[self.scheduled_time is not None, self.slo_met is not None]
+        names, values = _LINES[self.scheduled_time is not None, self.slo_met is not None]
         return orjson.dumps(
-            {name: getattr(self, name) for name in names},
+            dict(zip(names, values(self), strict=True)),
             default=_json_default,
             option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z,
         )
@@ -139,6 +140,8 @@ _NAMES = {
     (False, True): _UNSCHEDULED,
     (False, False): tuple(n for n in _UNSCHEDULED if n != "slo_met"),
 }
+#: Each key's names with a getter of their values in one C call (a jsonl line per response).
+_LINES = {key: (names, operator.attrgetter(*names)) for key, names in _NAMES.items()}
 
 
 def _json_default(value: Any) -> Any:

@@ -28,7 +28,7 @@ from .openai_compatible import (
     trim_message,
 )
 from .stream_metrics import record_stream_times, record_stream_tokens
-from .transport.sse import read_body, sse_events
+from .transport.sse import SSESplitter, read_body, read_pushed
 
 __all__ = ["OpenAIChatEndpoint"]
 
@@ -71,78 +71,108 @@ class OpenAIChatEndpoint(OpenAICompatibleEndpoint):
             await _read_body(raw, start_ns, out)
 
 
+class _ChatStream:
+    """The state of one ``chat.completion.chunk`` stream as its events arrive (``on_data``,
+    fed by an ``SSESplitter``): a few integers per response, the text pieces in a list."""
+
+    __slots__ = (
+        "out",
+        "pieces",
+        "first_ns",
+        "first_content_ns",
+        "last_ns",
+        "max_gap",
+        "reasoning",
+        "done",
+        "finish_reason",
+    )
+
+    def __init__(self, out: InvocationResponse):
+        self.out = out
+        self.pieces: list[str] = []
+        self.first_ns = self.first_content_ns = self.last_ns = self.max_gap = 0
+        self.reasoning = 0
+        self.done = False
+        self.finish_reason: str | None = None
+
+    def on_data(self, arrival_ns: int, _event: bytes | None, data: bytes) -> None:
+        if data == b"[DONE]":
+            self.done = True
+            return
+        chunk = _loads(data)
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta:
+                content = delta.get("content")
+                if content and content.__class__ is not str:
+                    content = _parts_text(content)
+                if content:
+                    if not self.first_content_ns:
+                        self.first_content_ns = arrival_ns
+                    self.pieces.append(content)
+                    token = True
+                elif delta.get("reasoning_content") or delta.get("reasoning"):
+                    self.reasoning += 1
+                    token = True
+                else:
+                    token = False
+                if token:
+                    last_ns = self.last_ns
+                    if last_ns:
+                        if arrival_ns - last_ns > self.max_gap:
+                            self.max_gap = arrival_ns - last_ns
+                    else:
+                        self.first_ns = arrival_ns
+                    self.last_ns = arrival_ns
+            reason = choice.get("finish_reason")
+            if reason:
+                self.finish_reason = reason
+        usage = chunk.get("usage")
+        if usage:
+            _read_usage(usage, self.out)
+        if self.out.id is None:
+            self.out.id = chunk.get("id")
+        error = chunk.get("error")
+        if error:
+            raise StreamError("stream_error", trim_message(describe_error(error)))
+
+
 async def _read_stream(response: Any, start_ns: int, out: InvocationResponse) -> None:
     """Read an SSE stream of ``chat.completion.chunk`` objects into ``out``.
 
-    Token times are those of the network chunks that carried them (see ``sse_events``). A
-    reasoning delta (``reasoning_content``, as vLLM and DeepSeek send it, or ``reasoning``)
-    is a generated token: it can be the first token, but not the first content token
-    (``stream_metrics``). Text pieces are collected in a list and joined once; ``out`` gets
-    the text and the times in ``finally`` so a broken stream keeps what arrived.
+    Token times are those of the network reads that carried them: each read is split and
+    decoded as it arrives (``read_pushed``: on the direct client inside the connection's read
+    callback, after the read was stamped). A reasoning delta (``reasoning_content``, as vLLM
+    and DeepSeek send it, or ``reasoning``) is a generated token: it can be the first token,
+    but not the first content token (``stream_metrics``). The body is read to its end even
+    after ``[DONE]`` (only the chunked-encoding terminator is left: a response abandoned
+    before its end closes its connection instead of returning it to the pool). Text pieces are
+    collected in a list and joined once; ``out`` gets the text and the times in ``finally`` so
+    a broken stream keeps what arrived.
     """
-    pieces: list[str] = []
-    first_ns = first_content_ns = last_ns = max_gap = 0
-    reasoning = 0
-    done = False
-    finish_reason: str | None = None
+    state = _ChatStream(out)
+    splitter = SSESplitter(state.on_data)
     end_ns = 0
     try:
-        async for arrival_ns, _event, data in sse_events(response.content):
-            if data == b"[DONE]":
-                # Keep reading to the end of the body (only the chunked-encoding terminator
-                # is left): a response abandoned before its end closes its connection
-                # instead of returning it to the pool.
-                done = True
-                continue
-            chunk = _loads(data)
-            choices = chunk.get("choices")
-            if choices:
-                choice = choices[0]
-                delta = choice.get("delta")
-                if delta:
-                    content = delta.get("content")
-                    if content and content.__class__ is not str:
-                        content = _parts_text(content)
-                    if content:
-                        if not first_content_ns:
-                            first_content_ns = arrival_ns
-                        pieces.append(content)
-                        token = True
-                    elif delta.get("reasoning_content") or delta.get("reasoning"):
-                        reasoning += 1
-                        token = True
-                    else:
-                        token = False
-                    if token:
-                        if last_ns:
-                            if arrival_ns - last_ns > max_gap:
-                                max_gap = arrival_ns - last_ns
-                        else:
-                            first_ns = arrival_ns
-                        last_ns = arrival_ns
-                reason = choice.get("finish_reason")
-                if reason:
-                    finish_reason = reason
-            usage = chunk.get("usage")
-            if usage:
-                _read_usage(usage, out)
-            if out.id is None:
-                out.id = chunk.get("id")
-            error = chunk.get("error")
-            if error:
-                raise StreamError("stream_error", trim_message(describe_error(error)))
+        await read_pushed(response.content, splitter.feed)
+        splitter.end()
         end_ns = now_ns()  # the body's end was read
     finally:
+        pieces = state.pieces
         if pieces:
             out.response_text = "".join(pieces)
-        tokens = len(pieces) + reasoning
-        record_stream_times(out, start_ns, first_ns, first_content_ns, last_ns, max_gap, tokens, end_ns)
-        if finish_reason is not None:
-            out.annotations["finish_reason"] = finish_reason
+        tokens = len(pieces) + state.reasoning
+        record_stream_times(
+            out, start_ns, state.first_ns, state.first_content_ns, state.last_ns, state.max_gap, tokens, end_ns
+        )
+        if state.finish_reason is not None:
+            out.annotations["finish_reason"] = state.finish_reason
         response.release()
-    if not done and finish_reason is None:
+    if not state.done and state.finish_reason is None:
         raise StreamError("incomplete_stream", "the stream ended without [DONE] or a finish_reason")
-    record_stream_tokens(out, len(pieces), reasoning)
+    record_stream_tokens(out, len(pieces), state.reasoning)
     if out.response_text is None:
         out.response_text = ""
 

@@ -83,6 +83,25 @@ def test_a_stream_read_one_whole_chunk_per_read_gives_one_piece_per_read():
 
 
 @pytest.mark.parametrize(
+    ("last", "pieces", "ended"),
+    [
+        (b"3\r\nabc\r\n0\r\n\r\n", [b"abc"], ("end", True)),  # the last chunk and the terminator
+        (b"3\r\nabc\r\n0\r\n\r\nX", [b"abc"], ("end", False)),  # a byte nobody asked for
+        (b"3\r\nabc\r\n0\r\nT: t\r\n\r\n", [b"abc"], ("end", True)),  # trailers
+        (b"3\r\nabc\r\n0\r\n", [b"abc"], None),  # the terminator's end still to come
+        (b"3\r\nabc\r\n2\r\nde\r\n", [b"abcde"], None),  # two chunks: one piece
+    ],
+    ids=["terminator", "extra-byte", "trailers", "half-terminator", "two-chunks"],
+)
+def test_a_last_chunk_with_the_terminator_in_one_read_ends_the_body(last, pieces, ended):
+    """The last read of a stream often carries the body's terminator too (one step in
+    ``_one_chunk``); anything else after a chunk goes the general way, with the same result."""
+    recorder = parse([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", last])
+    assert [e[1] for e in recorder.events if e[0] == "body"] == pieces
+    assert (recorder.events[-1] if recorder.events[-1][0] == "end" else None) == ended
+
+
+@pytest.mark.parametrize(
     "read",
     [b"3\r\nabcXY", b"-1\r\n\r", b"zz\r\nab\r\n"],
     ids=["no-crlf-after-data", "negative", "not-hex"],

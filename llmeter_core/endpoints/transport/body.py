@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import AsyncIterator, Protocol
+from typing import AsyncIterator, Callable, Protocol
 
 __all__ = ["Body", "BodySource"]
 
@@ -48,6 +48,7 @@ class Body:
         "_exc",
         "_waiter",
         "_paused",
+        "_sink",
         "last_arrival_ns",
     )
 
@@ -61,14 +62,23 @@ class Body:
         self._exc: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False  # this body asked its connection to stop reading
+        self._sink: Callable[[int, bytes], None] | None = None  # push_to's reader
         #: ``now_ns()`` of the network read that brought the latest bytes (0: none yet).
         self.last_arrival_ns = 0
 
     # fed by the connection
     def feed(self, data: bytes, arrival_ns: int) -> None:
+        self.last_arrival_ns = arrival_ns
+        sink = self._sink
+        if sink is not None:
+            try:
+                sink(arrival_ns, data)
+            except Exception as exc:  # the reader's failure, raised to it by pushed()
+                self._sink = None
+                self.set_exception(exc)
+            return
         self._chunks.append(data)
         self._stamps.append(arrival_ns)
-        self.last_arrival_ns = arrival_ns
         self._size += len(data)
         if self._size > _PAUSE_BYTES:
             self._paused = True
@@ -82,7 +92,8 @@ class Body:
         self._wake()
 
     def set_exception(self, exc: BaseException) -> None:
-        self._exc = exc
+        if self._exc is None:  # the first failure is the one to report
+            self._exc = exc
         self._wake()
 
     def _wake(self) -> None:
@@ -135,6 +146,41 @@ class Body:
         if self._paused:
             self._resume()
         return self._stamps.popleft(), data
+
+    def push_to(self, sink: Callable[[int, bytes], None]) -> bool:
+        """From now on hand each piece to ``sink(arrival_ns, bytes)`` as the connection
+        receives it, inside its read callback (what was buffered first, with its stamps),
+        instead of buffering it for ``read_stamped``; wait for the end with ``pushed``. The
+        per-token path of the streaming endpoints (``sse.read_pushed``): no future and no
+        wake-up of the reader per network read. False (nothing changed) for a body with a read
+        timeout, whose reader must wake on each read to restart its timer."""
+        if self._read_timeout is not None:
+            return False
+        chunks, stamps = self._chunks, self._stamps
+        self._sink = sink
+        while chunks and self._sink is not None:
+            self._size -= len(chunks[0])
+            self.feed(chunks.popleft(), stamps.popleft())
+        chunks.clear()  # left by a failed sink: nobody reads them
+        stamps.clear()
+        self._size = 0
+        if self._paused:
+            self._resume()
+        return True
+
+    async def pushed(self) -> None:
+        """Wait until the whole body went to ``push_to``'s sink; raise what failed (the
+        connection, or the sink itself)."""
+        while True:
+            if self._exc is not None:
+                raise self._exc
+            if self._eof:
+                return
+            self._waiter = waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
 
     def _resume(self) -> None:
         """Resume the connection's reading once less than 1 MiB is left unread (never after

@@ -187,8 +187,9 @@ class ResponseParser:
             self._buffer = data[pos:]
 
     def _one_chunk(self, data: bytes) -> bool:
-        """The common read of a stream, one whole chunk (``size CRLF bytes CRLF``, no
-        extension), fed in one step without the general loop: a streamed token costs one
+        """The common reads of a stream, one whole chunk (``size CRLF bytes CRLF``, no
+        extension), or the last one with the body's terminator after it (``0 CRLF CRLF``, no
+        trailers), fed in one step without the general loop: a streamed token costs one
         ``find`` and one slice here. False (nothing consumed) for anything else, which
         ``feed`` then parses as usual."""
         i = data.find(b"\r\n", 0, 18)  # 16 hex digits at most, as the general path accepts
@@ -199,10 +200,17 @@ class ResponseParser:
         except ValueError:
             return False  # an extension or a bad size: the general path says which
         start = i + 2
-        if size <= 0 or len(data) != start + size + 2 or data[-2:] != b"\r\n":
+        end = start + size
+        if size <= 0 or data[end : end + 2] != b"\r\n":
             return False
-        self._handler.body_received(data[start:-2])
-        return True
+        rest = len(data) - end
+        if rest == 2:
+            self._handler.body_received(data[start:end])
+            return True
+        if rest == 7 and data[end + 2 :] == b"0\r\n\r\n":
+            self._end([data[start:end]], False)
+            return True
+        return False
 
     def _end(self, pieces: list[bytes], extra: bool) -> None:
         if pieces:
@@ -213,23 +221,27 @@ class ResponseParser:
     def _start(self, head: bytes) -> bool:
         """Read a status line and headers; choose the body's framing. False for a 1xx (the
         real response follows)."""
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-            raise ProtocolError(f"bad status line {lines[0][:40]!r}")
+        # one decode for the whole head (latin-1 maps every byte), then str operations: a
+        # decode per name and per value cost more than the rest of the head together
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise ProtocolError(f"bad status line {lines[0][:40].encode('latin-1')!r}")
         try:
             status = int(parts[1])
         except ValueError:
-            raise ProtocolError(f"bad status line {lines[0][:40]!r}") from None
+            raise ProtocolError(f"bad status line {lines[0][:40].encode('latin-1')!r}") from None
         if 100 <= status < 200 and status != 101:
             return False  # 100 Continue and friends
         headers: dict[str, str] = {}
         for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            key = name.strip().lower().decode("latin-1")
-            text = value.strip().decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        self._keep_alive = parts[0] == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
+            name, _, value = line.partition(":")
+            key = name.strip().lower()
+            if key in headers:
+                headers[key] = f"{headers[key]}, {value.strip()}"
+            else:
+                headers[key] = value.strip()
+        self._keep_alive = parts[0] == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
         if self._no_body or status in (204, 304):
             self._mode = _LENGTH
             self._remaining = 0
