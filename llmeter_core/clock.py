@@ -12,7 +12,15 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["now_ns", "wall_minus_perf_ns", "to_datetime", "utc_now", "format_time", "parse_time"]
+__all__ = [
+    "now_ns",
+    "wall_minus_perf_ns",
+    "engine_minus_system_s",
+    "to_datetime",
+    "utc_now",
+    "format_time",
+    "parse_time",
+]
 
 now_ns = time.perf_counter_ns
 
@@ -32,8 +40,15 @@ def wall_minus_perf_ns(samples: int = 7) -> int:
     return best
 
 
+_WALL_MINUS_PERF_NS = wall_minus_perf_ns()  # the engine's clock: fixed at import
 _PERF_ANCHOR_NS = time.perf_counter_ns()
-_WALL_ANCHOR = datetime.fromtimestamp((_PERF_ANCHOR_NS + wall_minus_perf_ns()) // 1000 / 1e6, tz=timezone.utc)
+_WALL_ANCHOR = datetime.fromtimestamp((_PERF_ANCHOR_NS + _WALL_MINUS_PERF_NS) // 1000 / 1e6, tz=timezone.utc)
+
+
+def engine_minus_system_s() -> float:
+    """The engine's clock (``to_datetime``, fixed at import) minus the system clock now,
+    seconds: how far the two have drifted apart since (NTP slews the system clock)."""
+    return (_WALL_MINUS_PERF_NS - wall_minus_perf_ns()) / 1e9
 
 
 def to_datetime(perf_ns: int) -> datetime:

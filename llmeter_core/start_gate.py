@@ -27,7 +27,7 @@ import socket
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from .clock import format_time, now_ns, to_datetime, wall_minus_perf_ns
+from .clock import engine_minus_system_s, format_time, now_ns, wall_minus_perf_ns
 
 __all__ = ["StartGate"]
 
@@ -67,10 +67,7 @@ class StartGate:
             else:
                 await asyncio.sleep(0)
         self.start_skew_s = (now_ns() - target) / 1e9
-        moment = now_ns()
-        engine = to_datetime(moment) - datetime(1970, 1, 1, tzinfo=timezone.utc)
-        engine_ns = (engine.days * 86_400 + engine.seconds) * 1_000_000_000 + engine.microseconds * 1000
-        self.clock_offset_s = (engine_ns - (moment + wall_minus_perf_ns())) / 1e9
+        self.clock_offset_s = engine_minus_system_s()
 
     def config(self) -> dict[str, Any]:
         """run_config.json keys (written before the run: known even if the shard is killed)."""
