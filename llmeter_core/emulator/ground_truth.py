@@ -20,8 +20,9 @@ class RequestTruth:
     """One request as served. Times in ms from the handler's start.
 
     ``ttft_ms`` and ``itl_ms`` are what was scheduled (TTFT includes a slow-first-byte
-    delay); ``first_token_ms``/``last_token_ms`` are when the server actually wrote the first
-    and last generated tokens of any kind (None if never written), ``first_content_ms`` the
+    delay); ``first_token_ms``/``last_token_ms`` are when the server wrote the first
+    and last generated tokens of any kind (None if never written; stamped just before the
+    write, so no client can see a token earlier), ``first_content_ms`` the
     first answer token (later than the first token when reasoning streams first) and
     ``end_ms`` the end of the response (its last byte written), ``max_gap_ms`` the longest gap
     between two writes carrying tokens. ``reasoning_sent`` counts the

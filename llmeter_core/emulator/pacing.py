@@ -102,14 +102,18 @@ class Pacer:
         self._pending.clear()
         if self.encoder is not None:
             data = self.encoder(data)
+        # Stamped before the write, recorded after it: once written the client may see the
+        # bytes before this thread runs again (an emulator thread waits for the GIL), and a
+        # write that fails (the client left) sent no tokens.
+        written_at = self._loop.time()
         await self._response.write(data)
         if self._pending_tokens:
-            self._record(self._pending_tokens)
+            self._record(self._pending_tokens, written_at)
             self._pending_tokens = 0
 
-    def _record(self, tokens: int) -> None:
+    def _record(self, tokens: int, written_at: float) -> None:
         truth = self._truth
-        elapsed_ms = (self._loop.time() - self._start) * 1000.0
+        elapsed_ms = (written_at - self._start) * 1000.0
         if truth.tokens_sent == 0:
             truth.first_token_ms = elapsed_ms
         elif truth.last_token_ms is not None and elapsed_ms - truth.last_token_ms > truth.max_gap_ms:
@@ -121,8 +125,8 @@ class Pacer:
             if truth.first_content_ms is None:
                 truth.first_content_ms = elapsed_ms
 
-    def _ended(self) -> None:
-        self._truth.end_ms = (self._loop.time() - self._start) * 1000.0
+    def _ended(self, at: float) -> None:
+        self._truth.end_ms = (at - self._start) * 1000.0
 
     async def finish(self) -> web.StreamResponse:
         """Send the rest and end the response; unstreamed responses go out as one body."""
@@ -132,14 +136,15 @@ class Pacer:
             if self.encoder is not None:
                 body = self.encoder(body)
             if self._pending_tokens:
-                self._record(self._pending_tokens)
+                self._record(self._pending_tokens, self._loop.time())
                 self._pending_tokens = 0
-            self._ended()
+            self._ended(self._loop.time())
             response = self._response
             return web.Response(body=body, status=response.status, headers=response.headers)
         await self.flush()
+        ending_at = self._loop.time()  # stamped before the write, like the tokens (flush)
         await self._response.write_eof()
-        self._ended()
+        self._ended(ending_at)
         return self._response
 
     async def drop(self) -> web.StreamResponse:

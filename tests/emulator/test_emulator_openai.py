@@ -237,6 +237,28 @@ async def test_slow_first_byte_delays_the_headers(emulator, timed_post):
     assert 170 <= record.first_token_ms <= 185 + lag.worst_ms
 
 
+async def test_token_times_are_stamped_before_the_write(emulator, timed_post, monkeypatch):
+    """The ground truth is a floor no client can beat: a server descheduled right after a
+    write (an emulator thread waiting for the GIL while the client reads) must not record the
+    token later than the client saw it."""
+    from aiohttp import web
+
+    real_write = web.StreamResponse.write
+
+    async def write_then_stall(self, data):
+        await real_write(self, data)
+        await asyncio.sleep(0.03)  # the client's read runs now, before the server's next step
+
+    monkeypatch.setattr(web.StreamResponse, "write", write_then_stall)
+    emu = await emulator("openai", ttft_ms=20, itl_ms=5, output_tokens=5)
+    times, raw = await timed_post(emu.url, "/v1/chat/completions", {"messages": CHAT, "stream": True}, b"tok")
+    assert len(times) == 5 and raw.endswith(b"0\r\n\r\n")
+    record = next(iter(emu.state.truth.records.values()))
+    assert record.tokens_sent == 5 and record.completed
+    assert times[0] >= record.first_token_ms >= 20
+    assert times[-1] >= record.last_token_ms
+
+
 async def test_seeded_fault_rates_and_counters(emulator):
     emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=1, rate_429=0.2, rate_500=0.1, seed=7)
     body = {"model": "m", "messages": CHAT}
