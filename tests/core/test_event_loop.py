@@ -95,7 +95,7 @@ def test_a_streamed_run_counts_and_times_the_same_on_either_loop(tmp_path, monke
     assert all(r.ok and r.num_tokens_output == 12 and r.response_text for r in result.responses)
     for response, truth in zip(result.responses, truths, strict=True):
         # the token cannot arrive before the handler that started after the send wrote it
-        assert response.time_to_first_token * 1000.0 >= truth["first_token_ms"] - 1.0
+        assert response.time_to_first_token * 1000.0 >= truth["first_token_ms"]
     config = json.loads((tmp_path / "r" / "run_config.json").read_text())
     assert config["event_loop"] == choice
     assert len((tmp_path / "r" / "responses.jsonl").read_bytes().splitlines()) == 40
