@@ -19,13 +19,12 @@ cached tokens), ``cache_read_input_tokens`` the cached part, ``cache_creation_in
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 from aiohttp import web
 
-from llmeter_core.emulator.latency import wait_until
+from llmeter_core.emulator.latency import now, wait_until
 from llmeter_core.emulator.pacing import Pacer, client_may_leave, wait_for_whole_reply
+from llmeter_core.emulator.read_stamps import read_time
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served
 from llmeter_core.emulator.tokens import full_text, thinking_piece, token_piece
 from llmeter_core.emulator.wire import content_words, int_or_none, json_response, messages_words, read_json, retry_after
@@ -92,7 +91,8 @@ def _event(name: str, data: dict) -> bytes:
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    start = asyncio.get_running_loop().time()
+    start = now()
+    read_at = read_time(request)
     state = request.app[STATE_KEY]
     body = await read_json(request)
     if body is None:
@@ -102,7 +102,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return _error(400, "invalid_request_error", "max_tokens: Field required")
     stream = bool(body.get("stream"))
     words = content_words(body.get("system")) + messages_words(body.get("messages"))
-    served = state.begin("anthropic.messages", stream, start, words, max_tokens, "msg_", body)
+    served = state.begin("anthropic.messages", stream, start, words, max_tokens, "msg_", body, read_at)
     error = _fault_response(state, served)
     if error is not None:
         return error
@@ -111,7 +111,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     stop_reason = "max_tokens" if served.schedule.truncated else "end_turn"
     served.truth.finish_reason = stop_reason
     if served.schedule.first_byte_s:
-        await wait_until(asyncio.get_running_loop(), start + served.schedule.first_byte_s)
+        await wait_until(start + served.schedule.first_byte_s)
     if stream:
         return await _stream(request, state, served, model, stop_reason, thinking)
     if not await _whole_reply(request, served, thinking):

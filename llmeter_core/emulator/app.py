@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from llmeter_core.emulator.config import EmulatorConfig
+from llmeter_core.emulator.read_stamps import StampingRunner
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, capacity_middleware
 from llmeter_core.emulator.wire import json_response
 
@@ -126,8 +127,10 @@ async def start_emulator(
 ) -> RunningEmulator:
     """Serve an emulator on the running loop; ``port=0`` picks a free port."""
     app = build_app(kind, config, **overrides)
-    # A short shutdown timeout: stopping must not wait out streams still being served.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+    # A short shutdown timeout: stopping must not wait out streams still being served. Each
+    # connection's reads are stamped (read_stamps.py): when a request arrived, not only when
+    # its handler started.
+    runner = StampingRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=2048)
     await site.start()

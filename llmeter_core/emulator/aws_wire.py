@@ -9,13 +9,13 @@ JSON body with ``message``. Every response carries ``x-amzn-RequestId`` (boto3's
 
 from __future__ import annotations
 
-import asyncio
 from typing import Callable
 
 import orjson
 from aiohttp import web
 
 from llmeter_core.emulator.eventstream import EVENTSTREAM_CONTENT_TYPE, encode_message, event_headers, exception_headers
+from llmeter_core.emulator.latency import now
 from llmeter_core.emulator.pacing import Pacer
 from llmeter_core.emulator.state import EmulatorState, Served
 from llmeter_core.emulator.wire import json_response, retry_after
@@ -122,7 +122,7 @@ async def run_event_stream(
 
 def elapsed_ms(served: Served) -> int:
     """Whole milliseconds since the request started (AWS reports latencies as ints)."""
-    return int((asyncio.get_running_loop().time() - served.start) * 1000.0)
+    return int((now() - served.start) * 1000.0)
 
 
 def first_byte_ms(served: Served) -> int:

@@ -25,12 +25,17 @@ class RequestTruth:
     write, so no client can see a token earlier), ``first_content_ms`` the
     first answer token (later than the first token when reasoning streams first) and
     ``end_ms`` the end of the response (its last byte written), ``max_gap_ms`` the longest gap
-    between two writes carrying tokens. ``reasoning_sent`` counts the
-    streamed reasoning tokens (also in ``tokens_sent``). ``started_s`` is the handler's start
-    on the emulator's event-loop clock (``time.monotonic``), so a run's span can be computed
-    from the records. ``tokens_sent`` may be below ``output_tokens`` when a
+    between two writes carrying tokens. ``reasoning_sent`` counts the streamed reasoning
+    tokens (also in ``tokens_sent``). ``tokens_sent`` may be below ``output_tokens`` when a
     disconnect fault cut the stream. ``input_tokens`` is the whole prompt; ``cached_tokens``
     (read from the prompt cache) and ``cache_write_tokens`` (written to it) are parts of it.
+
+    ``started_s`` is the handler's start on the emulator's clock (``latency.now``:
+    ``time.monotonic``), so a run's span can be computed from the records. ``read_s``, on the
+    same clock, is when the request was read off its connection (``read_stamps.py``):
+    ``started_s - read_s`` is how long it waited for its handler, and the server's time to
+    first token counted from the request's arrival, as real servers count it, is
+    ``first_token_ms + (started_s - read_s) * 1000``.
     ``queue_ms`` is how long the request waited for a serving slot (the ``max_concurrency``
     capacity model) before its handler started.
     """
@@ -56,6 +61,7 @@ class RequestTruth:
     reasoning_sent: int = 0
     max_gap_ms: float = 0.0
     started_s: float = 0.0
+    read_s: float = 0.0
 
     @property
     def uncached_input_tokens(self) -> int:

@@ -1,7 +1,7 @@
 """The latency model: per-request sampling of TTFT, inter-token latency and output length.
 
 Pure functions over a ``random.Random``; no I/O. Token ``i`` (0-based) of a request is due at
-``start + ttft + i * itl`` on the event loop's clock, computed from the request's start rather
+``start + ttft + i * itl`` on the emulator's clock (``now``), computed from the request's start rather
 than by adding sleeps one after another, so scheduling jitter never accumulates
 (``wait_until``). A request whose tokens are all due already is never put to sleep, which is
 what makes a zero-latency emulator cheap enough to benchmark a client against.
@@ -12,11 +12,19 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import time
 from dataclasses import dataclass
 
 from llmeter_core.emulator.config import DistSpec, EmulatorConfig
 
-__all__ = ["sample", "Schedule", "plan_schedule", "wait_until"]
+__all__ = ["sample", "Schedule", "plan_schedule", "wait_until", "now"]
+
+#: The emulator's clock for every ground-truth stamp and deadline: ``CLOCK_MONOTONIC`` to the
+#: nanosecond. It is what asyncio's ``loop.time()`` reads, and what uvloop's reads to the
+#: millisecond only (libuv's ``uv_now``), which would put the truth up to 1 ms off on uvloop.
+#: Clients on this machine read the same clock (``perf_counter``), so times compare across
+#: processes.
+now = time.monotonic
 
 
 def sample(spec: DistSpec, rng: random.Random) -> float:
@@ -81,8 +89,8 @@ def plan_schedule(
     return Schedule(ttft_s + first_byte_s, itl_s, n, truncated, first_byte_s)
 
 
-async def wait_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-    """Sleep until ``loop.time()`` reaches ``deadline``; return at once if it has."""
-    delay = deadline - loop.time()
+async def wait_until(deadline: float) -> None:
+    """Sleep until ``now()`` reaches ``deadline``; return at once if it has."""
+    delay = deadline - now()
     if delay > 0:
         await asyncio.sleep(delay)

@@ -20,7 +20,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from llmeter_core.emulator.ground_truth import RequestTruth
-from llmeter_core.emulator.latency import wait_until
+from llmeter_core.emulator.latency import now, wait_until
 from llmeter_core.emulator.state import STATE_KEY, Served
 
 __all__ = ["Pacer", "drop_connection", "client_may_leave", "wait_for_whole_reply"]
@@ -32,7 +32,6 @@ class Pacer:
     __slots__ = (
         "_request",
         "_response",
-        "_loop",
         "_start",
         "_truth",
         "_pending",
@@ -53,7 +52,6 @@ class Pacer:
     ):
         self._request = request
         self._response = response
-        self._loop = asyncio.get_running_loop()
         self._start = start
         self._truth = truth
         self._pending: list[bytes] = []
@@ -84,10 +82,9 @@ class Pacer:
         due = self._start + offset_s
         if self._budget is not None:
             due = self._budget.reserve(due)
-        loop = self._loop
-        if due > loop.time():
+        if due > now():
             await self.flush()
-            delay = due - loop.time()
+            delay = due - now()
             if delay > 0:
                 await asyncio.sleep(delay)
 
@@ -105,7 +102,7 @@ class Pacer:
         # Stamped before the write, recorded after it: once written the client may see the
         # bytes before this thread runs again (an emulator thread waits for the GIL), and a
         # write that fails (the client left) sent no tokens.
-        written_at = self._loop.time()
+        written_at = now()
         await self._response.write(data)
         if self._pending_tokens:
             self._record(self._pending_tokens, written_at)
@@ -136,13 +133,13 @@ class Pacer:
             if self.encoder is not None:
                 body = self.encoder(body)
             if self._pending_tokens:
-                self._record(self._pending_tokens, self._loop.time())
+                self._record(self._pending_tokens, now())
                 self._pending_tokens = 0
-            self._ended(self._loop.time())
+            self._ended(now())
             response = self._response
             return web.Response(body=body, status=response.status, headers=response.headers)
         await self.flush()
-        ending_at = self._loop.time()  # stamped before the write, like the tokens (flush)
+        ending_at = now()  # stamped before the write, like the tokens (flush)
         await self._response.write_eof()
         self._ended(ending_at)
         return self._response
@@ -184,19 +181,18 @@ async def wait_for_whole_reply(request: web.Request, served: Served) -> bool:
 
     Records the tokens as sent when the reply is due (the caller returns it at once).
     """
-    loop = asyncio.get_running_loop()
     schedule = served.schedule
     if served.fault == "disconnect":
-        await wait_until(loop, served.start + schedule.ttft_s)
+        await wait_until(served.start + schedule.ttft_s)
         drop_connection(request)
         return False
     done = served.start + schedule.due(schedule.n_tokens - 1)
     budget = request.app[STATE_KEY].token_budget
     if budget is not None:  # the reply's tokens take their slots from its first token's due time
         done = max(done, budget.reserve(served.start + schedule.ttft_s, schedule.n_tokens))
-    await wait_until(loop, done)
+    await wait_until(done)
     truth = served.truth
     truth.tokens_sent = schedule.n_tokens
-    truth.first_token_ms = truth.last_token_ms = (loop.time() - served.start) * 1000.0
+    truth.first_token_ms = truth.last_token_ms = (now() - served.start) * 1000.0
     truth.first_content_ms = truth.end_ms = truth.first_token_ms
     return True

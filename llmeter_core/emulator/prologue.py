@@ -15,13 +15,13 @@ serve. A new API's handler calls it the same way::
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from aiohttp import web
 
-from llmeter_core.emulator.latency import wait_until
+from llmeter_core.emulator.latency import now, wait_until
+from llmeter_core.emulator.read_stamps import read_time
 from llmeter_core.emulator.state import STATE_KEY, EmulatorState, Served
 from llmeter_core.emulator.wire import read_json
 
@@ -62,15 +62,22 @@ async def begin_request(
     family has no prompt cache (its ground truth counts no cached tokens). A request that will
     be served gets its ground-truth ``finish_reason`` (``length`` when its cap cut it).
     """
-    loop = asyncio.get_running_loop()
-    start = loop.time()
+    start = now()
+    read_at = read_time(request)
     state = request.app[STATE_KEY]
     body = await read_json(request)
     if body is None:
         return Started(state, {}, response=invalid_body(state))
     words, cap = read(body)
     served = state.begin(
-        api, bool(body.get("stream")) if stream is None else stream, start, words, cap, id_prefix, body=body
+        api,
+        bool(body.get("stream")) if stream is None else stream,
+        start,
+        words,
+        cap,
+        id_prefix,
+        body=body,
+        read_at=read_at,
     )
     if not caches:
         served.truth.cached_tokens = served.truth.cache_write_tokens = 0
@@ -79,5 +86,5 @@ async def begin_request(
         return Started(state, body, served, error)
     served.truth.finish_reason = "length" if served.schedule.truncated else "stop"
     if served.schedule.first_byte_s:
-        await wait_until(loop, start + served.schedule.first_byte_s)
+        await wait_until(start + served.schedule.first_byte_s)
     return Started(state, body, served)

@@ -19,7 +19,7 @@ from aiohttp import web
 from llmeter_core.emulator.config import EmulatorConfig
 from llmeter_core.emulator.faults import FaultPicker
 from llmeter_core.emulator.ground_truth import GroundTruth, RequestTruth
-from llmeter_core.emulator.latency import Schedule, plan_schedule
+from llmeter_core.emulator.latency import Schedule, now, plan_schedule
 from llmeter_core.emulator.prefix_cache import PrefixCache
 from llmeter_core.emulator.token_budget import TokenBudget
 
@@ -36,7 +36,7 @@ def count_words(text: object) -> int:
 
 @dataclass(slots=True)
 class Served:
-    """One request being served: its id, fault, schedule, loop-clock start and record."""
+    """One request being served: its id, fault, schedule, start (``latency.now``) and record."""
 
     request_id: str
     fault: str | None
@@ -87,9 +87,12 @@ class EmulatorState:
         max_tokens: int | None,
         id_prefix: str = "",
         body: dict | None = None,
+        read_at: float | None = None,
     ) -> Served:
         """Draw this request's fault and schedule and record it as received. ``body`` (the
-        request's JSON) is what the prefix cache, when on, reads the prompt from."""
+        request's JSON) is what the prefix cache, when on, reads the prompt from; ``read_at``
+        is when the request was read off its connection (``read_stamps.read_time``; None:
+        at ``start``)."""
         config = self.config
         rng = self.rng
         fault = self.faults.pick(rng)
@@ -112,6 +115,7 @@ class EmulatorState:
             fault=fault,
             queue_ms=_QUEUE_S.get() * 1000.0,
             started_s=start,
+            read_s=start if read_at is None else read_at,
         )
         self.truth.begin(truth)
         return Served(request_id, fault, schedule, start, truth)
@@ -142,12 +146,11 @@ async def capacity_middleware(request: web.Request, handler: Handler) -> web.Str
         slots = state.slots
         if slots is None:
             return await handler(request)
-        loop = asyncio.get_running_loop()
-        arrived = loop.time()
+        arrived = now()
         if slots.locked():
             truth.queued += 1
         async with slots:
-            _QUEUE_S.set(loop.time() - arrived)
+            _QUEUE_S.set(now() - arrived)
             return await handler(request)
     finally:
         truth.leave()

@@ -24,7 +24,7 @@ class TokenBudget:
         self._next_free = 0.0
 
     def reserve(self, due: float, tokens: int = 1) -> float:
-        """Book ``tokens`` consecutive slots from ``due`` (loop time) on; return when the last
+        """Book ``tokens`` consecutive slots from ``due`` (``latency.now`` time) on; return when the last
         of them is, i.e. when a write carrying those tokens may go out."""
         start = due if due > self._next_free else self._next_free
         last = start + (tokens - 1) * self._gap

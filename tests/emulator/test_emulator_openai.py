@@ -259,6 +259,31 @@ async def test_token_times_are_stamped_before_the_write(emulator, timed_post, mo
     assert times[-1] >= record.last_token_ms
 
 
+async def test_the_truth_says_when_the_request_was_read_before_its_handler_started(
+    emulator, timed_post, monkeypatch
+):
+    """A server busy after reading a request (a wave parsed at once, other connections'
+    writes) starts its handler late; ``read_s`` keeps the arrival, so the server's TTFT counted
+    from it stays a floor of the client's while the handler's own start is later."""
+    import time
+
+    from aiohttp.web_protocol import RequestHandler
+
+    real = RequestHandler.data_received
+
+    def read_then_busy(self, data):
+        real(self, data)
+        time.sleep(0.03)  # the loop is busy before the handler gets to run
+
+    monkeypatch.setattr(RequestHandler, "data_received", read_then_busy)
+    emu = await emulator("openai", ttft_ms=10, itl_ms=1, output_tokens=2)
+    times, _ = await timed_post(emu.url, "/v1/chat/completions", {"messages": CHAT, "stream": True}, b"tok")
+    record = next(iter(emu.state.truth.records.values()))
+    waited_ms = (record.started_s - record.read_s) * 1000.0
+    assert waited_ms >= 30
+    assert times[0] >= record.first_token_ms + waited_ms >= 40
+
+
 async def test_seeded_fault_rates_and_counters(emulator):
     emu = await emulator("openai", ttft_ms=0, itl_ms=0, output_tokens=1, rate_429=0.2, rate_500=0.1, seed=7)
     body = {"model": "m", "messages": CHAT}
