@@ -36,8 +36,10 @@ default):
 
 Setup: the OpenAI emulator in its own process pinned to CPU 0 (``sched_setaffinity``, as
 ``taskset -c 0`` would), this client process pinned to CPU 1 (``--no-pin`` leaves both free).
-The emulator writes each token with its own write, 10 ms apart, after a 100 ms TTFT, so each
-token is one network read on the client. Each client sends ``--per-client`` requests after one
+The emulator writes each token with its own write, 10 ms apart (``--itl-ms``), after a 100 ms
+TTFT, so each token is one network read on the client while the emulator keeps up: at 256
+streams and 10 ms its one core cannot (``reads_per_stream`` falls below 20 as it joins tokens),
+and ``--itl-ms 25`` measures 256 streams at one token per read. Each client sends ``--per-client`` requests after one
 warm-up request (which opens its kept-alive connection and is not counted); the raw client and
 the engine alternate for ``--rounds`` rounds against the same emulator.
 """
@@ -323,11 +325,13 @@ def _summary(prefix: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def measure(streams: int, per_client: int, rounds: int, pin: bool, loop: str, out_dir: str) -> dict[str, Any]:
+def measure(
+    streams: int, per_client: int, rounds: int, pin: bool, loop: str, out_dir: str, itl_ms: float = ITL_MS
+) -> dict[str, Any]:
     report: dict[str, Any] = {}
     raw: list[dict[str, Any]] = []
     engine: list[dict[str, Any]] = []
-    with emulator_process(pin, ttft_ms=TTFT_MS, itl_ms=ITL_MS, output_tokens=TOKENS) as url:
+    with emulator_process(pin, ttft_ms=TTFT_MS, itl_ms=itl_ms, output_tokens=TOKENS) as url:
         for round_ in range(rounds):
             raw.append(raw_round(url, streams, per_client))
             engine.append(engine_round(url, streams, per_client, out_dir, f"s{streams}-{round_}", loop))
@@ -467,6 +471,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--streams", default="64,256", help="comma-separated concurrent stream counts (64,256)")
     parser.add_argument("--per-client", type=int, default=10, help="measured requests per client (10)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each client (3)")
+    parser.add_argument(
+        "--itl-ms",
+        type=float,
+        default=ITL_MS,
+        help="ms between tokens (10); at 256 streams one emulator core keeps one write per token only from ~25",
+    )
     parser.add_argument("--loop", choices=LOOPS, default="auto", help="the engine's event loop (auto)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the emulator and the client to a CPU each")
     parser.add_argument("--table", action="store_true", help="also print a table on stderr")
@@ -482,10 +492,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         _pin(CLIENT_CPU)
     if args.profile:
         return profile(int(args.streams.split(",")[0]), args.per_client, pin, args.loop, args.profile)
-    report: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2), "pinned": pin}
+    report: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2), "pinned": pin, "itl_ms": args.itl_ms}
     with tempfile.TemporaryDirectory(prefix="llmeter-stream-bench-") as out_dir:
         for streams in (int(s) for s in args.streams.split(",")):
-            report.update(measure(streams, args.per_client, args.rounds, pin, args.loop, out_dir))
+            report.update(measure(streams, args.per_client, args.rounds, pin, args.loop, out_dir, args.itl_ms))
     report["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     print(orjson.dumps(report).decode())
     if args.table:

@@ -259,9 +259,7 @@ async def test_token_times_are_stamped_before_the_write(emulator, timed_post, mo
     assert times[-1] >= record.last_token_ms
 
 
-async def test_the_truth_says_when_the_request_was_read_before_its_handler_started(
-    emulator, timed_post, monkeypatch
-):
+async def test_the_truth_says_when_the_request_was_read_before_its_handler_started(emulator, timed_post, monkeypatch):
     """A server busy after reading a request (a wave parsed at once, other connections'
     writes) starts its handler late; ``read_s`` keeps the arrival, so the server's TTFT counted
     from it stays a floor of the client's while the handler's own start is later."""
