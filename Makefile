@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test check ui bench install clean
+.PHONY: demo test test-without-uvloop check ui bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ demo: $(VENV)/.installed-base
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# The engine's tests as on a machine without uvloop (it is an optional extra): a stand-in
+# package first on PYTHONPATH makes `import uvloop` fail here and in every child process.
+test-without-uvloop: $(VENV)/.installed-test
+	LLMETER_TEST_WITHOUT_UVLOOP=1 PYTHONPATH=$(CURDIR)/tests/hide_uvloop$(if $(PYTHONPATH),:$(PYTHONPATH),) \
+		$(BIN)/python -m pytest tests/core tests/endpoints tests/emulator tests/integration
 
 check: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from llmeter_core.cli import app
+from tests.processes import pythonpath
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -83,7 +84,7 @@ def test_huge_bounds_are_refused_before_any_request(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", code, "run", str(tmp_path / "spec.yaml"), "--no-display", "-o", str(tmp_path / "out")],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": pythonpath()},
         capture_output=True,
         text=True,
         timeout=60,
@@ -116,7 +117,7 @@ def _console_script(module: str, argv: list[str]) -> subprocess.CompletedProcess
     code = _INTERRUPT_AT_IMPORT.format(
         module=module, argv=argv, entry_module=entry_module, entry_function=entry_function
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
 
 

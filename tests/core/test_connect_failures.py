@@ -28,6 +28,7 @@ from llmeter_core.connect_failures import (
 from llmeter_core.endpoints.transport.pool import ConnectError
 from llmeter_core.response import InvocationResponse
 from tests.fakes import FakeEndpoint
+from tests.processes import pythonpath
 
 PAYLOADS = [{"prompt": f"hello number {i}"} for i in range(10)]
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def _run_in_child(endpoint_class: str, **options) -> tuple[dict, str, float]:
     done = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         timeout=60,
     )  # a hang guard: before the fix it never ended

@@ -4,8 +4,9 @@ times on either, and run_config.json says which one ran."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
+import subprocess
 import sys
 
 import pytest
@@ -17,8 +18,9 @@ from llmeter_core.cli import app
 from llmeter_core.emulator import EmulatorThread
 from llmeter_core.errors import ConfigError
 from llmeter_core.event_loop import ENV_VAR, loop_factory, loop_kind, run
+from tests.event_loops import uvloop_importable
 
-HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
+HAS_UVLOOP = uvloop_importable()
 needs_uvloop = pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed")
 
 PAYLOAD = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 12}
@@ -33,6 +35,24 @@ def test_auto_runs_on_uvloop_when_it_is_installed_and_on_asyncio_otherwise(monke
     assert run(_kind()) == ("uvloop" if HAS_UVLOOP else "asyncio")
     monkeypatch.setitem(sys.modules, "uvloop", None)  # not installed
     assert loop_factory() is None and run(_kind()) == "asyncio"
+
+
+@pytest.mark.skipif(not os.environ.get("LLMETER_TEST_WITHOUT_UVLOOP"), reason="only in make test-without-uvloop")
+def test_without_uvloop_means_without_it_here_and_in_the_processes_the_tests_start():
+    """``make test-without-uvloop`` hides an installed uvloop from this process and from its
+    children, so the engine's own choice (``auto``) falls back to asyncio everywhere."""
+    assert not uvloop_importable() and loop_factory() is None
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from llmeter_core.event_loop import run, loop_kind\nasync def k(): return loop_kind()\nprint(run(k()))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0 and child.stdout.strip() == "asyncio", child.stderr
 
 
 def test_asyncio_can_be_chosen_and_outside_a_loop_the_kind_is_asyncio(monkeypatch):

@@ -15,6 +15,7 @@ import pytest
 from llmeter_core import Callback, Result, Runner, StorageError
 from llmeter_core.cli import EXIT_INTERRUPTED
 from tests.fakes import FakeEndpoint
+from tests.processes import pythonpath
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,7 +80,7 @@ def test_ctrl_c_during_a_failing_upload_names_the_local_copy_and_a_second_one_st
         f"run_name: r\nendpoint: {{type: openai-chat, model: m, base_url: '{emulator_url}'}}\n"
         "load: {n_requests: 2}\npayloads: {prompts: [hi], max_tokens: 4}\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "LLMETER_STAGING_DIR": str(tmp_path / "staging")}
+    env = {**os.environ, "PYTHONPATH": pythonpath(), "LLMETER_STAGING_DIR": str(tmp_path / "staging")}
     process = subprocess.Popen(
         [
             sys.executable,

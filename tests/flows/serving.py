@@ -16,6 +16,8 @@ from typing import AsyncIterator
 
 from prefect.client.orchestration import get_client
 
+from tests.processes import pythonpath
+
 REPO = Path(__file__).resolve().parents[2]
 
 SERVE = """
@@ -33,7 +35,7 @@ async def served(module: str, flow: str, name: str, api_url: str, folder: Path) 
     (read it in assertion messages). Waits until the deployment is registered."""
     script = folder / f"serve_{name}.py"
     script.write_text(SERVE.format(module=module, flow=flow))
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PYTHONPATH": str(REPO), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    env = {**os.environ, "PREFECT_API_URL": api_url, "PYTHONPATH": pythonpath(), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     log_path = folder / f"serve_{name}.log"
     log = log_path.open("wb")
     server = subprocess.Popen(

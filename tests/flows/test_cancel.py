@@ -23,6 +23,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from llmeter_core.results import Result
+from tests.processes import pythonpath
 
 from .serving import served
 
@@ -63,7 +64,7 @@ async def test_sigterm_mid_run_keeps_a_valid_partial_run_and_ends_the_process(pr
         "results": str(tmp_path),
         "live_interval": 0.5,
     }
-    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "PYTHONPATH": pythonpath()}
     log = (tmp_path / "flow.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, json.dumps(config)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path

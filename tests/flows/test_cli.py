@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tests.processes import pythonpath
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -21,7 +22,7 @@ def test_core_commands_start_without_importing_prefect():
     done = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,
@@ -126,7 +127,7 @@ def _serve_from(cwd: Path) -> dict[str, str]:
                     await client.delete_deployment(deployment.id)
 
     cwd.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
     log = (cwd / "serve.log").open("wb")
     served = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "serve"], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT

@@ -21,6 +21,7 @@ from flows.sharded_run import sharded_load_test
 from llmeter_core.errors import ConfigError
 from llmeter_core.results import Result
 from llmeter_core.spec import parse_spec
+from tests.processes import pythonpath
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,7 +62,7 @@ async def test_shards_run_as_flow_runs_on_a_process_work_pool(prefect_harness, e
         **os.environ,
         "PREFECT_API_URL": prefect_harness,
         "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": pythonpath(),
     }
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(

@@ -21,6 +21,7 @@ import pytest
 from llmeter_core import Runner, create_endpoint
 from llmeter_core.capacity import CapacitySearch, CapacitySpec, judge
 from llmeter_core.slo import SLO
+from tests.processes import pythonpath
 from tests.timing import MachineLag
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ def capacity_emulator():
         + ["--itl-ms", "0", "--output-tokens", "1", "--max-concurrency", str(SLOTS)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": pythonpath()},
     )
     line = proc.stdout.readline()  # type: ignore[union-attr]
     assert line.startswith("listening on "), line

@@ -18,6 +18,7 @@ import yaml
 from llmeter_core import Runner, create_endpoint
 from llmeter_core.connect_failures import BACKOFF_MAX_S
 from llmeter_core.emulator import EmulatorThread
+from tests.processes import pythonpath
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPT = [{"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 5}]
@@ -57,7 +58,7 @@ def _spec(tmp_path: Path, name: str, base_url: str, **load) -> Path:
 
 
 def _cli(path: Path, **popen) -> subprocess.Popen:
-    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-fake-connect-test"}
+    env = {"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-fake-connect-test"}
     return subprocess.Popen(
         [sys.executable, "-m", "llmeter_core.cli", "run", str(path), "--no-display"],
         env=env,

@@ -3,7 +3,6 @@ latency is measured from the schedule, and the generator judges itself."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,12 +18,14 @@ from llmeter_core import Callback, Runner, create_endpoint
 from llmeter_core.emulator import EmulatorThread
 from llmeter_core.openloop import MAX_HEAD_START_NS
 from llmeter_core.schedule import Schedule
+from tests.event_loops import uvloop_importable
+from tests.processes import pythonpath
 from tests.timing import MachineLag
 
 PAYLOAD = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 4}
 ROOT = Path(__file__).resolve().parents[2]
 #: The CLI's loop (``llmeter_core/event_loop.py``): uvloop where it is installed.
-_EXPECTED_LOOP = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+_EXPECTED_LOOP = "uvloop" if uvloop_importable() else "asyncio"
 
 
 def _endpoint(url: str):
@@ -111,7 +112,7 @@ def test_a_starved_generator_is_marked_client_bound():
 
 
 def _emulator_process(*args: str) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmeter_core.emulator.cli", "openai", "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -140,7 +141,7 @@ def test_a_normal_run_is_not_client_bound_and_a_spec_file_runs_from_the_cli(tmp_
                 capture_output=True,
                 text=True,
                 timeout=120,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                env={**os.environ, "PYTHONPATH": pythonpath()},
             )
     finally:
         proc.terminate()

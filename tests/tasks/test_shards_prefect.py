@@ -25,6 +25,7 @@ from flows.sharded_run import sharded_load_test
 from llmeter_core.results import Result
 from llmeter_core.spec import parse_spec
 from tasks.artifacts import artifact_key
+from tests.processes import pythonpath
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -120,7 +121,7 @@ async def test_a_cancel_of_the_parent_stops_every_shard_and_keeps_their_data(pre
     """The parent's process gets SIGTERM (a Prefect cancel): every shard stops within a second
     or two, saves its partial folder, and the parent merges them before it ends."""
     spec = spec_for(emulator_url, tmp_path, clients=2, run_duration=60.0, shards=2)
-    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "PYTHONPATH": pythonpath()}
     log = (tmp_path / "flow.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-c", CANCEL_SCRIPT, spec.model_dump_json(by_alias=True)],
