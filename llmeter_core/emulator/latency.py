@@ -1,8 +1,8 @@
 """The latency model: per-request sampling of TTFT, inter-token latency and output length.
 
 Pure functions over a ``random.Random``; no I/O. Token ``i`` (0-based) of a request is due at
-``start + ttft + i * itl`` on the emulator's clock (``now``), computed from the request's start rather
-than by adding sleeps one after another, so scheduling jitter never accumulates
+``start + ttft + i * itl`` on the emulator's clock (``now``), computed from the request's start
+rather than by adding sleeps one after another, so scheduling jitter never accumulates
 (``wait_until``). A request whose tokens are all due already is never put to sleep, which is
 what makes a zero-latency emulator cheap enough to benchmark a client against.
 """

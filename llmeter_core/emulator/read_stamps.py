@@ -4,11 +4,11 @@ A handler's start (``RequestTruth.started_s``) is not when the request arrived: 
 requests comes in at once, aiohttp parses them in the read callbacks and then wakes their
 handlers one after another, so the last of 64 can start ~10 ms after its bytes were read on a
 busy core. That wait is the server's, part of the time to first token a real server reports
-(vLLM counts from the request's arrival), and not the client's error. ``StampingRunner`` puts a
-thin protocol in front of each of aiohttp's connection handlers that notes the time
-(``latency.now``) of every read, so a handler can say when its request was read (``read_time``): ``read_s`` in the
-ground truth. Only public aiohttp and asyncio interfaces are used: the runner's ``server``
-protocol factory and ``transport.get_protocol()``.
+(vLLM counts from the request's arrival), and not the client's error. ``StampingRunner`` puts
+a thin protocol in front of each of aiohttp's connection handlers that notes the time
+(``latency.now``) of every read, so a handler can say when its request was read
+(``read_time``): ``read_s`` in the ground truth. Only public aiohttp and asyncio interfaces are
+used: the runner's ``server`` protocol factory and ``transport.get_protocol()``.
 """
 
 from __future__ import annotations
