@@ -18,8 +18,6 @@ from prefect.client.orchestration import get_client
 
 from tests.processes import pythonpath
 
-REPO = Path(__file__).resolve().parents[2]
-
 SERVE = """
 import sys
 from {module} import {flow}

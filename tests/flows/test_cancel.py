@@ -27,8 +27,6 @@ from tests.processes import pythonpath
 
 from .serving import served
 
-REPO = Path(__file__).resolve().parents[2]
-
 SCRIPT = """
 import asyncio, sys
 from flows.params import SweepConfig

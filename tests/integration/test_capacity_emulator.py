@@ -24,7 +24,6 @@ from llmeter_core.slo import SLO
 from tests.processes import pythonpath
 from tests.timing import MachineLag
 
-ROOT = Path(__file__).resolve().parents[2]
 PAYLOAD = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 1}
 SERVICE_S, SLOTS = 0.100, 4
 SLO_SPEC = SLO(ttft_ms=150, percentile=90)

@@ -20,7 +20,6 @@ from llmeter_core.connect_failures import BACKOFF_MAX_S
 from llmeter_core.emulator import EmulatorThread
 from tests.processes import pythonpath
 
-REPO = Path(__file__).resolve().parents[2]
 PROMPT = [{"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 5}]
 CONVERSE = [{"messages": [{"role": "user", "content": [{"text": "hello there"}]}]}]
 

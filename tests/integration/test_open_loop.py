@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +22,6 @@ from tests.processes import pythonpath
 from tests.timing import MachineLag
 
 PAYLOAD = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 4}
-ROOT = Path(__file__).resolve().parents[2]
 #: The CLI's loop (``llmeter_core/event_loop.py``): uvloop where it is installed.
 _EXPECTED_LOOP = "uvloop" if uvloop_importable() else "asyncio"
 
