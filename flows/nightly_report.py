@@ -25,6 +25,7 @@ from prefect.client.schemas.actions import ArtifactUpdate
 
 from llmeter_core.compare_format import VERDICT_MARK, comparison_markdown
 from llmeter_core.html_report import report_name, write_report
+from tasks.artifact_ids import below_reports
 from tasks.artifacts import artifact_key
 
 from .charts import write_charts
@@ -45,12 +46,16 @@ def report_key(suite: str) -> str:
 
 
 async def start_report(suite: str, folder: str) -> UUID:
-    """Create the report artifact (a placeholder until the runs are compared)."""
-    return await acreate_markdown_artifact(
-        f"# Nightly report: {suite}\n\nRunning: the verdict appears here when the runs are compared.\n\n"
-        f"Results: `{folder}`\n",
-        key=report_key(suite),
-        description=f"Nightly report of {suite}: verdict, comparison with the baseline, trends",
+    """Create the report artifact (a placeholder until the runs are compared, then replaced by
+    the report through ``publish_report``; its id stays out of the reports' range, so the
+    report never has to beat it)."""
+    return await below_reports(
+        lambda: acreate_markdown_artifact(
+            f"# Nightly report: {suite}\n\nRunning: the verdict appears here when the runs are compared.\n\n"
+            f"Results: `{folder}`\n",
+            key=report_key(suite),
+            description=f"Nightly report of {suite}: verdict, comparison with the baseline, trends",
+        )
     )
 
 

@@ -5,14 +5,14 @@ summary table (units in the headers), the charts, then a link to each run. ``rep
 writes it, ``publish_report`` puts it first. Any flow that ends with a summary (a sweep, a
 model comparison, a capacity search, a nightly) can publish its report through these two.
 
-Why "first" needs work: the v2 flow-run page lists artifacts by id, newest id first
-(``ID_DESC``), and the server gives artifacts random ids. So ``publish_report`` creates a
-tiny placeholder until one gets an id above every other artifact of the flow run (about one
-try per artifact there; each is a few hundred bytes, and the losers are deleted), then
-fills it in place. Artifacts made later by the same flow run (none, for the flows here: the
-report is their last) could still sort above it; one still in flight when the report is made
-(seen once in a browser test under load) is caught by a check after it: the report is made
-again above it, up to ``SETTLE_ROUNDS`` times.
+Why "first" needs work: the v2 flow-run page lists artifacts by id, highest first
+(``ID_DESC``), and the server gives artifacts random ids. Every other artifact of this project
+keeps its id below ``REPORT_FLOOR`` (``tasks/artifact_ids.py``), so ``publish_report`` creates
+a tiny placeholder until one gets an id in the reports' range and above the flow run's top id
+(about 8 tries, however many artifacts the flow run has; the losers are deleted), then fills
+it in place. An artifact made some other way can sort above that range: the report is then
+placed above it, in up to ``MAX_TRIES`` tries. One still in flight when the report is made is
+caught by a check after it: the report is made again above it, up to ``SETTLE_ROUNDS`` times.
 """
 
 from __future__ import annotations
@@ -24,19 +24,21 @@ from uuid import UUID
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactUpdate
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.runtime import flow_run
 
 from llmeter_core.sweep_charts import CHARTS
 from llmeter_core.sweep_html import summary_cells
+from tasks.artifact_ids import is_report_id
 from tasks.artifacts import artifact_key
 from tasks.links import markdown_link
 
 __all__ = ["report_key", "report_markdown", "markdown_table", "html_line", "publish_report", "MAX_TRIES"]
 
-#: Most placeholders ``publish_report`` tries before it keeps the last one (wherever it sorts).
-MAX_TRIES = 400
+#: Most placeholders ``publish_report`` tries before it keeps the last one (wherever it sorts):
+#: in the reports' range 1 id in 8 qualifies, so needing more has a chance of (7/8)**160, 5e-10.
+MAX_TRIES = 160
 #: Times ``publish_report`` puts the report back on top when an artifact landed above it.
 SETTLE_ROUNDS = 3
 
@@ -100,10 +102,14 @@ def html_line(url: str) -> str:
 
 
 async def _top_id(client: Any, run_id: UUID) -> str:
+    """The highest id among the flow run's artifacts the page lists (``""`` if none): its
+    query, which leaves out result artifacts."""
     # sorted by the server and one row: the server caps an unsorted read at its page size, and
-    # a flow run with live artifacts (a version per snapshot) has more than a page
+    # a flow run with many runs has more than a page of artifacts
     found = await client.read_artifacts(
-        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])),
+        artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]), type=ArtifactFilterType(not_any_=["result"])
+        ),
         sort=ArtifactSort.ID_DESC,
         limit=1,
     )
@@ -111,12 +117,12 @@ async def _top_id(client: Any, run_id: UUID) -> str:
 
 
 async def _placeholder_on_top(client: Any, run_id: str | None, key: str, description: str) -> UUID:
-    """A placeholder artifact whose id sorts above every other of the flow run's (or the
-    last of ``MAX_TRIES``)."""
+    """A placeholder artifact whose id is in the reports' range and sorts above every other of
+    the flow run's (or the last of ``MAX_TRIES``)."""
     top = await _top_id(client, UUID(run_id)) if run_id else ""
     for attempt in range(MAX_TRIES):
         artifact_id = await acreate_markdown_artifact("Writing the report...", key=key, description=description)
-        if not run_id or str(artifact_id) > top or attempt == MAX_TRIES - 1:
+        if not run_id or (is_report_id(artifact_id) and str(artifact_id) > top) or attempt == MAX_TRIES - 1:
             return artifact_id
         await client.delete_artifact(artifact_id)
     raise AssertionError("unreachable")

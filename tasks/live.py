@@ -30,6 +30,7 @@ from prefect.events import emit_event
 
 from llmeter_core.live import LiveSnapshot
 
+from .artifact_ids import below_reports
 from .artifacts import artifact_key, live_log_line, live_markdown
 
 __all__ = ["PrefectLiveSink", "PROGRESS_EVENT", "progress_event"]
@@ -102,13 +103,17 @@ class PrefectLiveSink:
 
     async def start(self) -> None:
         """Create the progress and live-metrics artifacts at 0 %."""
-        self.progress_id = await acreate_progress_artifact(
-            0.0, key=self.progress_key, description=f"Progress of load run {self.run_name}"
+        self.progress_id = await below_reports(
+            lambda: acreate_progress_artifact(
+                0.0, key=self.progress_key, description=f"Progress of load run {self.run_name}"
+            )
         )
-        self.live_id = await acreate_markdown_artifact(
-            f"### {self.run_name}: starting\n\nThe first live metrics arrive after one live interval.\n",
-            key=self.live_key,
-            description=f"Live metrics of load run {self.run_name} (reload the page to refresh)",
+        self.live_id = await below_reports(
+            lambda: acreate_markdown_artifact(
+                f"### {self.run_name}: starting\n\nThe first live metrics arrive after one live interval.\n",
+                key=self.live_key,
+                description=f"Live metrics of load run {self.run_name} (reload the page to refresh)",
+            )
         )
 
     async def __call__(self, snapshot: LiveSnapshot) -> None:

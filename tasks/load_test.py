@@ -31,6 +31,7 @@ from llmeter_core.live import generator_verdict
 from llmeter_core.results import Result
 from llmeter_core.spec import RunSpec
 
+from .artifact_ids import below_reports
 from .artifacts import artifact_key, metrics_description, metrics_table, plain
 from .interrupts import stop_on_signals, tracking
 from .links import console_url
@@ -110,10 +111,12 @@ async def run_load_test(
             result = await runner.run()
             summary = run_summary(result, endpoint_label)
             state = "interrupted, partial run saved" if result.interrupted else "done"
-            await acreate_table_artifact(
-                metrics_table(result.stats),
-                key=artifact_key(prefix, "metrics"),
-                description=metrics_description(run_name, result.stats),
+            await below_reports(
+                lambda: acreate_table_artifact(
+                    metrics_table(result.stats),
+                    key=artifact_key(prefix, "metrics"),
+                    description=metrics_description(run_name, result.stats),
+                )
             )
             if result.stats_url:
                 await publish_stats_link(result.stats_url, prefix, f"load run {run_name}")
@@ -140,14 +143,18 @@ async def publish_stats_link(stats_url: str, prefix: str, what: str) -> None:
     key = artifact_key(prefix, "stats")
     href = console_url(stats_url)
     if href:
-        await acreate_link_artifact(
-            href, link_text=stats_url, key=key, description=f"stats.json of {what} (S3 console)"
+        await below_reports(
+            lambda: acreate_link_artifact(
+                href, link_text=stats_url, key=key, description=f"stats.json of {what} (S3 console)"
+            )
         )
     else:
-        await acreate_markdown_artifact(
-            f"stats.json of {what}: `{stats_url}`",
-            key=key,
-            description=f"stats.json of {what}",
+        await below_reports(
+            lambda: acreate_markdown_artifact(
+                f"stats.json of {what}: `{stats_url}`",
+                key=key,
+                description=f"stats.json of {what}",
+            )
         )
 
 
@@ -163,8 +170,11 @@ async def _publish_plots(result: Result, prefix: str, run_name: str, logger: Any
         logger.warning("run %s: charts not written: %s: %s", run_name, type(exc).__name__, exc)
         return
     if pngs:
-        await acreate_markdown_artifact(
-            plots_markdown(f"Load run {run_name}", pngs, urls),
-            key=artifact_key(prefix, "plots"),
-            description=f"latency heatmaps and histograms of load run {run_name}",
+        markdown = plots_markdown(f"Load run {run_name}", pngs, urls)
+        await below_reports(
+            lambda: acreate_markdown_artifact(
+                markdown,
+                key=artifact_key(prefix, "plots"),
+                description=f"latency heatmaps and histograms of load run {run_name}",
+            )
         )

@@ -45,6 +45,7 @@ from llmeter_core.shard_merge import finish_sharded_run
 from llmeter_core.shards import ShardedRun, shard_runner, shard_summary, start_allowance_s
 from llmeter_core.spec import RunSpec
 
+from .artifact_ids import below_reports
 from .artifacts import artifact_key, metrics_description, metrics_table
 from .interrupts import stop_on_signals, tracking
 from .live import PrefectLiveSink
@@ -234,8 +235,10 @@ async def run_sharded_load_test(
     finally:
         shards.close()
     stats = result.stats
-    await acreate_table_artifact(
-        metrics_table(stats), key=artifact_key(prefix, "metrics"), description=metrics_description(name, stats)
+    await below_reports(
+        lambda: acreate_table_artifact(
+            metrics_table(stats), key=artifact_key(prefix, "metrics"), description=metrics_description(name, stats)
+        )
     )
     if result.stats_url:
         await publish_stats_link(result.stats_url, prefix, f"sharded load run {name} ({run.count} shards)")

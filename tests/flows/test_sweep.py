@@ -16,6 +16,7 @@ from flows.params import SweepConfig
 from flows.sweep import load_test_sweep
 from llmeter_core.errors import ConfigError
 from llmeter_core.results import Result
+from tasks.artifact_ids import is_report_id
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -79,6 +80,8 @@ async def test_sweep_on_s3_writes_runs_summary_charts_and_artifacts(emulator_url
     assert "## Runs" in report.data and f"[{folder}/00004-clients](https://s3.console.aws.amazon.com/s3/" in report.data
     by_id = sorted(artifacts.values(), key=lambda a: str(a.id), reverse=True)  # the v2 page's order
     assert by_id[0].key == f"{config.name}-report"
+    # first by construction, not by luck: the report's id is in its own range, the 12 others below it
+    assert is_report_id(by_id[0].id) and not any(is_report_id(a.id) for a in by_id[1:])
     for clients in ("00001", "00002", "00004"):
         for suffix in ("progress", "live", "metrics", "stats"):
             assert f"{config.name}-{clients}-clients-{suffix}" in artifacts
