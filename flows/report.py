@@ -30,7 +30,7 @@ from prefect.runtime import flow_run
 
 from llmeter_core.sweep_charts import CHARTS
 from llmeter_core.sweep_html import summary_cells
-from tasks.artifact_ids import is_report_id
+from tasks.artifact_ids import is_report_id, made_until
 from tasks.artifacts import artifact_key
 from tasks.links import markdown_link
 
@@ -120,12 +120,12 @@ async def _placeholder_on_top(client: Any, run_id: str | None, key: str, descrip
     """A placeholder artifact whose id is in the reports' range and sorts above every other of
     the flow run's (or the last of ``MAX_TRIES``)."""
     top = await _top_id(client, UUID(run_id)) if run_id else ""
-    for attempt in range(MAX_TRIES):
-        artifact_id = await acreate_markdown_artifact("Writing the report...", key=key, description=description)
-        if not run_id or (is_report_id(artifact_id) and str(artifact_id) > top) or attempt == MAX_TRIES - 1:
-            return artifact_id
-        await client.delete_artifact(artifact_id)
-    raise AssertionError("unreachable")
+    return await made_until(
+        lambda: acreate_markdown_artifact("Writing the report...", key=key, description=description),
+        lambda artifact_id: not run_id or (is_report_id(artifact_id) and str(artifact_id) > top),
+        MAX_TRIES,
+        client,
+    )
 
 
 async def publish_report(markdown: str, key: str, description: str, replaces: UUID | None = None) -> UUID:

@@ -13,12 +13,12 @@ order.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
 
-__all__ = ["REPORT_FLOOR", "MAX_TRIES", "below_reports", "is_report_id"]
+__all__ = ["REPORT_FLOOR", "MAX_TRIES", "below_reports", "is_report_id", "made_until"]
 
 #: Ids from here up (as text, which is how the server sorts them) are the reports' own.
 REPORT_FLOOR = "e"
@@ -32,14 +32,26 @@ def is_report_id(artifact_id: UUID | str) -> bool:
     return str(artifact_id) >= REPORT_FLOOR
 
 
+async def made_until(
+    create: Callable[[], Awaitable[UUID]], wanted: Callable[[UUID], bool], tries: int, client: Any = None
+) -> UUID:
+    """Create an artifact with ``create`` (an ``acreate_*`` call) until ``wanted`` takes its id,
+    deleting those it does not, at most ``tries`` times; returns the id kept (the last one
+    made when none was wanted). ``client``: one to delete with (default: a new one, when needed)."""
+    artifact_id = await create()
+    for _ in range(tries - 1):
+        if wanted(artifact_id):
+            break
+        if client is not None:
+            await client.delete_artifact(artifact_id)
+        else:
+            async with get_client() as new_client:
+                await new_client.delete_artifact(artifact_id)
+        artifact_id = await create()
+    return artifact_id
+
+
 async def below_reports(create: Callable[[], Awaitable[UUID]]) -> UUID:
     """Create an artifact with ``create`` (an ``acreate_*`` call) until its id is below the
     reports' range, deleting those that are not; returns the id kept."""
-    artifact_id = await create()
-    for _ in range(MAX_TRIES - 1):
-        if not is_report_id(artifact_id):
-            break
-        async with get_client() as client:
-            await client.delete_artifact(artifact_id)
-        artifact_id = await create()
-    return artifact_id
+    return await made_until(create, lambda artifact_id: not is_report_id(artifact_id), MAX_TRIES)
