@@ -12,6 +12,13 @@ default):
   worst round, so ``best..spread`` is the range seen.
 - ``engine_N_cpu_us_per_token``: the same divided by the 20 tokens (everything included: the
   request, its response, the record).
+- ``floor_N_cpu_ms_per_stream`` (``_spread``, ``_cpu_us_per_token``, ``_kernel_share``,
+  ``_reads_per_stream``): the floor of any Python client on this machine and loop, a bare
+  ``asyncio.Protocol`` per connection on the engine's loop that writes the same request,
+  stamps and counts each read and parses nothing. ``engine_N_above_floor_ms_per_stream``:
+  the engine's CPU per stream minus the floor's in the same round (best round; ``_spread`` the
+  worst): the part the engine's own code costs, which compares between machines where the
+  absolute figures do not (a faster machine lowers every client, the floor included).
 - ``engine_N_ttft_err_p50_ms`` / ``_p99_ms`` (and ``raw_N_...``): measured time to first token
   minus the server's for that very request, counted as a real server counts it, from the
   request's arrival: ``GET /emulator/requests/{id}``'s ``first_token_ms`` (when its handler
@@ -40,8 +47,8 @@ The emulator writes each token with its own write, 10 ms apart (``--itl-ms``), a
 TTFT, so each token is one network read on the client while the emulator keeps up: at 256
 streams and 10 ms its one core cannot (``reads_per_stream`` falls below 20 as it joins tokens),
 and ``--itl-ms 25`` measures 256 streams at one token per read. Each client sends ``--per-client`` requests after one
-warm-up request (which opens its kept-alive connection and is not counted); the raw client and
-the engine alternate for ``--rounds`` rounds against the same emulator.
+warm-up request (which opens its kept-alive connection and is not counted); the raw client, the
+floor and the engine alternate for ``--rounds`` rounds against the same emulator.
 """
 
 from __future__ import annotations
@@ -208,6 +215,84 @@ def raw_round(base_url: str, clients: int, per_client: int) -> dict[str, Any]:
     }
 
 
+# -- the floor: a bare protocol ----------------------------------------------------------------
+class _FloorProtocol(asyncio.Protocol):
+    """One kept-alive connection of the floor client: writes a prepared request, stamps and
+    counts each read (``perf_counter_ns``, as the engine stamps one), parses nothing, and
+    knows the body's end by the chunked-encoding terminator closing a read."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.reads = 0
+        self.last_ns = 0
+        self.done: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.last_ns = time.perf_counter_ns()
+        self.reads += 1
+        if data.endswith(b"0\r\n\r\n") and self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(exc or ConnectionError("the emulator closed the connection"))
+
+    async def request(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.done = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        await self.done
+
+
+async def _floor(host: str, port: int, request: bytes, clients: int, per_client: int) -> tuple[float, float, int]:
+    """Closed-loop bare-protocol clients. Returns (CPU seconds of the measured requests, of
+    which in the kernel, network reads)."""
+    loop = asyncio.get_running_loop()
+    protocols: list[_FloorProtocol] = []
+    for _ in range(clients):
+        transport, protocol = await loop.create_connection(_FloorProtocol, host, port)
+        protocols.append(protocol)
+    await asyncio.gather(*(p.request(request) for p in protocols))  # warm-up
+    reads0 = sum(p.reads for p in protocols)
+    cpu0, sys0 = time.process_time(), os.times().system
+
+    async def client(protocol: _FloorProtocol) -> None:
+        for _ in range(per_client):
+            await protocol.request(request)
+
+    await asyncio.gather(*(client(p) for p in protocols))
+    cpu, sys_s = time.process_time() - cpu0, os.times().system - sys0
+    reads = sum(p.reads for p in protocols) - reads0
+    for protocol in protocols:
+        assert protocol.transport is not None
+        protocol.transport.close()
+    return cpu, sys_s, reads
+
+
+def floor_request(base_url: str) -> bytes:
+    """The engine's streamed request as one prepared HTTP/1.1 write (same body, kept alive)."""
+    endpoint = OpenAIChatEndpoint(model_id="bench", base_url=base_url, stream=True)
+    body = orjson.dumps(endpoint.prepare_payload(OpenAIChatEndpoint.create_payload(PROMPT, max_tokens=TOKENS)))
+    authority = base_url.split("//", 1)[1].split("/", 1)[0]
+    return (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (authority.encode(), len(body), body)
+    )
+
+
+def floor_round(base_url: str, clients: int, per_client: int, loop: str) -> dict[str, Any]:
+    """The floor of any Python client on this machine and loop: the bare protocol's CPU per
+    stream, with the same request and the same reads as the engine's, and nothing parsed."""
+    host, port = base_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as aio:
+        cpu, sys_s, reads = aio.run(_floor(host, int(port), floor_request(base_url), clients, per_client))
+    streams = clients * per_client
+    return {"cpu_s": cpu, "sys_s": sys_s, "streams": streams, "reads_per_stream": reads / streams}
+
+
 # -- the engine ----
 class _ReadCounter:
     """Counts the engine's network reads (``Connection.data_received`` calls), so a round in
@@ -298,16 +383,25 @@ def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
 
 
 # -- the report -------------------------------------------------------------------------------------
-def _summary(prefix: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+def _cpu_summary(prefix: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The CPU keys of a client's rounds: the best round's, and the worst round's CPU."""
     per_stream = [r["cpu_s"] * 1000.0 / r["streams"] for r in rounds]
     best = int(np.argmin(per_stream))
-    errors = np.asarray(rounds[best]["errors_ms"])
     return {
         f"{prefix}_cpu_ms_per_stream": round(per_stream[best], 3),
         f"{prefix}_cpu_ms_per_stream_spread": round(max(per_stream), 3),
         f"{prefix}_cpu_us_per_token": round(per_stream[best] * 1000.0 / TOKENS, 1),
         f"{prefix}_kernel_share": round(rounds[best]["sys_s"] / rounds[best]["cpu_s"], 2),
         f"{prefix}_reads_per_stream": round(rounds[best]["reads_per_stream"], 2),
+    }
+
+
+def _summary(prefix: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The CPU keys and, from the round with the best CPU, the TTFT error and its parts."""
+    best = int(np.argmin([r["cpu_s"] / r["streams"] for r in rounds]))
+    errors = np.asarray(rounds[best]["errors_ms"])
+    return {
+        **_cpu_summary(prefix, rounds),
         f"{prefix}_ttft_err_p50_ms": round(float(np.percentile(errors, 50)), 2),
         f"{prefix}_ttft_err_p99_ms": round(float(np.percentile(errors, 99)), 2),
         f"{prefix}_ttft_way_in_p50_ms": round(float(np.percentile(rounds[best]["way_in_ms"], 50)), 2),
@@ -330,13 +424,21 @@ def measure(
 ) -> dict[str, Any]:
     report: dict[str, Any] = {}
     raw: list[dict[str, Any]] = []
+    floor: list[dict[str, Any]] = []
     engine: list[dict[str, Any]] = []
     with emulator_process(pin, ttft_ms=TTFT_MS, itl_ms=itl_ms, output_tokens=TOKENS) as url:
         for round_ in range(rounds):
             raw.append(raw_round(url, streams, per_client))
+            floor.append(floor_round(url, streams, per_client, loop))
             engine.append(engine_round(url, streams, per_client, out_dir, f"s{streams}-{round_}", loop))
     report.update(_summary(f"raw_{streams}", raw))
+    report.update(_cpu_summary(f"floor_{streams}", floor))
     report.update(_summary(f"engine_{streams}", engine))
+    above = [
+        (e["cpu_s"] / e["streams"] - f["cpu_s"] / f["streams"]) * 1000.0 for e, f in zip(engine, floor, strict=True)
+    ]
+    report[f"engine_{streams}_above_floor_ms_per_stream"] = round(min(above), 3)
+    report[f"engine_{streams}_above_floor_spread"] = round(max(above), 3)
     report["event_loop"] = engine[0]["loop"]
     return report
 
