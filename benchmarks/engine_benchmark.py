@@ -24,7 +24,12 @@ Run it with ``.venv/bin/python benchmarks/engine_benchmark.py``; it prints ONE J
   ``emulator_late_*``: how late the emulator itself wrote those first tokens (its ground
   truth, ms after its handler started, minus 100); ``ttft_err_vs_served_*``: the engine's
   error minus that lateness (what is left: the request's transfer, the emulator's queue
-  before its handler starts, and the client).
+  before its handler starts, and the client). ``server_wait_*``: that queue, from the
+  emulator reading the request to its handler's start (``started_s - read_s``; a real
+  server's TTFT includes it, as vLLM counts from the request's arrival);
+  ``ttft_err_vs_arrival_*``: the error against the server's TTFT from the request's arrival
+  (what is left: the request's way in, the first token's way back and the client), as
+  ``streaming_benchmark.py`` measures it.
 - ``load_avg_1m``: the machine's load when the benchmark started (other work shows in
   every figure above); ``http_client``: the engine's transport.
 
@@ -222,12 +227,13 @@ def measure_ttft(out_dir: str, clients: int = 64, per_client: int = 5, ttft_ms: 
         # before measuring; without it the first wave also times 64 TCP handshakes.
         result, _, _ = engine_run(url, clients, 20, out_dir, "ttft", n_requests=per_client, warmup_requests=1)
         responses = [r for r in result.responses if r.ok and r.time_to_first_token is not None]
-        served_ms = asyncio.run(_served_first_token_ms(url, [r.id for r in responses]))
+        served = asyncio.run(_served_first_token_ms(url, [r.id for r in responses]))
     if len(responses) != clients * per_client:
         raise RuntimeError(f"ttft workload: only {len(responses)} of {clients * per_client} requests succeeded")
     errors_ms = np.asarray([r.time_to_first_token for r in responses]) * 1000.0 - ttft_ms
     floor_errors_ms = np.asarray(floor_ttfts) - ttft_ms
-    late_ms = np.asarray(served_ms) - ttft_ms
+    late_ms = np.asarray([first_ms for first_ms, _ in served]) - ttft_ms
+    wait_ms = np.asarray([wait for _, wait in served])
 
     def pct(values: np.ndarray, q: float) -> float:
         return round(float(np.percentile(values, q)), 2)
@@ -241,18 +247,25 @@ def measure_ttft(out_dir: str, clients: int = 64, per_client: int = 5, ttft_ms: 
         "emulator_late_p99_ms": pct(late_ms, 99),
         "ttft_err_vs_served_p50_ms": pct(errors_ms - late_ms, 50),
         "ttft_err_vs_served_p99_ms": pct(errors_ms - late_ms, 99),
+        "server_wait_p50_ms": pct(wait_ms, 50),
+        "server_wait_p99_ms": pct(wait_ms, 99),
+        "ttft_err_vs_arrival_p50_ms": pct(errors_ms - late_ms - wait_ms, 50),
+        "ttft_err_vs_arrival_p99_ms": pct(errors_ms - late_ms - wait_ms, 99),
     }
 
 
-async def _served_first_token_ms(base_url: str, request_ids: list[str]) -> list[float]:
-    """When the emulator actually wrote each request's first token (ms after its handler
-    started), from its ground truth (``GET /emulator/requests/{id}``)."""
+async def _served_first_token_ms(base_url: str, request_ids: list[str]) -> list[tuple[float, float]]:
+    """Per request, from the emulator's ground truth (``GET /emulator/requests/{id}``): when it
+    wrote the first token (ms after its handler started) and how long after it read the
+    request its handler started (ms, ``started_s - read_s``)."""
     root = base_url.rsplit("/v1", 1)[0]
     served = []
     async with aiohttp.ClientSession() as session:
         for request_id in request_ids:
             async with session.get(f"{root}/emulator/requests/{request_id}") as response:
-                served.append(float((await response.json())["first_token_ms"]))
+                record = await response.json()
+                wait_ms = (float(record["started_s"]) - float(record["read_s"])) * 1000.0
+                served.append((float(record["first_token_ms"]), wait_ms))
     return served
 
 
