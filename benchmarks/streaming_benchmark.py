@@ -64,6 +64,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 import aiohttp
 import numpy as np
@@ -253,7 +254,7 @@ async def _floor(host: str, port: int, request: bytes, clients: int, per_client:
     loop = asyncio.get_running_loop()
     protocols: list[_FloorProtocol] = []
     for _ in range(clients):
-        transport, protocol = await loop.create_connection(_FloorProtocol, host, port)
+        _, protocol = await loop.create_connection(_FloorProtocol, host, port)
         protocols.append(protocol)
     await asyncio.gather(*(p.request(request) for p in protocols))  # warm-up
     reads0 = sum(p.reads for p in protocols)
@@ -276,19 +277,22 @@ def floor_request(base_url: str) -> bytes:
     """The engine's streamed request as one prepared HTTP/1.1 write (same body, kept alive)."""
     endpoint = OpenAIChatEndpoint(model_id="bench", base_url=base_url, stream=True)
     body = orjson.dumps(endpoint.prepare_payload(OpenAIChatEndpoint.create_payload(PROMPT, max_tokens=TOKENS)))
-    authority = base_url.split("//", 1)[1].split("/", 1)[0]
-    return (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n%b" % (authority.encode(), len(body), body)
+    url = urlsplit(base_url + endpoint.api_path)
+    return b"POST %b HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b" % (
+        url.path.encode(),
+        url.netloc.encode(),
+        len(body),
+        body,
     )
 
 
 def floor_round(base_url: str, clients: int, per_client: int, loop: str) -> dict[str, Any]:
     """The floor of any Python client on this machine and loop: the bare protocol's CPU per
     stream, with the same request and the same reads as the engine's, and nothing parsed."""
-    host, port = base_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    url = urlsplit(base_url)
+    assert url.hostname is not None and url.port is not None
     with asyncio.Runner(loop_factory=loop_factory(loop)) as aio:
-        cpu, sys_s, reads = aio.run(_floor(host, int(port), floor_request(base_url), clients, per_client))
+        cpu, sys_s, reads = aio.run(_floor(url.hostname, url.port, floor_request(base_url), clients, per_client))
     streams = clients * per_client
     return {"cpu_s": cpu, "sys_s": sys_s, "streams": streams, "reads_per_stream": reads / streams}
 
