@@ -57,6 +57,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
 
+from benchmarks.emulator_truth import truth_records  # noqa: E402
 from llmeter_core import Runner  # noqa: E402
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint  # noqa: E402
 
@@ -258,15 +259,11 @@ async def _served_first_token_ms(base_url: str, request_ids: list[str]) -> list[
     """Per request, from the emulator's ground truth (``GET /emulator/requests/{id}``): when it
     wrote the first token (ms after its handler started) and how long after it read the
     request its handler started (ms, ``started_s - read_s``)."""
-    root = base_url.rsplit("/v1", 1)[0]
-    served = []
-    async with aiohttp.ClientSession() as session:
-        for request_id in request_ids:
-            async with session.get(f"{root}/emulator/requests/{request_id}") as response:
-                record = await response.json()
-                wait_ms = (float(record["started_s"]) - float(record["read_s"])) * 1000.0
-                served.append((float(record["first_token_ms"]), wait_ms))
-    return served
+    records = await truth_records(base_url, request_ids)
+    return [
+        (float(r["first_token_ms"]), (float(r["started_s"]) - float(r["read_s"])) * 1000.0)
+        for r in (records[request_id] for request_id in request_ids)
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -72,6 +72,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
 
+from benchmarks.emulator_truth import truth_records  # noqa: E402
 from llmeter_core import Runner, clock  # noqa: E402
 from llmeter_core.callbacks import Callback  # noqa: E402
 from llmeter_core.endpoints.openai_chat import OpenAIChatEndpoint  # noqa: E402
@@ -128,18 +129,11 @@ async def _served(base_url: str, request_ids: list[str]) -> dict[str, tuple[floa
     it read the request (its loop's clock, ``CLOCK_MONOTONIC`` as this process's
     ``perf_counter_ns``; to the millisecond on uvloop, whose loop time is libuv's millisecond
     clock)."""
-    root = base_url.rsplit("/v1", 1)[0]
-    served: dict[str, tuple[float, float, float]] = {}
-    async with aiohttp.ClientSession() as session:
-        for request_id in request_ids:
-            async with session.get(f"{root}/emulator/requests/{request_id}") as response:
-                record = await response.json()
-                served[request_id] = (
-                    float(record["first_token_ms"]),
-                    float(record["started_s"]) * 1e9,
-                    float(record["read_s"]) * 1e9,
-                )
-    return served
+    records = await truth_records(base_url, request_ids)
+    return {
+        request_id: (float(r["first_token_ms"]), float(r["started_s"]) * 1e9, float(r["read_s"]) * 1e9)
+        for request_id, r in records.items()
+    }
 
 
 def _errors(
